@@ -1,0 +1,68 @@
+//! `hako create [--bundle DIR] [--pid-file F] [--console-socket S] [--no-pivot]
+//! [--no-new-keyring] [--preserve-fds N] ID`
+
+use std::path::PathBuf;
+
+use libhako::container::{self, CreateOptions};
+
+use super::Ctx;
+
+/// Options shared by `create` and `run`.
+#[derive(Debug, clap::Args)]
+pub struct Common {
+    /// Container id.
+    pub id: String,
+    /// Path to the bundle directory.
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// File to write the container's init PID to.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket to receive the pty master on (terminals are not supported yet).
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Do not use pivot_root (MS_MOVE + chroot instead).
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// Do not create a new session keyring (accepted; hako never creates one).
+    #[arg(long)]
+    pub no_new_keyring: bool,
+    /// Pass N extra fds (3..3+N) to the container.
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+}
+
+impl Common {
+    /// The library's options.
+    pub fn options(&self, ctx: &Ctx<'_>) -> CreateOptions {
+        CreateOptions {
+            root: ctx.root.clone(),
+            id: self.id.clone(),
+            bundle: self.bundle.clone(),
+            pid_file: self.pid_file.clone(),
+            no_pivot: self.no_pivot,
+            preserve_fds: self.preserve_fds,
+        }
+    }
+}
+
+/// `create` arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Create the container.
+pub fn run(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
+    if a.common.console_socket.is_some() {
+        anyhow::bail!("--console-socket: terminals are not supported yet");
+    }
+    let created = container::create(&a.common.options(ctx))?;
+    for w in &created.warnings {
+        ctx.logger.warn(w);
+    }
+    ctx.logger
+        .debug(&format!("created container {} with init pid {}", a.common.id, created.pid));
+    Ok(0)
+}

@@ -1,0 +1,61 @@
+//! One short file per verb. Each returns the process exit code or an error for `main` to log.
+
+pub mod create;
+pub mod delete;
+pub mod kill;
+pub mod list;
+pub mod run;
+pub mod spec;
+pub mod start;
+pub mod state;
+pub mod version;
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use crate::log::Logger;
+
+/// What every verb gets.
+pub struct Ctx<'a> {
+    /// `--root`.
+    pub root: PathBuf,
+    /// The logger of the global flags.
+    pub logger: &'a Logger,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Verb {
+    /// Create a container (its process waits for `start`).
+    Create(create::Args),
+    /// Start a created container.
+    Start(start::Args),
+    /// Create and start a container.
+    Run(run::Args),
+    /// Output the state of a container.
+    State(state::Args),
+    /// Send a signal to the container's init process.
+    Kill(kill::Args),
+    /// Delete a container and the resources it holds.
+    Delete(delete::Args),
+    /// List containers.
+    #[command(visible_alias = "ps-list")]
+    List(list::Args),
+    /// Create a new specification file (config.json).
+    Spec(spec::Args),
+}
+
+/// Run one verb.
+pub fn dispatch(ctx: &Ctx<'_>, verb: Verb) -> anyhow::Result<i32> {
+    match verb {
+        Verb::Create(a) => create::run(ctx, a),
+        Verb::Start(a) => start::run(ctx, a),
+        Verb::Run(a) => run::run(ctx, a),
+        Verb::State(a) => state::run(ctx, a),
+        Verb::Kill(a) => kill::run(ctx, a),
+        Verb::Delete(a) => delete::run(ctx, a),
+        Verb::List(a) => list::run(ctx, a),
+        Verb::Spec(a) => spec::run(a),
+    }
+}

@@ -1,0 +1,84 @@
+//! `hako`: the runc-compatible command line. Parses arguments, runs one verb, and is the only
+//! place that prints or logs an error: one line on stderr and, with `--log`, in runc's text or
+//! JSON log format, then exit status 1.
+
+mod commands;
+mod log;
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+/// Global options, accepted before or after the verb.
+#[derive(Debug, Parser)]
+#[command(
+    name = "hako",
+    about = "hako: an OCI container runtime (runc-compatible)",
+    version = commands::version::short(),
+    long_version = commands::version::long(),
+)]
+struct Cli {
+    /// Root directory for container state.
+    #[arg(long, global = true, default_value = "/run/hako")]
+    root: PathBuf,
+    /// Write errors (and debug messages) to this file as well.
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// Format of the --log file.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Log debug messages.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Manage cgroups through systemd (not supported yet).
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
+    /// Path to criu (accepted for compatibility; checkpoint is not supported).
+    #[arg(long, global = true)]
+    criu: Option<PathBuf>,
+    /// Rootless mode: auto, true or false (accepted; detection is automatic).
+    #[arg(long)]
+    rootless: Option<String>,
+    #[command(subcommand)]
+    verb: commands::Verb,
+}
+
+/// `--log-format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// logrus text: `time="..." level=error msg="..."`.
+    Text,
+    /// One JSON object per line: `{"level":"error","msg":"...","time":"..."}`.
+    Json,
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let logger = log::Logger::new(cli.log.clone(), cli.log_format, cli.debug);
+    let ctx = commands::Ctx {
+        root: cli.root.clone(),
+        logger: &logger,
+    };
+    let result = if cli.systemd_cgroup {
+        Err(anyhow::anyhow!(
+            "--systemd-cgroup: systemd cgroup management is not supported yet"
+        ))
+    } else {
+        commands::dispatch(&ctx, cli.verb)
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            logger.error(&e.to_string());
+            std::process::exit(1);
+        }
+    }
+}
+

@@ -1,0 +1,203 @@
+//! `create`: validate the bundle, make the state dir, clone the init into its namespaces, drive
+//! it through the sync protocol to Ready, and record the state. On any failure everything made
+//! so far (process, state dir) is removed before the error is returned.
+
+use std::path::{Path, PathBuf};
+
+use nix::sys::stat::Mode;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::error::{Error, Result, SysContext};
+use crate::init::{self, InitArgs};
+use crate::namespaces::{self, Strategy};
+use crate::spec::{self, Plan};
+use crate::state::{self, StateDir, Stored};
+use crate::sync::{self, Channel, Msg};
+use crate::sys::{self, Forked};
+
+/// Options of `create` (and `run`).
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// The state root (`--root`).
+    pub root: PathBuf,
+    /// Container id.
+    pub id: String,
+    /// Bundle directory.
+    pub bundle: PathBuf,
+    /// `--pid-file`.
+    pub pid_file: Option<PathBuf>,
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// `--preserve-fds`.
+    pub preserve_fds: u32,
+}
+
+/// A created container.
+pub struct Created {
+    /// Host PID of the init.
+    pub pid: Pid,
+    /// Warnings from validation, for the CLI to print.
+    pub warnings: Vec<String>,
+}
+
+/// Create the container; the init waits for `start`.
+pub fn create(opts: &CreateOptions) -> Result<Created> {
+    let bundle = std::fs::canonicalize(&opts.bundle)
+        .map_err(|e| Error::io("bundle", &opts.bundle, e))?;
+    let plan = spec::validate(spec::load(&bundle)?, &bundle)?;
+    let sd = StateDir::create(&opts.root, &opts.id)?;
+    let mut guard = Cleanup { sd: &sd, child: None, init: None, armed: true };
+    let stored = Stored {
+        id: opts.id.clone(),
+        pid: 0,
+        pid_start: 0,
+        bundle: bundle.clone(),
+        rootfs: plan.rootfs.clone(),
+        created: state::now_rfc3339(),
+        owner: state::user_name(nix::unistd::geteuid().as_raw()),
+        annotations: plan.spec.annotations().clone().unwrap_or_default(),
+        creating: true,
+    };
+    sd.save(&stored)?;
+    let fifo = sd.fifo();
+    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
+        .ctx(|| format!("creating exec fifo {}", fifo.display()))?;
+    let init_pid = spawn(&plan, opts, &fifo, &mut guard)?;
+    let (pid_start, _) = state::proc_stat(init_pid.as_raw())
+        .ok_or_else(|| Error::Init(format!("container init {init_pid} exited during create")))?;
+    sd.save(&Stored {
+        pid: init_pid.as_raw(),
+        pid_start,
+        creating: false,
+        ..stored
+    })?;
+    if let Some(pf) = &opts.pid_file {
+        write_pid_file(pf, init_pid)?;
+    }
+    guard.armed = false;
+    Ok(Created {
+        pid: init_pid,
+        warnings: plan.warnings,
+    })
+}
+
+/// Clone the init and drive it to Ready; returns the init's host PID.
+fn spawn(plan: &Plan, opts: &CreateOptions, fifo: &Path, guard: &mut Cleanup<'_>) -> Result<Pid> {
+    let strategy = namespaces::strategy(&plan.namespaces);
+    let (parent, child) = sync::pair()?;
+    match sys::clone3(strategy.at_clone.bits() as u64, None)
+        .ctx(|| format!("clone3 with {:?}", strategy.at_clone))?
+    {
+        Forked::Child => {
+            drop(parent);
+            init::run(InitArgs {
+                plan,
+                strategy,
+                chan: child,
+                fifo,
+                no_pivot: opts.no_pivot,
+                preserve_fds: opts.preserve_fds,
+            })
+        }
+        Forked::Parent(pid) => {
+            drop(child);
+            guard.child = Some(pid);
+            drive(plan, strategy, &parent, pid, guard)
+        }
+    }
+}
+
+fn drive(
+    plan: &Plan,
+    strategy: Strategy,
+    chan: &Channel,
+    child: Pid,
+    guard: &mut Cleanup<'_>,
+) -> Result<Pid> {
+    if strategy.at_clone.contains(nix::sched::CloneFlags::CLONE_NEWUSER) {
+        write_id_maps(plan, child)?;
+    }
+    if let Some(adj) = plan.spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
+        let path = format!("/proc/{child}/oom_score_adj");
+        std::fs::write(&path, adj.to_string()).map_err(|e| Error::io("writing", &path, e))?;
+    }
+    chan.send(&Msg::Go)?;
+    let mut init = child;
+    loop {
+        match chan.recv()? {
+            Some(Msg::Pid(p)) if strategy.fork => {
+                init = Pid::from_raw(p);
+                guard.init = Some(init);
+                // Reap the intermediate; the init is reparented to the subreaper or PID 1.
+                let _ = waitpid(child, None);
+                guard.child = None;
+            }
+            Some(Msg::Ready) => return Ok(init),
+            Some(Msg::Failed { message, .. }) => return Err(Error::Init(message)),
+            Some(other) => {
+                return Err(Error::Init(format!("unexpected message from init: {other:?}")))
+            }
+            None => {
+                let why = match waitpid(child, None) {
+                    Ok(WaitStatus::Exited(_, c)) => format!("exit status {c}"),
+                    Ok(WaitStatus::Signaled(_, s, _)) => format!("signal {s}"),
+                    _ => "unknown status".into(),
+                };
+                guard.child = None;
+                return Err(Error::Init(format!(
+                    "container init exited before it was ready ({why})"
+                )));
+            }
+        }
+    }
+}
+
+/// Write `uid_map` and `gid_map` of a child born in a new user namespace.
+fn write_id_maps(plan: &Plan, pid: Pid) -> Result<()> {
+    let Some(linux) = plan.spec.linux() else {
+        return Ok(());
+    };
+    for (file, maps) in [("uid_map", linux.uid_mappings()), ("gid_map", linux.gid_mappings())] {
+        let text: String = maps
+            .iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect();
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, text).map_err(|e| Error::io("writing", &path, e))?;
+    }
+    Ok(())
+}
+
+/// Write the pid file atomically (temp file + rename), as runc does.
+pub(crate) fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::io("writing pid file", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("renaming pid file to", path, e))
+}
+
+/// Undo a failed create: kill what was started, remove the state dir.
+struct Cleanup<'a> {
+    sd: &'a StateDir,
+    child: Option<Pid>,
+    init: Option<Pid>,
+    armed: bool,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        for pid in [self.init, self.child].into_iter().flatten() {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+        if let Some(child) = self.child {
+            let _ = waitpid(child, None);
+        }
+        let _ = self.sd.remove();
+    }
+}

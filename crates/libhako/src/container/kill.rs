@@ -1,0 +1,47 @@
+//! `kill [--all] ID SIGNAL`.
+
+use std::path::Path;
+
+use nix::unistd::Pid;
+
+use crate::error::{Error, Result};
+use crate::state::{self, StateDir, Status};
+
+/// Send `sig` to the container's init, or with `all` to every process of its PID namespace.
+pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
+    let sd = StateDir::open(root, id, false)?;
+    let stored = sd.load()?;
+    if matches!(sd.status(&stored), Status::Stopped | Status::Creating) {
+        return Err(Error::Lifecycle("container not running".into()));
+    }
+    if all {
+        for pid in pidns_members(stored.pid) {
+            let sig = nix::sys::signal::Signal::try_from(sig).ok();
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
+        }
+        return Ok(());
+    }
+    state::signal(&stored, sig)
+}
+
+/// Every host PID in the PID namespace of `init`, when that namespace is not ours (so a
+/// container sharing the host's PID namespace never turns `--all` into a host-wide kill).
+fn pidns_members(init: i32) -> Vec<i32> {
+    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let (Some(target), Some(own)) = (ns(&init.to_string()), ns("self")) else {
+        return vec![init];
+    };
+    if target == own {
+        return vec![init];
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![init];
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let pid: i32 = name.parse().ok()?;
+            (ns(&name).as_ref() == Some(&target)).then_some(pid)
+        })
+        .collect()
+}

@@ -1,0 +1,75 @@
+//! `state` and `list`: read-only views of the state dirs; no lock is taken (state.json is
+//! replaced atomically, so a reader sees a whole file).
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::state::{self, StateDir, Status, Stored, OCI_VERSION};
+
+/// One container as `state`/`list` show it.
+#[derive(Debug)]
+pub struct Entry {
+    /// What state.json holds.
+    pub stored: Stored,
+    /// Status now.
+    pub status: Status,
+    /// Owner of the state dir (for `list`).
+    pub owner: String,
+}
+
+impl Entry {
+    /// The runc-shaped OCI state (`pid` 0 once stopped); `owner` as given.
+    pub fn oci<'a>(&'a self, owner: &'a str) -> state::OciState<'a> {
+        state::OciState {
+            oci_version: OCI_VERSION,
+            id: &self.stored.id,
+            pid: if self.status == Status::Stopped { 0 } else { self.stored.pid },
+            status: self.status.as_str(),
+            bundle: &self.stored.bundle,
+            rootfs: &self.stored.rootfs,
+            created: &self.stored.created,
+            owner,
+            annotations: &self.stored.annotations,
+        }
+    }
+}
+
+/// The state of one container.
+pub fn state(root: &Path, id: &str) -> Result<Entry> {
+    let sd = StateDir::open(root, id, false)?;
+    entry(&sd)
+}
+
+fn entry(sd: &StateDir) -> Result<Entry> {
+    let stored = sd.load()?;
+    let status = sd.status(&stored);
+    let owner = std::fs::metadata(&sd.path)
+        .map(|m| state::user_name(m.uid()))
+        .unwrap_or_default();
+    Ok(Entry {
+        stored,
+        status,
+        owner,
+    })
+}
+
+/// Every container under `root`, sorted by id; an unreadable one is skipped.
+pub fn list(root: &Path) -> Result<Vec<Entry>> {
+    let dir = match std::fs::read_dir(root) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("reading state root", root, e)),
+    };
+    let mut ids: Vec<String> = dir
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    ids.sort();
+    Ok(ids
+        .iter()
+        .filter_map(|id| StateDir::open(root, id, false).ok())
+        .filter_map(|sd| entry(&sd).ok())
+        .collect())
+}

@@ -1,0 +1,65 @@
+//! Container operations, one file each. They run in the runtime process (the `hako` command);
+//! `create` is the one that also starts the container init (see [`crate::init`]).
+
+mod create;
+mod delete;
+mod kill;
+mod list;
+mod run;
+mod start;
+
+pub use create::{create, CreateOptions, Created};
+pub use delete::delete;
+pub use kill::kill;
+pub use list::{list, state, Entry};
+pub use run::{run, RunOptions};
+pub use start::start;
+
+use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::unistd::Pid;
+
+use crate::error::{Error, Result};
+use crate::state::{alive, Stored};
+
+/// SIGKILL the init (and so its PID namespace) and wait until it is gone.
+fn kill_and_wait(stored: &Stored) -> Result<()> {
+    if !alive(stored.pid, stored.pid_start) {
+        return Ok(());
+    }
+    let pid = Pid::from_raw(stored.pid);
+    // Open the pidfd first: after the kill the PID could be reused before we look.
+    let pidfd = crate::sys::pidfd_open(pid).ok();
+    if !alive(stored.pid, stored.pid_start) {
+        return Ok(());
+    }
+    match nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+        Err(e) => return Err(Error::sys(format!("killing init pid {pid}"), e)),
+    }
+    wait_gone(stored, pidfd, Duration::from_secs(10))
+}
+
+fn wait_gone(
+    stored: &Stored,
+    pidfd: Option<std::os::fd::OwnedFd>,
+    limit: Duration,
+) -> Result<()> {
+    if let Some(fd) = pidfd {
+        let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(&fd), PollFlags::POLLIN)];
+        let ms = PollTimeout::try_from(limit.as_millis() as i32).unwrap_or(PollTimeout::MAX);
+        let _ = poll(&mut fds, ms);
+    }
+    let deadline = std::time::Instant::now() + limit;
+    while alive(stored.pid, stored.pid_start) {
+        if std::time::Instant::now() > deadline {
+            return Err(Error::Lifecycle(format!(
+                "container init {} did not exit after SIGKILL",
+                stored.pid
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}

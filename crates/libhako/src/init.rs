@@ -1,0 +1,162 @@
+//! The container init: the child side of the clone, from its birth in the new namespaces to
+//! `execve`. A straight list of named steps; the first failure goes back to the parent as
+//! `Failed{step, message}` and the init exits. Nothing here returns to the runtime's code.
+//!
+//! Order matters: namespaces before mounts (mounts belong to the new mount namespace);
+//! hostname needs the UTS namespace; the exec fifo is opened before pivot_root hides the state
+//! dir; the bounding set is cut while CAP_SETPCAP is held; rlimits and groups are set while
+//! root; capabilities are set after the uid switch (keep-caps); the program is found on PATH
+//! as the final user; fds are closed last, and the init reports Ready only when nothing but
+//! exec is left, so `create` never succeeds for a container that cannot start.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use nix::fcntl::{open, OFlag};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+use nix::sys::stat::Mode;
+
+use crate::error::{Error, Result, SysContext};
+use crate::namespaces::{self, Strategy};
+use crate::spec::Plan;
+use crate::sync::{Channel, Msg};
+use crate::sys::{self, Forked};
+use crate::{process, rootfs, security};
+
+/// What the init needs besides the plan.
+pub struct InitArgs<'a> {
+    /// The validated config.
+    pub plan: &'a Plan,
+    /// How namespaces are entered.
+    pub strategy: Strategy,
+    /// The init's end of the sync channel.
+    pub chan: Channel,
+    /// The state dir's exec fifo.
+    pub fifo: &'a Path,
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// `--preserve-fds N`: fds 3..3+N reach the program.
+    pub preserve_fds: u32,
+}
+
+/// Run the init to `execve`. Never returns.
+pub fn run(args: InitArgs<'_>) -> ! {
+    let err = match setup(&args) {
+        Ok(fifo) => wait_and_exec(&args, fifo),
+        Err(e) => e,
+    };
+    let _ = args.chan.send(&Msg::Failed {
+        step: "init".into(),
+        message: err.to_string(),
+    });
+    std::process::exit(1)
+}
+
+fn setup(a: &InitArgs<'_>) -> Result<OwnedFd> {
+    let plan = a.plan;
+    // `run` blocks signals to forward them; the container starts with none blocked.
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .ctx(|| "resetting the signal mask".into())?;
+    match a.chan.recv()? {
+        Some(Msg::Go) => {}
+        other => return Err(Error::Init(format!("expected Go from the runtime, got {other:?}"))),
+    }
+    namespaces::join_paths(&plan.namespaces)?;
+    namespaces::unshare_new(plan, a.strategy.unshare)?;
+    if a.strategy.fork {
+        match sys::fork().ctx(|| "forking the init into its PID namespace".into())? {
+            Forked::Parent(pid) => {
+                let _ = a.chan.send(&Msg::Pid(pid.as_raw()));
+                std::process::exit(0);
+            }
+            Forked::Child => {}
+        }
+    }
+    nix::unistd::setsid().ctx(|| "setsid".into())?;
+    set_names(plan)?;
+    // Device nodes and dirs get exactly the modes asked for; the process umask comes later.
+    nix::sys::stat::umask(Mode::empty());
+    let fifo = open(a.fifo, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+        .ctx(|| format!("opening exec fifo {}", a.fifo.display()))?;
+    let cgroupns = plan.has(CloneFlags::CLONE_NEWCGROUP);
+    rootfs::setup(plan, a.no_pivot, cgroupns)?;
+    let proc = plan
+        .spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::config("process", "missing"))?;
+    process::enter_cwd(proc.cwd())?;
+    security::set_rlimits(proc.rlimits().as_deref().unwrap_or_default())?;
+    if let Some(caps) = proc.capabilities() {
+        security::limit_bounding(caps)?;
+    }
+    sys::set_keepcaps().ctx(|| "setting keep-caps".into())?;
+    let may_setgroups = !plan.has(CloneFlags::CLONE_NEWUSER) || setgroups_allowed();
+    process::switch_user(proc.user(), may_setgroups)?;
+    if let Some(caps) = proc.capabilities() {
+        security::set_capabilities(caps)?;
+    }
+    if proc.no_new_privileges().unwrap_or(false) {
+        security::no_new_privs()?;
+    }
+    nix::sys::stat::umask(Mode::from_bits_truncate(proc.user().umask().unwrap_or(0o022)));
+    Ok(fifo)
+}
+
+fn set_names(plan: &Plan) -> Result<()> {
+    if let Some(h) = plan.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).ctx(|| format!("setting hostname {h:?}"))?;
+    }
+    if let Some(d) = plan.spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        sys::setdomainname(d).ctx(|| format!("setting domainname {d:?}"))?;
+    }
+    Ok(())
+}
+
+fn setgroups_allowed() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow")
+}
+
+/// Find the program, hand the fds over, report Ready, block on the exec fifo until `start`,
+/// then exec. Returns only on failure.
+fn wait_and_exec(a: &InitArgs<'_>, fifo: OwnedFd) -> Error {
+    let plan = a.plan;
+    let Some(arg0) = plan.args.first() else {
+        return Error::config("process.args", "must not be empty");
+    };
+    let program: CString = match process::find_program(arg0, &plan.env) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    if let Err(e) = sys::cloexec_from(3 + a.preserve_fds).ctx(|| "closing runtime fds".into()) {
+        return e;
+    }
+    if let Err(e) = a.chan.send(&Msg::Ready) {
+        return e;
+    }
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(fifo.as_fd(), &mut byte) {
+            Ok(1) => break,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(_) => return Error::Init("exec fifo closed before start".into()),
+            Err(e) => return Error::sys("reading exec fifo", e),
+        }
+    }
+    drop(fifo);
+    match nix::unistd::execve(&program, &plan.args, &plan.env) {
+        Err(e) => {
+            let msg = format!(
+                "exec {:?}: {}",
+                program.to_string_lossy(),
+                crate::error::errno_text(e)
+            );
+            // The runtime may be gone after start: the container's stderr is the only witness.
+            eprintln!("hako: {msg}");
+            Error::Init(msg)
+        }
+        Ok(never) => match never {},
+    }
+}

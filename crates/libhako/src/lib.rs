@@ -1,0 +1,21 @@
+//! libhako: the hako OCI runtime as a library.
+//!
+//! The runtime process (`hako <verb>`) validates a bundle into a [`spec::Plan`], keeps state in
+//! [`state`], and for `create` clones the container init ([`init`]) straight into its
+//! namespaces; the two talk over the typed protocol in [`sync`]. All `unsafe` lives in [`sys`].
+
+pub mod container;
+pub mod error;
+pub mod init;
+pub mod mountopts;
+pub mod namespaces;
+pub mod process;
+pub mod rootfs;
+pub mod security;
+pub mod signal;
+pub mod spec;
+pub mod state;
+pub mod sync;
+pub mod sys;
+
+pub use error::{Error, Result};

@@ -1,0 +1,168 @@
+//! `mounts[].options` -> mount(2) flags, propagation changes and filesystem data, with runc's
+//! table of option names. Pure logic, unit-tested.
+
+use nix::mount::MsFlags;
+
+/// A parsed option list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountOptions {
+    /// Flags to set on the mount.
+    pub flags: MsFlags,
+    /// Propagation changes applied after the mount, in order (`rslave`, `shared`, ...).
+    pub propagation: Vec<MsFlags>,
+    /// Options the kernel flags do not know, passed as the filesystem's data string.
+    pub data: Vec<String>,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            flags: MsFlags::empty(),
+            propagation: Vec::new(),
+            data: Vec::new(),
+        }
+    }
+}
+
+impl MountOptions {
+    /// Whether this is a bind mount (`bind` or `rbind`).
+    pub fn is_bind(&self) -> bool {
+        self.flags.contains(MsFlags::MS_BIND)
+    }
+
+    /// The data string for mount(2), or `None` when empty.
+    pub fn data_string(&self) -> Option<String> {
+        (!self.data.is_empty()).then(|| self.data.join(","))
+    }
+}
+
+/// Parse an option list. Unknown options are kept as filesystem data, as runc does.
+pub fn parse(options: &[String]) -> MountOptions {
+    let mut out = MountOptions::default();
+    for opt in options {
+        if let Some(p) = propagation(opt) {
+            out.propagation.push(p);
+            continue;
+        }
+        match flag(opt) {
+            Some((true, f)) => out.flags.insert(f),
+            Some((false, f)) => out.flags.remove(f),
+            None => out.data.push(opt.clone()),
+        }
+    }
+    out
+}
+
+/// Propagation option names.
+pub fn propagation(opt: &str) -> Option<MsFlags> {
+    Some(match opt {
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        _ => return None,
+    })
+}
+
+/// `(set?, flag)` for a flag option name.
+fn flag(opt: &str) -> Option<(bool, MsFlags)> {
+    use MsFlags as F;
+    Some(match opt {
+        "defaults" => (true, F::empty()),
+        "ro" => (true, F::MS_RDONLY),
+        "rw" => (false, F::MS_RDONLY),
+        "nosuid" => (true, F::MS_NOSUID),
+        "suid" => (false, F::MS_NOSUID),
+        "nodev" => (true, F::MS_NODEV),
+        "dev" => (false, F::MS_NODEV),
+        "noexec" => (true, F::MS_NOEXEC),
+        "exec" => (false, F::MS_NOEXEC),
+        "sync" => (true, F::MS_SYNCHRONOUS),
+        "async" => (false, F::MS_SYNCHRONOUS),
+        "dirsync" => (true, F::MS_DIRSYNC),
+        "remount" => (true, F::MS_REMOUNT),
+        "mand" => (true, F::MS_MANDLOCK),
+        "nomand" => (false, F::MS_MANDLOCK),
+        "noatime" => (true, F::MS_NOATIME),
+        "atime" => (false, F::MS_NOATIME),
+        "nodiratime" => (true, F::MS_NODIRATIME),
+        "diratime" => (false, F::MS_NODIRATIME),
+        "relatime" => (true, F::MS_RELATIME),
+        "norelatime" => (false, F::MS_RELATIME),
+        "strictatime" => (true, F::MS_STRICTATIME),
+        "nostrictatime" => (false, F::MS_STRICTATIME),
+        "lazytime" => (true, F::MS_LAZYTIME),
+        "nolazytime" => (false, F::MS_LAZYTIME),
+        "silent" => (true, F::MS_SILENT),
+        "loud" => (false, F::MS_SILENT),
+        "bind" => (true, F::MS_BIND),
+        "rbind" => (true, F::MS_BIND | F::MS_REC),
+        _ => return None,
+    })
+}
+
+/// Flags that a bind remount may change (the rest come from the original mount).
+pub const REMOUNT_MASK: MsFlags = MsFlags::from_bits_truncate(
+    MsFlags::MS_RDONLY.bits()
+        | MsFlags::MS_NOSUID.bits()
+        | MsFlags::MS_NODEV.bits()
+        | MsFlags::MS_NOEXEC.bits()
+        | MsFlags::MS_NOATIME.bits()
+        | MsFlags::MS_NODIRATIME.bits()
+        | MsFlags::MS_RELATIME.bits()
+        | MsFlags::MS_STRICTATIME.bits(),
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(opts: &[&str]) -> MountOptions {
+        parse(&opts.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn flags_set_and_cleared_in_order() {
+        let o = p(&["ro", "nosuid", "rw", "nodev"]);
+        assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_NODEV);
+        assert!(o.data.is_empty());
+    }
+
+    #[test]
+    fn rbind_is_recursive_bind() {
+        let o = p(&["rbind", "ro"]);
+        assert!(o.is_bind());
+        assert!(o.flags.contains(MsFlags::MS_REC | MsFlags::MS_RDONLY));
+    }
+
+    #[test]
+    fn propagation_kept_apart() {
+        let o = p(&["rslave", "private"]);
+        assert_eq!(
+            o.propagation,
+            vec![MsFlags::MS_SLAVE | MsFlags::MS_REC, MsFlags::MS_PRIVATE]
+        );
+        assert_eq!(o.flags, MsFlags::empty());
+    }
+
+    #[test]
+    fn unknown_options_become_data() {
+        let o = p(&["nosuid", "mode=755", "size=65536k"]);
+        assert_eq!(o.data_string().as_deref(), Some("mode=755,size=65536k"));
+        assert_eq!(p(&["ro"]).data_string(), None);
+    }
+
+    #[test]
+    fn relatime_family() {
+        assert_eq!(p(&["strictatime"]).flags, MsFlags::MS_STRICTATIME);
+        assert_eq!(p(&["relatime", "norelatime"]).flags, MsFlags::empty());
+        assert_eq!(
+            p(&["noatime", "nodiratime"]).flags,
+            MsFlags::MS_NOATIME | MsFlags::MS_NODIRATIME
+        );
+    }
+}

@@ -1,0 +1,105 @@
+//! The init's last steps before exec: the user and groups, the working directory, and finding
+//! the program on the container's `PATH`. Runs in the container init, after pivot_root.
+
+use std::ffi::{CStr, CString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::unistd::{access, AccessFlags, Gid, Uid};
+use oci_spec::runtime::User;
+
+use crate::error::{Error, Result, SysContext};
+
+/// runc's PATH when the process env has none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Switch to `user`'s ids: supplementary groups, then gid, then uid (while still allowed).
+/// `may_setgroups` is false in a user namespace where setgroups(2) is denied.
+pub fn switch_user(user: &User, may_setgroups: bool) -> Result<()> {
+    let groups: Vec<Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .copied()
+        .map(Gid::from_raw)
+        .collect();
+    if may_setgroups || !groups.is_empty() {
+        nix::unistd::setgroups(&groups).ctx(|| format!("setgroups to {groups:?}"))?;
+    }
+    let gid = Gid::from_raw(user.gid());
+    nix::unistd::setresgid(gid, gid, gid).ctx(|| format!("setgid to {gid}"))?;
+    let uid = Uid::from_raw(user.uid());
+    nix::unistd::setresuid(uid, uid, uid).ctx(|| format!("setuid to {uid}"))
+}
+
+/// The value of `key` in a `KEY=value` environment.
+fn env_value<'a>(env: &'a [CString], key: &str) -> Option<&'a str> {
+    env.iter().find_map(|e| {
+        let s = e.to_str().ok()?;
+        s.strip_prefix(key)?.strip_prefix('=')
+    })
+}
+
+/// Find the program as execvp would, on the container's PATH; errors use runc's wording.
+pub fn find_program(arg0: &CStr, env: &[CString]) -> Result<CString> {
+    let name = arg0.to_bytes();
+    let shown = String::from_utf8_lossy(name);
+    if name.contains(&b'/') {
+        let p = Path::new(std::ffi::OsStr::from_bytes(name));
+        std::fs::metadata(p).map_err(|e| {
+            Error::Init(format!(
+                "exec: {shown:?}: stat {shown}: {}",
+                crate::error::errno_text(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+            ))
+        })?;
+        return Ok(arg0.to_owned());
+    }
+    let path = env_value(env, "PATH").unwrap_or(DEFAULT_PATH);
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate: PathBuf = Path::new(dir).join(std::ffi::OsStr::from_bytes(name));
+        let is_file = std::fs::metadata(&candidate).is_ok_and(|m| m.is_file());
+        if is_file && access(&candidate, AccessFlags::X_OK).is_ok() {
+            return CString::new(candidate.as_os_str().as_bytes())
+                .map_err(|_| Error::Init(format!("exec: {shown:?}: invalid path")));
+        }
+    }
+    Err(Error::Init(format!(
+        "exec: {shown:?}: executable file not found in $PATH"
+    )))
+}
+
+/// chdir to `process.cwd`, with runc's error wording.
+pub fn enter_cwd(cwd: &Path) -> Result<()> {
+    nix::unistd::chdir(cwd).ctx(|| {
+        format!(
+            "chdir to cwd ({:?}) set in config.json failed",
+            cwd.display().to_string()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &str) -> CString {
+        CString::new(s).unwrap()
+    }
+
+    #[test]
+    fn path_lookup_uses_the_given_env() {
+        let env = [c("FOO=1"), c("PATH=/nonexistent:/bin:/usr/bin")];
+        let found = find_program(&c("sh"), &env).unwrap();
+        assert!(found.to_bytes().ends_with(b"/sh"));
+        let err = find_program(&c("no-such-program-hako"), &env).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "exec: \"no-such-program-hako\": executable file not found in $PATH"
+        );
+        let err = find_program(&c("/no/such"), &env).unwrap_err();
+        assert!(err.to_string().contains("no such file or directory"));
+        assert_eq!(env_value(&env, "FOO"), Some("1"));
+        assert_eq!(env_value(&env, "FO"), None);
+    }
+}

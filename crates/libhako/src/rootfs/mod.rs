@@ -1,0 +1,147 @@
+//! The container's root filesystem, built by the init in its mount namespace, in this order:
+//!
+//! 1. "/" made rslave, so nothing done here propagates back to the host;
+//! 2. the rootfs bind-mounted onto itself (pivot_root needs a mount point);
+//! 3. `mounts`, in config order;
+//! 4. /dev: device nodes and symlinks (unless /dev is a bind of the host's);
+//! 5. `linux.sysctl` (through the container's procfs, checked to be procfs), then
+//!    `readonlyPaths` and `maskedPaths`;
+//! 6. pivot_root (or MS_MOVE + chroot with `--no-pivot`);
+//! 7. `linux.rootfsPropagation` on the new "/", and `root.readonly`.
+//!
+//! Steps 3-5 resolve every path with [`paths`] (RESOLVE_IN_ROOT) while the host's procfs is
+//! still there to name fds; after step 6 only "/" itself is touched.
+
+mod devices;
+mod mounts;
+mod paths;
+mod pivot;
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::mount::{mount, MsFlags};
+use nix::sys::stat::Mode;
+
+pub use mounts::{cgroup_mounts, remount_bind, CgroupMount};
+pub use paths::open_in_root;
+
+use crate::error::{Error, Result, SysContext};
+use crate::spec::Plan;
+
+const NONE: Option<&str> = None;
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
+/// Build the root filesystem and change into it (steps 1-7 above).
+pub fn setup(plan: &Plan, no_pivot: bool, new_cgroupns: bool) -> Result<()> {
+    mount(NONE, "/", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
+        .ctx(|| "making / rslave".into())?;
+    let rootfs = &plan.rootfs;
+    let shown = rootfs.display();
+    mount(
+        Some(rootfs),
+        rootfs,
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        NONE,
+    )
+    .ctx(|| format!("bind mounting rootfs {shown} onto itself"))?;
+    let root = open(rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .ctx(|| format!("opening rootfs {shown}"))?;
+    for m in &plan.mounts {
+        mounts::mount_one(root.as_fd(), m, new_cgroupns)?;
+    }
+    let dev_is_host_bind = plan
+        .mounts
+        .iter()
+        .any(|m| m.destination == Path::new("/dev") && m.options.is_bind());
+    if !dev_is_host_bind {
+        for d in &plan.devices {
+            devices::create(root.as_fd(), d)?;
+        }
+        devices::symlinks(root.as_fd())?;
+    }
+    let linux = plan.spec.linux().as_ref();
+    if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
+        for (key, value) in sysctl {
+            write_sysctl(root.as_fd(), key, value)?;
+        }
+    }
+    for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
+        readonly_path(root.as_fd(), Path::new(p))?;
+    }
+    for p in linux.and_then(|l| l.masked_paths().as_ref()).into_iter().flatten() {
+        mask_path(root.as_fd(), Path::new(p))?;
+    }
+    drop(root);
+    if no_pivot {
+        pivot::move_root(rootfs)?;
+    } else {
+        pivot::pivot(rootfs)?;
+    }
+    if let Some(p) = plan.rootfs_propagation {
+        mount(NONE, "/", NONE, p, NONE).ctx(|| "setting rootfsPropagation on /".into())?;
+    }
+    if plan.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        remount_bind("/", MsFlags::MS_RDONLY).ctx(|| "remounting / read-only".into())?;
+    }
+    Ok(())
+}
+
+/// Write one sysctl through the container's /proc/sys, refusing anything that is not procfs.
+fn write_sysctl(root: BorrowedFd<'_>, key: &str, value: &str) -> Result<()> {
+    let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+    let shown = format!("sysctl {key}");
+    let fd = open_in_root(root, &path, OFlag::O_WRONLY | OFlag::O_TRUNC)
+        .ctx(|| format!("opening {shown} ({})", path.display()))?;
+    let fs = nix::sys::statfs::fstatfs(fd.as_fd()).ctx(|| format!("statfs of {shown}"))?;
+    if fs.filesystem_type().0 as i64 != PROC_SUPER_MAGIC {
+        return Err(Error::Init(format!(
+            "writing {shown}: {} is not on procfs",
+            path.display()
+        )));
+    }
+    nix::unistd::write(&fd, value.as_bytes()).ctx(|| format!("writing {shown}"))?;
+    Ok(())
+}
+
+/// Bind a path onto itself read-only. A path that does not exist is skipped, as runc does.
+fn readonly_path(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
+    let shown = path.display();
+    let fd = match open_in_root(root, path, OFlag::O_PATH) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(()),
+        Err(e) => return Err(Error::sys(format!("opening readonly path {shown}"), e)),
+    };
+    let p = paths::fd_path(&fd);
+    mount(Some(p.as_str()), p.as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
+        .ctx(|| format!("bind mounting readonly path {shown}"))?;
+    let fd = open_in_root(root, path, OFlag::O_PATH).ctx(|| format!("reopening {shown}"))?;
+    remount_bind(
+        &paths::fd_path(&fd),
+        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+    )
+    .ctx(|| format!("remounting readonly path {shown}"))
+}
+
+/// Hide a path: a read-only empty tmpfs over a directory, /dev/null over anything else.
+fn mask_path(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
+    let shown = path.display();
+    let fd = match open_in_root(root, path, OFlag::O_PATH) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) => return Ok(()),
+        Err(e) => return Err(Error::sys(format!("opening masked path {shown}"), e)),
+    };
+    let is_dir = nix::sys::stat::fstat(fd.as_fd())
+        .map(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR)
+        .ctx(|| format!("stat of masked path {shown}"))?;
+    let p = paths::fd_path(&fd);
+    if is_dir {
+        mount(Some("tmpfs"), p.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, NONE)
+    } else {
+        mount(Some("/dev/null"), p.as_str(), NONE, MsFlags::MS_BIND, NONE)
+    }
+    .ctx(|| format!("masking {shown}"))
+}

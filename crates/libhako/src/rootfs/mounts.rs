@@ -1,0 +1,278 @@
+//! `mounts` of config.json, performed by the init inside its mount namespace before
+//! pivot_root. Destinations are resolved in the rootfs with [`super::paths`]; after each mount
+//! the destination is resolved again, so remounts and propagation changes act on the new
+//! mount and not on the directory beneath it.
+
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::{mount, MsFlags};
+use nix::sys::statvfs::{statvfs, FsFlags};
+
+use super::paths::{create_file, fd_path, mkdir_all, open_in_root};
+use crate::error::{Result, SysContext};
+use crate::mountopts::REMOUNT_MASK;
+use crate::spec::MountPlan;
+
+const NONE: Option<&str> = None;
+
+/// Perform one configured mount under the rootfs `root`.
+pub fn mount_one(root: BorrowedFd<'_>, m: &MountPlan, new_cgroupns: bool) -> Result<()> {
+    let dest = m.destination.display();
+    let src = m.source.display();
+    let target = if m.options.is_bind() && !m.source.is_dir() {
+        create_file(root, &m.destination)
+    } else {
+        mkdir_all(root, &m.destination)
+    }
+    .ctx(|| format!("creating mount destination {dest}"))?;
+
+    let flags = m.options.flags;
+    if m.options.is_bind() {
+        let bind = MsFlags::MS_BIND | (flags & MsFlags::MS_REC);
+        mount(Some(&m.source), fd_path(&target).as_str(), NONE, bind, NONE)
+            .ctx(|| format!("bind mounting {src} on {dest}"))?;
+        let rest = flags & REMOUNT_MASK;
+        if !rest.is_empty() {
+            let fd = reopen(root, &m.destination)?;
+            remount_bind(&fd_path(&fd), rest).ctx(|| format!("remounting {dest}"))?;
+        }
+    } else if m.fstype == "cgroup" || m.fstype == "cgroup2" {
+        mount_cgroup(root, m, &target, new_cgroupns)?;
+    } else {
+        let data = m.options.data_string();
+        mount(
+            Some(&m.source),
+            fd_path(&target).as_str(),
+            Some(m.fstype.as_str()),
+            flags & !MsFlags::MS_REC,
+            data.as_deref(),
+        )
+        .ctx(|| format!("mounting {} on {dest}", m.fstype))?;
+    }
+    if !m.options.propagation.is_empty() {
+        let fd = reopen(root, &m.destination)?;
+        for p in &m.options.propagation {
+            mount(NONE, fd_path(&fd).as_str(), NONE, *p, NONE)
+                .ctx(|| format!("changing propagation of {dest}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn reopen(root: BorrowedFd<'_>, dest: &Path) -> Result<OwnedFd> {
+    open_in_root(root, dest, nix::fcntl::OFlag::O_PATH)
+        .ctx(|| format!("reopening mount destination {}", dest.display()))
+}
+
+/// Bind-remount `path` with `flags`. In a user namespace the kernel refuses to clear flags it
+/// locked on the original mount (nosuid, nodev, noexec, ro, atime): on EPERM, retry keeping them.
+pub fn remount_bind(path: &str, flags: MsFlags) -> std::result::Result<(), Errno> {
+    let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+    match mount(NONE, path, NONE, base | flags, NONE) {
+        Err(Errno::EPERM) => {
+            let locked = statvfs(path).map(|s| locked_flags(s.flags()))?;
+            mount(NONE, path, NONE, base | flags | locked, NONE)
+        }
+        r => r,
+    }
+}
+
+fn locked_flags(f: FsFlags) -> MsFlags {
+    let mut out = MsFlags::empty();
+    for (fs, ms) in [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if f.contains(fs) {
+            out |= ms;
+        }
+    }
+    out
+}
+
+/// A cgroup filesystem mounted on the host (from /proc/self/mountinfo).
+#[derive(Debug, PartialEq, Eq)]
+pub struct CgroupMount {
+    /// Where the host has it.
+    pub mount_point: PathBuf,
+    /// `cgroup` or `cgroup2`.
+    pub fstype: String,
+    /// Super options (`rw,cpu,cpuacct`, `rw,name=systemd`).
+    pub super_opts: String,
+}
+
+/// The cgroup hierarchies of a mountinfo text, the ones under `/sys/fs/cgroup` only.
+pub fn cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (pre, post) = line.split_once(" - ")?;
+            let mount_point = pre.split(' ').nth(4)?;
+            let mut post = post.split(' ');
+            let fstype = post.next()?;
+            let super_opts = post.nth(1)?;
+            let under = Path::new(mount_point).strip_prefix("/sys/fs/cgroup").ok()?;
+            let ok = (fstype == "cgroup" || fstype == "cgroup2") && !under.as_os_str().is_empty()
+                || fstype == "cgroup2" && under.as_os_str().is_empty();
+            ok.then(|| CgroupMount {
+                mount_point: PathBuf::from(mount_point),
+                fstype: fstype.to_string(),
+                super_opts: super_opts.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// This process's cgroup path in the hierarchy with these super options (`/proc/self/cgroup`).
+fn own_cgroup(proc_cgroup: &str, m: &CgroupMount) -> PathBuf {
+    let wanted: Vec<&str> = m
+        .super_opts
+        .split(',')
+        .filter(|o| *o != "rw" && *o != "ro")
+        .collect();
+    proc_cgroup
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+            let hit = if m.fstype == "cgroup2" {
+                ctrls.is_empty()
+            } else {
+                let have: Vec<&str> = ctrls.split(',').collect();
+                wanted.iter().any(|w| have.contains(w))
+            };
+            hit.then(|| PathBuf::from(path))
+        })
+        .next()
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// The `cgroup` mount type: on a pure v2 host, a cgroup2 mount (or a bind of the host's tree
+/// when no cgroup namespace allows a fresh one); on v1 and hybrid hosts, runc's layout: a
+/// tmpfs with one sub-mount per hierarchy, each showing the container's own cgroup.
+fn mount_cgroup(root: BorrowedFd<'_>, m: &MountPlan, target: &OwnedFd, cgns: bool) -> Result<()> {
+    let dest = m.destination.display();
+    let flags = m.options.flags & !MsFlags::MS_REC & !MsFlags::MS_BIND;
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| crate::Error::io("reading", "/proc/self/mountinfo", e))?;
+    let proc_cgroup = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| crate::Error::io("reading", "/proc/self/cgroup", e))?;
+    let mounts = cgroup_mounts(&info);
+    let host = Hierarchies {
+        root,
+        proc_cgroup: &proc_cgroup,
+        flags,
+        cgns,
+    };
+    if let Some(v2) = mounts.iter().find(|c| c.mount_point == Path::new("/sys/fs/cgroup")) {
+        return host.mount(&m.destination, v2);
+    }
+    mount(
+        Some("tmpfs"),
+        fd_path(target).as_str(),
+        Some("tmpfs"),
+        (flags & !MsFlags::MS_RDONLY) | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=755"),
+    )
+    .ctx(|| format!("mounting tmpfs for cgroups on {dest}"))?;
+    for c in &mounts {
+        if let Some(name) = c.mount_point.file_name() {
+            host.mount(&m.destination.join(name), c)?;
+        }
+    }
+    if flags.contains(MsFlags::MS_RDONLY) {
+        let fd = reopen(root, &m.destination)?;
+        remount_bind(&fd_path(&fd), flags & REMOUNT_MASK)
+            .ctx(|| format!("remounting {dest} read-only"))?;
+    }
+    Ok(())
+}
+
+/// What mounting the host's cgroup hierarchies into the container needs.
+struct Hierarchies<'a> {
+    root: BorrowedFd<'a>,
+    proc_cgroup: &'a str,
+    flags: MsFlags,
+    cgns: bool,
+}
+
+impl Hierarchies<'_> {
+    /// One hierarchy at `dest`: a fresh mount when in a new cgroup namespace (the kernel then
+    /// shows the namespace root), else a bind of the host's directory of our own cgroup.
+    fn mount(&self, dest: &Path, c: &CgroupMount) -> Result<()> {
+        let shown = dest.display();
+        let target = mkdir_all(self.root, dest).ctx(|| format!("creating {shown}"))?;
+        let tpath = fd_path(&target);
+        if self.cgns {
+            let opts: Vec<&str> = c
+                .super_opts
+                .split(',')
+                .filter(|o| *o != "rw" && *o != "ro")
+                .collect();
+            let data = (c.fstype == "cgroup").then(|| opts.join(","));
+            let fstype = c.fstype.as_str();
+            if mount(Some(fstype), tpath.as_str(), Some(fstype), self.flags, data.as_deref())
+                .is_ok()
+            {
+                return Ok(());
+            }
+        }
+        let own = own_cgroup(self.proc_cgroup, c);
+        let src = c.mount_point.join(own.strip_prefix("/").unwrap_or(&own));
+        mount(Some(&src), tpath.as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
+            .ctx(|| format!("bind mounting {} on {shown}", src.display()))?;
+        let rest = self.flags & REMOUNT_MASK;
+        if !rest.is_empty() {
+            let fd = reopen(self.root, dest)?;
+            remount_bind(&fd_path(&fd), rest).ctx(|| format!("remounting {shown}"))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INFO: &str = "\
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+
+    #[test]
+    fn finds_hybrid_hierarchies() {
+        let m = cgroup_mounts(INFO);
+        let points: Vec<_> = m.iter().map(|c| c.mount_point.to_str().unwrap_or("")).collect();
+        assert_eq!(
+            points,
+            ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"]
+        );
+        assert_eq!(m[1].super_opts, "rw,name=systemd");
+    }
+
+    #[test]
+    fn finds_pure_v2() {
+        let m = cgroup_mounts("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n");
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].fstype, "cgroup2");
+    }
+
+    #[test]
+    fn own_cgroup_per_hierarchy() {
+        let pc = "9:cpu:/a/b\n1:name=systemd:/s\n0::/u\n";
+        let m = cgroup_mounts(INFO);
+        assert_eq!(own_cgroup(pc, &m[0]), PathBuf::from("/a/b"));
+        assert_eq!(own_cgroup(pc, &m[1]), PathBuf::from("/s"));
+        assert_eq!(own_cgroup(pc, &m[2]), PathBuf::from("/u"));
+    }
+}

@@ -1,0 +1,34 @@
+//! Changing the root: `pivot_root` (the default) or, with `--no-pivot`, `MS_MOVE` + `chroot`.
+//! Runs in the init, in its own mount namespace, after every mount is in place.
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::unistd::{chdir, chroot, pivot_root};
+use std::path::Path;
+
+use crate::error::{Result, SysContext};
+
+const NONE: Option<&str> = None;
+
+/// Make `rootfs` the root with pivot_root(".", "."), the trick runc and crun use: the old
+/// root is stacked under the new one at "/", made a slave so its unmount cannot propagate
+/// to the host, then lazily unmounted.
+pub fn pivot(rootfs: &Path) -> Result<()> {
+    let shown = rootfs.display();
+    chdir(rootfs).ctx(|| format!("chdir to rootfs {shown}"))?;
+    pivot_root(".", ".").ctx(|| format!("pivot_root to {shown}"))?;
+    mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
+        .ctx(|| "making the old root rslave".into())?;
+    umount2(".", MntFlags::MNT_DETACH).ctx(|| "unmounting the old root".into())?;
+    chdir("/").ctx(|| "chdir to the new root".into())
+}
+
+/// `--no-pivot`: move the rootfs mount over "/" and chroot into it. Weaker than pivot_root
+/// (the old root stays reachable to a process with CAP_SYS_CHROOT), kept for ramfs roots.
+pub fn move_root(rootfs: &Path) -> Result<()> {
+    let shown = rootfs.display();
+    chdir(rootfs).ctx(|| format!("chdir to rootfs {shown}"))?;
+    mount(Some(rootfs), "/", NONE, MsFlags::MS_MOVE, NONE)
+        .ctx(|| format!("moving rootfs {shown} to /"))?;
+    chroot(".").ctx(|| "chroot to the rootfs".into())?;
+    chdir("/").ctx(|| "chdir to the new root".into())
+}

@@ -1,0 +1,130 @@
+//! The typed protocol between the runtime parent and the container init, over one
+//! `SOCK_SEQPACKET` socketpair (one message per packet, so no framing is needed).
+//!
+//! ```text
+//!  parent (hako create)                         init (cloned child)
+//!  --------------------                         -------------------
+//!  clone3(CLONE_NEW*) ---------------------->   starts in its namespaces, waits
+//!  write uid/gid maps, oom_score_adj
+//!  send Go --------------------------------->   joins namespaces by path, unshares;
+//!                                               if a PID/time namespace must be entered
+//!                                               by a child: fork, and the intermediate
+//!     <---------------------------------------- sends Pid(init), exits
+//!                                               mounts, devices, pivot_root, sysctls,
+//!                                               rlimits, user, caps, cwd, PATH lookup
+//!     <---------------------------------------- Ready  | Error{step, message}
+//!  write state.json, pid file; exit             blocks reading exec.fifo
+//!  (hako start) write exec.fifo ------------>   execve(process.args)
+//! ```
+//! An init that dies without a message is seen as EOF and reported with its wait status.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, SysContext};
+
+/// One message of the protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Msg {
+    /// Parent -> init: the maps are written, go on.
+    Go,
+    /// Intermediate -> parent: the host PID of the real init.
+    Pid(i32),
+    /// Init -> parent: everything is set up; the init now waits for `start`.
+    Ready,
+    /// Init -> parent: a step failed.
+    Failed {
+        /// The step, with its object ("mounting proc on /proc").
+        step: String,
+        /// The cause ("permission denied").
+        message: String,
+    },
+}
+
+/// One end of the channel.
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+/// Largest message; a step message is short.
+const MAX_MSG: usize = 8192;
+
+/// A connected pair: `(parent end, child end)`.
+pub fn pair() -> Result<(Channel, Channel)> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .ctx(|| "creating the sync socketpair".into())?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    /// Send one message.
+    pub fn send(&self, msg: &Msg) -> Result<()> {
+        let bytes = serde_json::to_vec(msg)
+            .map_err(|e| Error::Lifecycle(format!("encoding sync message: {e}")))?;
+        send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL)
+            .ctx(|| "sending sync message".into())
+            .map(drop)
+    }
+
+    /// Receive one message; `None` when the other end closed.
+    pub fn recv(&self) -> Result<Option<Msg>> {
+        let mut buf = [0u8; MAX_MSG];
+        let n = loop {
+            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => break r.ctx(|| "receiving sync message".into())?,
+            }
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        decode(&buf[..n]).map(Some)
+    }
+}
+
+/// Decode a message, refusing anything malformed with a clear error.
+pub fn decode(bytes: &[u8]) -> Result<Msg> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::Lifecycle(format!("malformed sync message: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_over_seqpacket() {
+        let (p, c) = pair().unwrap();
+        let msgs = [
+            Msg::Go,
+            Msg::Pid(42),
+            Msg::Ready,
+            Msg::Failed {
+                step: "mounting proc on /proc".into(),
+                message: "permission denied".into(),
+            },
+        ];
+        for m in &msgs {
+            c.send(m).unwrap();
+        }
+        for m in &msgs {
+            assert_eq!(p.recv().unwrap().as_ref(), Some(m));
+        }
+        drop(c);
+        assert_eq!(p.recv().unwrap(), None);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for bad in [&b""[..], b"{", b"\"Nope\"", b"{\"Pid\":\"x\"}", &[0xff, 0xfe]] {
+            assert!(decode(bad).is_err());
+        }
+    }
+}

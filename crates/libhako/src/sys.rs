@@ -1,0 +1,136 @@
+//! The only module with `unsafe`: thin wrappers over the few syscalls that neither `nix` nor
+//! the standard library expose safely (`clone3`, `fork`, `pidfd_open`, `close_range`).
+//!
+//! Each wrapper names the syscall in its error and documents why the call is sound. Everything
+//! else in the crate is safe Rust over `nix`.
+#![allow(unsafe_code)]
+
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+/// What a process-creating call returned in the calling process.
+pub enum Forked {
+    /// We are the parent; the child has this PID (in our PID namespace).
+    Parent(Pid),
+    /// We are the child.
+    Child,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `clone3(2)` with fork semantics (no `CLONE_VM`, no new stack): the child continues from the
+/// call with a copy of the address space, exactly as after `fork`, but can be born into new
+/// namespaces (`flags`, the `CLONE_NEW*` bits) and, when `cgroup` is given, into that cgroup v2
+/// directory (`CLONE_INTO_CGROUP`).
+///
+/// The caller must be single-threaded (the runtime is, see ARCHITECTURE.md): the child only has
+/// the calling thread, so no lock held by another thread can be left locked in it.
+///
+/// # References
+/// <https://man7.org/linux/man-pages/man2/clone3.2.html>
+pub fn clone3(flags: u64, cgroup: Option<RawFd>) -> Result<Forked, Errno> {
+    let mut args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    if let Some(fd) = cgroup {
+        args.flags |= 0x2_0000_0000; // CLONE_INTO_CGROUP
+        args.cgroup = fd as u64;
+    }
+    // SAFETY: `args` is a valid, fully initialised `clone_args` of the size we pass. Without
+    // CLONE_VM and with a null stack the kernel gives the child a copy-on-write copy of our
+    // memory and it resumes here, as with fork(2); the process is single-threaded (documented
+    // precondition), so the child's heap and locks are consistent.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
+    }
+}
+
+/// `fork(2)`, used by the intermediate process when it has joined or made a PID or time
+/// namespace that only its children can enter. Same single-thread precondition as [`clone3`].
+pub fn fork() -> Result<Forked, Errno> {
+    // SAFETY: the process is single-threaded (documented precondition), so the child's copy of
+    // the address space is consistent; the child only runs the init's own code and then execs.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent(child)),
+        nix::unistd::ForkResult::Child => Ok(Forked::Child),
+    }
+}
+
+/// `pidfd_open(2)`: a file descriptor that becomes readable when `pid` exits, for waiting on a
+/// process that is not our child (`delete --force`).
+pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
+    // SAFETY: plain syscall with integer arguments; on success it returns a new fd we own.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd to us and nobody else holds it.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// `close_range(first, ~0, CLOSE_RANGE_CLOEXEC)`: mark every fd from `first` up close-on-exec,
+/// so that no runtime fd reaches the container program.
+pub fn cloexec_from(first: u32) -> Result<(), Errno> {
+    // SAFETY: plain syscall with integer arguments; it only changes fd flags.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 4u32) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// `prctl(PR_SET_CHILD_SUBREAPER, 1)`: orphans of the container (and its init, when an
+/// intermediate process exits) are reparented to us so `run` can reap and report them.
+pub fn set_child_subreaper() -> Result<(), Errno> {
+    // SAFETY: prctl with integer arguments only.
+    let ret = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// `prctl(PR_SET_KEEPCAPS, 1)`: keep permitted capabilities across the switch to a non-zero uid.
+pub fn set_keepcaps() -> Result<(), Errno> {
+    // SAFETY: prctl with integer arguments only.
+    let ret = unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// `prctl(PR_SET_NO_NEW_PRIVS, 1)`.
+pub fn set_no_new_privs() -> Result<(), Errno> {
+    // SAFETY: prctl with integer arguments only.
+    let ret = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// `setdomainname(2)` (nix has `sethostname` only).
+pub fn setdomainname(name: &str) -> Result<(), Errno> {
+    // SAFETY: the pointer and length describe `name`'s bytes, valid for the call.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    Errno::result(ret).map(drop)
+}
