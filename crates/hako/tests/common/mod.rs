@@ -1,0 +1,247 @@
+//! The integration-test harness: builds busybox bundles in private temp dirs, runs the built
+//! `hako` binary against a private `--root`, and removes every container, state dir and temp
+//! dir it made when dropped, even when the test fails. Tests must run as root.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::{json, Value};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Path of the hako binary under test.
+pub fn hako_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_hako")
+}
+
+/// The static busybox the rootfs is made from (Debian's busybox-static).
+pub fn busybox() -> PathBuf {
+    for p in ["/bin/busybox", "/usr/bin/busybox"] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("busybox not found: apt-get install busybox-static");
+}
+
+/// Fail loudly (never skip) when not root: these tests need real namespaces and mounts.
+pub fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "integration tests must run as root"
+    );
+}
+
+/// A unique name for this test process and call.
+pub fn unique(tag: &str) -> String {
+    format!(
+        "{tag}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A private test world: a temp dir with a state root and any number of bundles.
+pub struct World {
+    /// The temp dir.
+    pub dir: PathBuf,
+    /// `--root` for hako.
+    pub root: PathBuf,
+    ids: std::cell::RefCell<Vec<String>>,
+}
+
+impl World {
+    /// A new world, tagged for easier debugging.
+    pub fn new(tag: &str) -> World {
+        require_root();
+        let dir = std::env::temp_dir().join(format!("hako-it-{}", unique(tag)));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let root = dir.join("state");
+        World {
+            dir,
+            root,
+            ids: Default::default(),
+        }
+    }
+
+    /// A fresh container id, deleted (with --force) when the world is dropped.
+    pub fn id(&self, tag: &str) -> String {
+        let id = unique(tag);
+        self.ids.borrow_mut().push(id.clone());
+        id
+    }
+
+    /// A busybox bundle running `args`, from `hako spec` with terminal off.
+    pub fn bundle(&self, args: &[&str]) -> Bundle {
+        let dir = self.dir.join(unique("bundle"));
+        let rootfs = dir.join("rootfs");
+        for d in ["bin", "etc", "tmp", "proc", "sys", "dev"] {
+            std::fs::create_dir_all(rootfs.join(d)).expect("rootfs dirs");
+        }
+        std::fs::copy(busybox(), rootfs.join("bin/busybox")).expect("copy busybox");
+        let list = Command::new(busybox()).arg("--list").output().expect("busybox --list");
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            if applet != "busybox" {
+                let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
+            }
+        }
+        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n").expect("passwd");
+        std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnobody:x:65534:\n").expect("group");
+        let out = Command::new(hako_bin())
+            .args(["spec", "--bundle"])
+            .arg(&dir)
+            .output()
+            .expect("hako spec");
+        assert!(out.status.success(), "hako spec: {}", String::from_utf8_lossy(&out.stderr));
+        let mut b = Bundle { dir };
+        b.edit(|c| {
+            c["process"]["terminal"] = json!(false);
+            c["process"]["args"] = json!(args);
+        });
+        b
+    }
+
+    /// A `hako` command with `--root` set.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(hako_bin());
+        c.arg("--root").arg(&self.root);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// Run hako with these args; stdin is /dev/null.
+    pub fn hako(&self, args: &[&str]) -> Out {
+        Out(self.cmd().args(args).output().expect("spawn hako"))
+    }
+
+    /// `create` + `start` of `bundle` as `id`, asserting success.
+    pub fn start(&self, id: &str, bundle: &Bundle) {
+        self.hako(&["create", "--bundle", bundle.path(), id]).ok();
+        self.hako(&["start", id]).ok();
+    }
+
+    /// `state` parsed as JSON.
+    pub fn state(&self, id: &str) -> Value {
+        let out = self.hako(&["state", id]).ok();
+        serde_json::from_str(&out.stdout()).expect("state json")
+    }
+
+    /// Poll until `state` reports `status` (or panic after 10 s).
+    pub fn wait_status(&self, id: &str, status: &str) {
+        for _ in 0..1000 {
+            let out = self.hako(&["state", id]);
+            if out.0.status.success() {
+                let v: Value = serde_json::from_str(&out.stdout()).expect("state json");
+                if v["status"] == status {
+                    return;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("container {id} never reached {status}");
+    }
+
+    /// The state dir of `id`.
+    pub fn state_dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for id in self.ids.borrow().iter() {
+            let _ = self.hako(&["delete", "--force", id]);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A bundle directory.
+pub struct Bundle {
+    /// The bundle dir (config.json + rootfs/).
+    pub dir: PathBuf,
+}
+
+impl Bundle {
+    /// The bundle path as a str for command lines.
+    pub fn path(&self) -> &str {
+        self.dir.to_str().expect("utf-8 path")
+    }
+
+    /// The rootfs path.
+    pub fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+
+    /// Edit config.json.
+    pub fn edit(&mut self, f: impl FnOnce(&mut Value)) {
+        let path = self.dir.join("config.json");
+        let mut v: Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("read config")).expect("json");
+        f(&mut v);
+        std::fs::write(&path, serde_json::to_vec_pretty(&v).expect("json")).expect("write config");
+    }
+
+    /// Write raw bytes as config.json (for malformed-input tests).
+    pub fn write_raw(&self, bytes: &[u8]) {
+        std::fs::write(self.dir.join("config.json"), bytes).expect("write config");
+    }
+}
+
+/// A finished command with assertion helpers.
+pub struct Out(pub Output);
+
+impl Out {
+    /// Assert success; returns self.
+    #[track_caller]
+    pub fn ok(self) -> Out {
+        assert!(
+            self.0.status.success(),
+            "expected success, got {:?}\nstdout: {}\nstderr: {}",
+            self.0.status,
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+
+    /// Assert failure with exit code 1; returns self.
+    #[track_caller]
+    pub fn fails(self) -> Out {
+        assert_eq!(
+            self.0.status.code(),
+            Some(1),
+            "expected exit 1\nstdout: {}\nstderr: {}",
+            self.stdout(),
+            self.stderr()
+        );
+        self
+    }
+
+    /// Exit code.
+    pub fn code(&self) -> Option<i32> {
+        self.0.status.code()
+    }
+
+    /// Stdout as text.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+
+    /// Stderr as text.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+
+    /// The `msg="..."` of the single error line on stderr.
+    #[track_caller]
+    pub fn error_msg(&self) -> String {
+        let err = self.stderr();
+        let lines: Vec<&str> = err.lines().filter(|l| l.contains("level=error")).collect();
+        assert_eq!(lines.len(), 1, "expected one error line, got: {err}");
+        let msg = lines[0].split_once("msg=").expect("msg=").1;
+        serde_json::from_str(msg).unwrap_or_else(|_| msg.to_string())
+    }
+}
