@@ -115,7 +115,10 @@ mod tests {
             json_line("2026-11-29T13:21:34Z", "error", "container does not exist"),
             r#"{"level":"error","msg":"container does not exist","time":"2026-11-29T13:21:34Z"}"#
         );
-        assert_eq!(go_quote("unknown signal \"FOO\""), r#""unknown signal \"FOO\"""#);
+        assert_eq!(
+            go_quote("unknown signal \"FOO\""),
+            r#""unknown signal \"FOO\"""#
+        );
         assert_eq!(go_quote("a\nb"), r#""a\nb""#);
     }
 }

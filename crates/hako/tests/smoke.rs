@@ -1,6 +1,8 @@
 //! The smallest end-to-end check: one container runs, sees itself as PID 1, and exits with
 //! its own status.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 #[test]

@@ -61,7 +61,11 @@ fn setup(a: &InitArgs<'_>) -> Result<OwnedFd> {
         .ctx(|| "resetting the signal mask".into())?;
     match a.chan.recv()? {
         Some(Msg::Go) => {}
-        other => return Err(Error::Init(format!("expected Go from the runtime, got {other:?}"))),
+        other => {
+            return Err(Error::Init(format!(
+                "expected Go from the runtime, got {other:?}"
+            )))
+        }
     }
     namespaces::join_paths(&plan.namespaces)?;
     namespaces::unshare_new(plan, a.strategy.unshare)?;
@@ -101,7 +105,9 @@ fn setup(a: &InitArgs<'_>) -> Result<OwnedFd> {
     if proc.no_new_privileges().unwrap_or(false) {
         security::no_new_privs()?;
     }
-    nix::sys::stat::umask(Mode::from_bits_truncate(proc.user().umask().unwrap_or(0o022)));
+    nix::sys::stat::umask(Mode::from_bits_truncate(
+        proc.user().umask().unwrap_or(0o022),
+    ));
     Ok(fifo)
 }
 

@@ -77,7 +77,12 @@ pub fn unshare_new(plan: &Plan, flags: CloneFlags) -> Result<()> {
 }
 
 fn write_time_offsets(plan: &Plan) -> Result<()> {
-    let Some(offsets) = plan.spec.linux().as_ref().and_then(|l| l.time_offsets().clone()) else {
+    let Some(offsets) = plan
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().clone())
+    else {
         return Ok(());
     };
     let mut text = String::new();
@@ -115,7 +120,10 @@ mod tests {
             ns(CloneFlags::CLONE_NEWPID, None),
             ns(CloneFlags::CLONE_NEWNS, None),
         ]);
-        assert_eq!(s.at_clone, CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS);
+        assert_eq!(
+            s.at_clone,
+            CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS
+        );
         assert!(!s.fork);
     }
 
@@ -128,7 +136,10 @@ mod tests {
             ns(CloneFlags::CLONE_NEWNET, Some("/proc/1/ns/net")),
         ]);
         assert_eq!(s.at_clone, CloneFlags::CLONE_NEWUSER);
-        assert_eq!(s.unshare, CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS);
+        assert_eq!(
+            s.unshare,
+            CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS
+        );
         assert!(s.fork);
     }
 

@@ -49,7 +49,9 @@ pub fn find_program(arg0: &CStr, env: &[CString]) -> Result<CString> {
         std::fs::metadata(p).map_err(|e| {
             Error::Init(format!(
                 "exec: {shown:?}: stat {shown}: {}",
-                crate::error::errno_text(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+                crate::error::errno_text(nix::errno::Errno::from_raw(
+                    e.raw_os_error().unwrap_or(0)
+                ))
             ))
         })?;
         return Ok(arg0.to_owned());

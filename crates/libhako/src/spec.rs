@@ -172,7 +172,9 @@ fn check_root(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
             format!(
                 "{}: {}",
                 path.display(),
-                crate::error::errno_text(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+                crate::error::errno_text(nix::errno::Errno::from_raw(
+                    e.raw_os_error().unwrap_or(0)
+                ))
             ),
         )),
     }
@@ -236,7 +238,10 @@ fn check_process(spec: &Spec) -> Result<(Vec<CString>, Vec<CString>)> {
             ));
         }
     }
-    Ok((cstrings("process.args", &args)?, cstrings("process.env", &env)?))
+    Ok((
+        cstrings("process.args", &args)?,
+        cstrings("process.env", &env)?,
+    ))
 }
 
 fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
@@ -263,7 +268,10 @@ fn check_namespaces(spec: &Spec) -> Result<Vec<Namespace>> {
         let field = format!("linux.namespaces[{i}]");
         let flag = ns_flag(ns.typ());
         if out.iter().any(|n| n.flag == flag) {
-            return Err(Error::config(field, format!("duplicate {:?} namespace", ns.typ())));
+            return Err(Error::config(
+                field,
+                format!("duplicate {:?} namespace", ns.typ()),
+            ));
         }
         if let Some(path) = ns.path() {
             if !path.exists() {
@@ -335,7 +343,11 @@ fn check_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountPlan>> {
             if let Err(e) = std::fs::metadata(&source) {
                 return Err(Error::config(
                     format!("{field}.source"),
-                    format!("{}: {}", source.display(), e.kind().to_string().to_lowercase()),
+                    format!(
+                        "{}: {}",
+                        source.display(),
+                        e.kind().to_string().to_lowercase()
+                    ),
                 ));
             }
         }
@@ -393,7 +405,10 @@ fn check_devices(spec: &Spec) -> Result<Vec<DevicePlan>> {
             LinuxDeviceType::B => SFlag::S_IFBLK,
             LinuxDeviceType::P => SFlag::S_IFIFO,
             LinuxDeviceType::A => {
-                return Err(Error::config(format!("{field}.type"), "\"a\" is not a device type"))
+                return Err(Error::config(
+                    format!("{field}.type"),
+                    "\"a\" is not a device type",
+                ))
             }
         };
         let num = |v: i64, what: &str| {
@@ -422,8 +437,7 @@ fn check_linux(spec: &Spec, namespaces: &[Namespace]) -> Result<Option<MsFlags>>
             "unable to set hostname without a private UTS namespace",
         ));
     }
-    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !has(CloneFlags::CLONE_NEWUTS)
-    {
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !has(CloneFlags::CLONE_NEWUTS) {
         return Err(Error::config(
             "domainname",
             "unable to set domainname without a private UTS namespace",
@@ -441,14 +455,18 @@ fn check_linux(spec: &Spec, namespaces: &[Namespace]) -> Result<Option<MsFlags>>
         }
     }
     for key in linux.sysctl().iter().flat_map(|m| m.keys()) {
-        if key.is_empty() || key.contains('/') || key.split('.').any(|c| c.is_empty() || c == "..") {
+        if key.is_empty() || key.contains('/') || key.split('.').any(|c| c.is_empty() || c == "..")
+        {
             return Err(Error::config(format!("linux.sysctl.{key}"), "invalid key"));
         }
     }
     match linux.rootfs_propagation().as_deref() {
         None | Some("") => Ok(None),
         Some(p) => mountopts::propagation(p).map(Some).ok_or_else(|| {
-            Error::config("linux.rootfsPropagation", format!("{p:?}: unknown propagation"))
+            Error::config(
+                "linux.rootfsPropagation",
+                format!("{p:?}: unknown propagation"),
+            )
         }),
     }
 }
@@ -459,7 +477,9 @@ mod tests {
 
     fn version_ok(v: &str) -> std::result::Result<Vec<String>, String> {
         let mut w = Vec::new();
-        check_version(v, &mut w).map(|_| w).map_err(|e| e.to_string())
+        check_version(v, &mut w)
+            .map(|_| w)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -514,7 +534,9 @@ mod tests {
         let s = spec_from(
             r#"{"ociVersion":"1.0.0","mounts":[{"destination":"proc","type":"proc","source":"proc"}]}"#,
         );
-        let err = check_mounts(&s, Path::new("/")).err().map(|e| e.to_string());
+        let err = check_mounts(&s, Path::new("/"))
+            .err()
+            .map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
             Some("mounts[0].destination: proc: must be an absolute path")
@@ -527,16 +549,22 @@ mod tests {
 
     #[test]
     fn process_checks() {
-        let s = spec_from(r#"{"ociVersion":"1.0.0","process":{"user":{"uid":0,"gid":0},"cwd":"/","args":[]}}"#);
+        let s = spec_from(
+            r#"{"ociVersion":"1.0.0","process":{"user":{"uid":0,"gid":0},"cwd":"/","args":[]}}"#,
+        );
         assert!(check_process(&s).is_err_and(|e| e.to_string().starts_with("process.args")));
-        let s = spec_from(r#"{"ociVersion":"1.0.0","process":{"user":{"uid":0,"gid":0},"cwd":"rel","args":["sh"]}}"#);
+        let s = spec_from(
+            r#"{"ociVersion":"1.0.0","process":{"user":{"uid":0,"gid":0},"cwd":"rel","args":["sh"]}}"#,
+        );
         assert!(check_process(&s).is_err_and(|e| e.to_string().starts_with("process.cwd")));
         let s = spec_from(
             r#"{"ociVersion":"1.0.0","process":{"user":{"uid":0,"gid":0},"cwd":"/","args":["sh"],
             "rlimits":[{"type":"RLIMIT_NOFILE","soft":10,"hard":5}]}}"#,
         );
         assert!(check_process(&s).is_err_and(|e| e.to_string().contains("soft limit")));
-        let s = spec_from(r#"{"ociVersion":"1.0.0","process":{"user":{"uid":0,"gid":0},"cwd":"/","args":["sh"],"env":["NOEQ"]}}"#);
+        let s = spec_from(
+            r#"{"ociVersion":"1.0.0","process":{"user":{"uid":0,"gid":0},"cwd":"/","args":["sh"],"env":["NOEQ"]}}"#,
+        );
         assert!(check_process(&s).is_err_and(|e| e.to_string().starts_with("process.env[0]")));
     }
 

@@ -152,9 +152,7 @@ impl StateDir {
         let lock = if lock {
             match lock_dir(&path) {
                 Ok(l) => Some(l),
-                Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => {
-                    return Err(not_exist())
-                }
+                Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => return Err(not_exist()),
                 Err(e) => return Err(e),
             }
         } else {
@@ -174,9 +172,8 @@ impl StateDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_exist()),
             Err(e) => return Err(Error::io("reading", &file, e)),
         };
-        serde_json::from_slice(&bytes).map_err(|e| {
-            Error::Lifecycle(format!("{}: corrupt state file: {e}", file.display()))
-        })
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Lifecycle(format!("{}: corrupt state file: {e}", file.display())))
     }
 
     /// Write `state.json` atomically: readers see the old or the new file, never half of one.
@@ -329,7 +326,10 @@ mod tests {
     fn times() {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
-        assert_eq!(rfc3339(1_795_958_494, 305_016_962), "2026-11-29T13:21:34.305016962Z");
+        assert_eq!(
+            rfc3339(1_795_958_494, 305_016_962),
+            "2026-11-29T13:21:34.305016962Z"
+        );
     }
 
     #[test]

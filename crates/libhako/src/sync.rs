@@ -123,7 +123,13 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for bad in [&b""[..], b"{", b"\"Nope\"", b"{\"Pid\":\"x\"}", &[0xff, 0xfe]] {
+        for bad in [
+            &b""[..],
+            b"{",
+            b"\"Nope\"",
+            b"{\"Pid\":\"x\"}",
+            &[0xff, 0xfe],
+        ] {
             assert!(decode(bad).is_err());
         }
     }

@@ -62,7 +62,9 @@ pub fn run(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
     for w in &created.warnings {
         ctx.logger.warn(w);
     }
-    ctx.logger
-        .debug(&format!("created container {} with init pid {}", a.common.id, created.pid));
+    ctx.logger.debug(&format!(
+        "created container {} with init pid {}",
+        a.common.id, created.pid
+    ));
     Ok(0)
 }

@@ -84,8 +84,15 @@ mod tests {
             table(std::slice::from_ref(&h)),
             "ID          PID         STATUS      BUNDLE      CREATED     OWNER\n"
         );
-        let r = ["x1", "0", "stopped", "/tmp/rb", "2026-11-29T13:21:34.305016962Z", "root"]
-            .map(String::from);
+        let r = [
+            "x1",
+            "0",
+            "stopped",
+            "/tmp/rb",
+            "2026-11-29T13:21:34.305016962Z",
+            "root",
+        ]
+        .map(String::from);
         assert_eq!(
             table(&[h, r]).lines().nth(1),
             Some("x1          0           stopped     /tmp/rb     2026-11-29T13:21:34.305016962Z   root")

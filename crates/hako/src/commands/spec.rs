@@ -148,7 +148,10 @@ mod tests {
         let ns = s["linux"]["namespaces"].as_array().expect("namespaces");
         assert!(ns.iter().any(|n| n["type"] == "user"));
         assert!(!ns.iter().any(|n| n["type"] == "network"));
-        assert!(!s["mounts"].as_array().expect("mounts").iter().any(|m| m["type"] == "cgroup"));
+        assert!(!s["mounts"]
+            .as_array()
+            .expect("mounts")
+            .iter()
+            .any(|m| m["type"] == "cgroup"));
     }
-
 }

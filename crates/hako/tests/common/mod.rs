@@ -1,7 +1,7 @@
 //! The integration-test harness: builds busybox bundles in private temp dirs, runs the built
 //! `hako` binary against a private `--root`, and removes every container, state dir and temp
 //! dir it made when dropped, even when the test fails. Tests must run as root.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -81,20 +81,31 @@ impl World {
             std::fs::create_dir_all(rootfs.join(d)).expect("rootfs dirs");
         }
         std::fs::copy(busybox(), rootfs.join("bin/busybox")).expect("copy busybox");
-        let list = Command::new(busybox()).arg("--list").output().expect("busybox --list");
+        let list = Command::new(busybox())
+            .arg("--list")
+            .output()
+            .expect("busybox --list");
         for applet in String::from_utf8_lossy(&list.stdout).lines() {
             if applet != "busybox" {
                 let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
             }
         }
-        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n").expect("passwd");
+        std::fs::write(
+            rootfs.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        )
+        .expect("passwd");
         std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnobody:x:65534:\n").expect("group");
         let out = Command::new(hako_bin())
             .args(["spec", "--bundle"])
             .arg(&dir)
             .output()
             .expect("hako spec");
-        assert!(out.status.success(), "hako spec: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "hako spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let mut b = Bundle { dir };
         b.edit(|c| {
             c["process"]["terminal"] = json!(false);

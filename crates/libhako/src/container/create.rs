@@ -43,11 +43,16 @@ pub struct Created {
 
 /// Create the container; the init waits for `start`.
 pub fn create(opts: &CreateOptions) -> Result<Created> {
-    let bundle = std::fs::canonicalize(&opts.bundle)
-        .map_err(|e| Error::io("bundle", &opts.bundle, e))?;
+    let bundle =
+        std::fs::canonicalize(&opts.bundle).map_err(|e| Error::io("bundle", &opts.bundle, e))?;
     let plan = spec::validate(spec::load(&bundle)?, &bundle)?;
     let sd = StateDir::create(&opts.root, &opts.id)?;
-    let mut guard = Cleanup { sd: &sd, child: None, init: None, armed: true };
+    let mut guard = Cleanup {
+        sd: &sd,
+        child: None,
+        init: None,
+        armed: true,
+    };
     let stored = Stored {
         id: opts.id.clone(),
         pid: 0,
@@ -115,7 +120,10 @@ fn drive(
     child: Pid,
     guard: &mut Cleanup<'_>,
 ) -> Result<Pid> {
-    if strategy.at_clone.contains(nix::sched::CloneFlags::CLONE_NEWUSER) {
+    if strategy
+        .at_clone
+        .contains(nix::sched::CloneFlags::CLONE_NEWUSER)
+    {
         write_id_maps(plan, child)?;
     }
     if let Some(adj) = plan.spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
@@ -136,7 +144,9 @@ fn drive(
             Some(Msg::Ready) => return Ok(init),
             Some(Msg::Failed { message, .. }) => return Err(Error::Init(message)),
             Some(other) => {
-                return Err(Error::Init(format!("unexpected message from init: {other:?}")))
+                return Err(Error::Init(format!(
+                    "unexpected message from init: {other:?}"
+                )))
             }
             None => {
                 let why = match waitpid(child, None) {
@@ -158,7 +168,10 @@ fn write_id_maps(plan: &Plan, pid: Pid) -> Result<()> {
     let Some(linux) = plan.spec.linux() else {
         return Ok(());
     };
-    for (file, maps) in [("uid_map", linux.uid_mappings()), ("gid_map", linux.gid_mappings())] {
+    for (file, maps) in [
+        ("uid_map", linux.uid_mappings()),
+        ("gid_map", linux.gid_mappings()),
+    ] {
         let text: String = maps
             .iter()
             .flatten()
@@ -173,7 +186,10 @@ fn write_id_maps(plan: &Plan, pid: Pid) -> Result<()> {
 /// Write the pid file atomically (temp file + rename), as runc does.
 pub(crate) fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::io("writing pid file", &tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io("renaming pid file to", path, e))

@@ -24,7 +24,11 @@ impl Entry {
         state::OciState {
             oci_version: OCI_VERSION,
             id: &self.stored.id,
-            pid: if self.status == Status::Stopped { 0 } else { self.stored.pid },
+            pid: if self.status == Status::Stopped {
+                0
+            } else {
+                self.stored.pid
+            },
             status: self.status.as_str(),
             bundle: &self.stored.bundle,
             rootfs: &self.stored.rootfs,

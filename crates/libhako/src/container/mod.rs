@@ -41,13 +41,12 @@ fn kill_and_wait(stored: &Stored) -> Result<()> {
     wait_gone(stored, pidfd, Duration::from_secs(10))
 }
 
-fn wait_gone(
-    stored: &Stored,
-    pidfd: Option<std::os::fd::OwnedFd>,
-    limit: Duration,
-) -> Result<()> {
+fn wait_gone(stored: &Stored, pidfd: Option<std::os::fd::OwnedFd>, limit: Duration) -> Result<()> {
     if let Some(fd) = pidfd {
-        let mut fds = [PollFd::new(std::os::fd::AsFd::as_fd(&fd), PollFlags::POLLIN)];
+        let mut fds = [PollFd::new(
+            std::os::fd::AsFd::as_fd(&fd),
+            PollFlags::POLLIN,
+        )];
         let ms = PollTimeout::try_from(limit.as_millis() as i32).unwrap_or(PollTimeout::MAX);
         let _ = poll(&mut fds, ms);
     }

@@ -66,11 +66,17 @@ pub fn symlinks(root: BorrowedFd<'_>) -> Result<()> {
     for (target, name) in links {
         if name == "ptmx" {
             // Replace a ptmx node so that the container's devpts instance is used.
-            let _ = nix::unistd::unlinkat(dev.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+            let _ =
+                nix::unistd::unlinkat(dev.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
         }
         match symlinkat(target, dev.as_fd(), name) {
             Ok(()) | Err(Errno::EEXIST) => {}
-            Err(e) => return Err(crate::Error::sys(format!("creating symlink /dev/{name}"), e)),
+            Err(e) => {
+                return Err(crate::Error::sys(
+                    format!("creating symlink /dev/{name}"),
+                    e,
+                ))
+            }
         }
     }
     Ok(())

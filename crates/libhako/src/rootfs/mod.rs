@@ -48,8 +48,12 @@ pub fn setup(plan: &Plan, no_pivot: bool, new_cgroupns: bool) -> Result<()> {
         NONE,
     )
     .ctx(|| format!("bind mounting rootfs {shown} onto itself"))?;
-    let root = open(rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-        .ctx(|| format!("opening rootfs {shown}"))?;
+    let root = open(
+        rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| format!("opening rootfs {shown}"))?;
     for m in &plan.mounts {
         mounts::mount_one(root.as_fd(), m, new_cgroupns)?;
     }
@@ -69,10 +73,18 @@ pub fn setup(plan: &Plan, no_pivot: bool, new_cgroupns: bool) -> Result<()> {
             write_sysctl(root.as_fd(), key, value)?;
         }
     }
-    for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
         readonly_path(root.as_fd(), Path::new(p))?;
     }
-    for p in linux.and_then(|l| l.masked_paths().as_ref()).into_iter().flatten() {
+    for p in linux
+        .and_then(|l| l.masked_paths().as_ref())
+        .into_iter()
+        .flatten()
+    {
         mask_path(root.as_fd(), Path::new(p))?;
     }
     drop(root);
@@ -84,7 +96,13 @@ pub fn setup(plan: &Plan, no_pivot: bool, new_cgroupns: bool) -> Result<()> {
     if let Some(p) = plan.rootfs_propagation {
         mount(NONE, "/", NONE, p, NONE).ctx(|| "setting rootfsPropagation on /".into())?;
     }
-    if plan.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if plan
+        .spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         remount_bind("/", MsFlags::MS_RDONLY).ctx(|| "remounting / read-only".into())?;
     }
     Ok(())
@@ -116,8 +134,14 @@ fn readonly_path(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
         Err(e) => return Err(Error::sys(format!("opening readonly path {shown}"), e)),
     };
     let p = paths::fd_path(&fd);
-    mount(Some(p.as_str()), p.as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
-        .ctx(|| format!("bind mounting readonly path {shown}"))?;
+    mount(
+        Some(p.as_str()),
+        p.as_str(),
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        NONE,
+    )
+    .ctx(|| format!("bind mounting readonly path {shown}"))?;
     let fd = open_in_root(root, path, OFlag::O_PATH).ctx(|| format!("reopening {shown}"))?;
     remount_bind(
         &paths::fd_path(&fd),
@@ -139,7 +163,13 @@ fn mask_path(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
         .ctx(|| format!("stat of masked path {shown}"))?;
     let p = paths::fd_path(&fd);
     if is_dir {
-        mount(Some("tmpfs"), p.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, NONE)
+        mount(
+            Some("tmpfs"),
+            p.as_str(),
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            NONE,
+        )
     } else {
         mount(Some("/dev/null"), p.as_str(), NONE, MsFlags::MS_BIND, NONE)
     }

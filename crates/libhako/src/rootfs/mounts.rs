@@ -171,7 +171,10 @@ fn mount_cgroup(root: BorrowedFd<'_>, m: &MountPlan, target: &OwnedFd, cgns: boo
         flags,
         cgns,
     };
-    if let Some(v2) = mounts.iter().find(|c| c.mount_point == Path::new("/sys/fs/cgroup")) {
+    if let Some(v2) = mounts
+        .iter()
+        .find(|c| c.mount_point == Path::new("/sys/fs/cgroup"))
+    {
         return host.mount(&m.destination, v2);
     }
     mount(
@@ -218,16 +221,28 @@ impl Hierarchies<'_> {
                 .collect();
             let data = (c.fstype == "cgroup").then(|| opts.join(","));
             let fstype = c.fstype.as_str();
-            if mount(Some(fstype), tpath.as_str(), Some(fstype), self.flags, data.as_deref())
-                .is_ok()
+            if mount(
+                Some(fstype),
+                tpath.as_str(),
+                Some(fstype),
+                self.flags,
+                data.as_deref(),
+            )
+            .is_ok()
             {
                 return Ok(());
             }
         }
         let own = own_cgroup(self.proc_cgroup, c);
         let src = c.mount_point.join(own.strip_prefix("/").unwrap_or(&own));
-        mount(Some(&src), tpath.as_str(), NONE, MsFlags::MS_BIND | MsFlags::MS_REC, NONE)
-            .ctx(|| format!("bind mounting {} on {shown}", src.display()))?;
+        mount(
+            Some(&src),
+            tpath.as_str(),
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            NONE,
+        )
+        .ctx(|| format!("bind mounting {} on {shown}", src.display()))?;
         let rest = self.flags & REMOUNT_MASK;
         if !rest.is_empty() {
             let fd = reopen(self.root, dest)?;
@@ -252,10 +267,17 @@ mod tests {
     #[test]
     fn finds_hybrid_hierarchies() {
         let m = cgroup_mounts(INFO);
-        let points: Vec<_> = m.iter().map(|c| c.mount_point.to_str().unwrap_or("")).collect();
+        let points: Vec<_> = m
+            .iter()
+            .map(|c| c.mount_point.to_str().unwrap_or(""))
+            .collect();
         assert_eq!(
             points,
-            ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"]
+            [
+                "/sys/fs/cgroup/cpu",
+                "/sys/fs/cgroup/systemd",
+                "/sys/fs/cgroup/unified"
+            ]
         );
         assert_eq!(m[1].super_opts, "rw,name=systemd");
     }

@@ -158,7 +158,8 @@ mod tests {
         // An absolute and a relative symlink that both point outside when followed naively.
         symlink(&outside, root.join("abs")).unwrap();
         symlink("../../../../outside", root.join("rel")).unwrap();
-        let rfd = nix::fcntl::open(&root, OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
+        let rfd =
+            nix::fcntl::open(&root, OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
         mkdir_all(rfd.as_fd(), Path::new("/abs/made")).unwrap();
         mkdir_all(rfd.as_fd(), Path::new("/rel/made2")).unwrap();
         create_file(rfd.as_fd(), Path::new("/abs/file")).unwrap();
@@ -166,15 +167,27 @@ mod tests {
         assert!(!outside.join("made2").exists());
         assert!(!outside.join("file").exists());
         // Both were created inside the rootfs, at the symlink's in-root target.
-        assert!(root.join(outside.strip_prefix("/").unwrap()).join("made").is_dir());
+        assert!(root
+            .join(outside.strip_prefix("/").unwrap())
+            .join("made")
+            .is_dir());
         std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn lexical_join_is_clamped() {
-        assert_eq!(lexical_join(Path::new("/var"), Path::new("../../../run")), PathBuf::from("/run"));
-        assert_eq!(lexical_join(Path::new("/a/b"), Path::new("/x/./y")), PathBuf::from("/x/y"));
-        assert_eq!(lexical_join(Path::new("/a"), Path::new("b/../c")), PathBuf::from("/a/c"));
+        assert_eq!(
+            lexical_join(Path::new("/var"), Path::new("../../../run")),
+            PathBuf::from("/run")
+        );
+        assert_eq!(
+            lexical_join(Path::new("/a/b"), Path::new("/x/./y")),
+            PathBuf::from("/x/y")
+        );
+        assert_eq!(
+            lexical_join(Path::new("/a"), Path::new("b/../c")),
+            PathBuf::from("/a/c")
+        );
     }
 
     #[test]
