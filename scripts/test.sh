@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite, as root on a Debian-like machine: installs what the tests need, then
+# format and lint checks, unit tests, integration tests (real containers) and differential
+# tests against runc.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "the test suite runs real containers: run it as root" >&2; exit 1; }
+scripts/deps.sh
+cargo fmt --all -- --check
+cargo clippy --all-targets -q -- -D warnings
+cargo test --workspace
