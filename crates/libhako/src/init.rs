@@ -23,7 +23,7 @@ use crate::namespaces::{self, Strategy};
 use crate::spec::Plan;
 use crate::sync::{Channel, Msg};
 use crate::sys::{self, Forked};
-use crate::{process, rootfs, security};
+use crate::{console, process, rootfs};
 
 /// What the init needs besides the plan.
 pub struct InitArgs<'a> {
@@ -39,6 +39,9 @@ pub struct InitArgs<'a> {
     pub no_pivot: bool,
     /// `--preserve-fds N`: fds 3..3+N reach the program.
     pub preserve_fds: u32,
+    /// The connected `--console-socket`, when `process.terminal` is set and one was given;
+    /// without one the pty master goes back to the runtime over `chan`.
+    pub console_socket: Option<&'a OwnedFd>,
 }
 
 /// Run the init to `execve`. Never returns.
@@ -85,30 +88,32 @@ fn setup(a: &InitArgs<'_>) -> Result<OwnedFd> {
     let fifo = open(a.fifo, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
         .ctx(|| format!("opening exec fifo {}", a.fifo.display()))?;
     let cgroupns = plan.has(CloneFlags::CLONE_NEWCGROUP);
-    rootfs::setup(plan, a.no_pivot, cgroupns)?;
     let proc = plan
         .spec
         .process()
         .as_ref()
         .ok_or_else(|| Error::config("process", "missing"))?;
-    process::enter_cwd(proc.cwd())?;
-    security::set_rlimits(proc.rlimits().as_deref().unwrap_or_default())?;
-    if let Some(caps) = proc.capabilities() {
-        security::limit_bounding(caps)?;
+    let terminal = proc.terminal().unwrap_or(false);
+    let pty = rootfs::setup(plan, a.no_pivot, cgroupns, terminal)?;
+    if let Some(pty) = pty {
+        console::set_size(&pty, console_size(proc))?;
+        console::attach(&pty.slave)?;
+        match a.console_socket {
+            Some(sock) => console::send_master(sock.as_fd(), &pty.master)?,
+            None => a.chan.send_with_fd(&Msg::Pty, pty.master.as_fd())?,
+        }
     }
-    sys::set_keepcaps().ctx(|| "setting keep-caps".into())?;
-    let may_setgroups = !plan.has(CloneFlags::CLONE_NEWUSER) || setgroups_allowed();
-    process::switch_user(proc.user(), may_setgroups)?;
-    if let Some(caps) = proc.capabilities() {
-        security::set_capabilities(caps)?;
-    }
-    if proc.no_new_privileges().unwrap_or(false) {
-        security::no_new_privs()?;
-    }
-    nix::sys::stat::umask(Mode::from_bits_truncate(
-        proc.user().umask().unwrap_or(0o022),
-    ));
+    rootfs::finalize(plan)?;
+    process::finalize(proc, plan.has(CloneFlags::CLONE_NEWUSER))?;
     Ok(fifo)
+}
+
+/// `process.consoleSize`, if any.
+pub fn console_size(proc: &oci_spec::runtime::Process) -> Option<sys::WinSize> {
+    proc.console_size().as_ref().map(|b| sys::WinSize {
+        rows: u16::try_from(b.height()).unwrap_or(u16::MAX),
+        cols: u16::try_from(b.width()).unwrap_or(u16::MAX),
+    })
 }
 
 fn set_names(plan: &Plan) -> Result<()> {
@@ -121,27 +126,14 @@ fn set_names(plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-fn setgroups_allowed() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow")
-}
-
 /// Find the program, hand the fds over, report Ready, block on the exec fifo until `start`,
 /// then exec. Returns only on failure.
 fn wait_and_exec(a: &InitArgs<'_>, fifo: OwnedFd) -> Error {
     let plan = a.plan;
-    let Some(arg0) = plan.args.first() else {
-        return Error::config("process.args", "must not be empty");
-    };
-    let program: CString = match process::find_program(arg0, &plan.env) {
+    let program: CString = match process::ready(&plan.args, &plan.env, a.preserve_fds, &a.chan) {
         Ok(p) => p,
         Err(e) => return e,
     };
-    if let Err(e) = sys::cloexec_from(3 + a.preserve_fds).ctx(|| "closing runtime fds".into()) {
-        return e;
-    }
-    if let Err(e) = a.chan.send(&Msg::Ready) {
-        return e;
-    }
     let mut byte = [0u8; 1];
     loop {
         match nix::unistd::read(fifo.as_fd(), &mut byte) {

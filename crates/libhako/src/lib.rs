@@ -4,6 +4,7 @@
 //! [`state`], and for `create` clones the container init ([`init`]) straight into its
 //! namespaces; the two talk over the typed protocol in [`sync`]. All `unsafe` lives in [`sys`].
 
+pub mod console;
 pub mod container;
 pub mod error;
 pub mod init;

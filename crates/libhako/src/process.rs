@@ -5,13 +5,61 @@ use std::ffi::{CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use nix::sys::stat::Mode;
 use nix::unistd::{access, AccessFlags, Gid, Uid};
-use oci_spec::runtime::User;
+use oci_spec::runtime::{Process, User};
 
 use crate::error::{Error, Result, SysContext};
+use crate::security;
+use crate::sync::{Channel, Msg};
 
 /// runc's PATH when the process env has none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The common last steps of the init and of an exec'd process, in this order: cwd, rlimits,
+/// the bounding set (needs CAP_SETPCAP, so before the uid switch), keep-caps, groups, gid, uid,
+/// the other capability sets, no_new_privs, umask.
+pub fn finalize(proc: &Process, in_userns: bool) -> Result<()> {
+    enter_cwd(proc.cwd())?;
+    security::set_rlimits(proc.rlimits().as_deref().unwrap_or_default())?;
+    if let Some(caps) = proc.capabilities() {
+        security::limit_bounding(caps)?;
+    }
+    crate::sys::set_keepcaps().ctx(|| "setting keep-caps".into())?;
+    let may_setgroups = !in_userns || setgroups_allowed();
+    switch_user(proc.user(), may_setgroups)?;
+    if let Some(caps) = proc.capabilities() {
+        security::set_capabilities(caps)?;
+    }
+    if proc.no_new_privileges().unwrap_or(false) {
+        security::no_new_privs()?;
+    }
+    nix::sys::stat::umask(Mode::from_bits_truncate(
+        proc.user().umask().unwrap_or(0o022),
+    ));
+    Ok(())
+}
+
+fn setgroups_allowed() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow")
+}
+
+/// Find the program on the container's PATH, mark every fd above the preserved ones
+/// close-on-exec, and tell the runtime we are Ready. Returns the program to execve.
+pub fn ready(
+    args: &[CString],
+    env: &[CString],
+    preserve_fds: u32,
+    chan: &Channel,
+) -> Result<CString> {
+    let arg0 = args
+        .first()
+        .ok_or_else(|| Error::config("process.args", "must not be empty"))?;
+    let program = find_program(arg0, env)?;
+    crate::sys::cloexec_from(3 + preserve_fds).ctx(|| "closing runtime fds".into())?;
+    chan.send(&Msg::Ready)?;
+    Ok(program)
+}
 
 /// Switch to `user`'s ids: supplementary groups, then gid, then uid (while still allowed).
 /// `may_setgroups` is false in a user namespace where setgroups(2) is denied.

@@ -196,6 +196,14 @@ fn check_process(spec: &Spec) -> Result<(Vec<CString>, Vec<CString>)> {
         .process()
         .as_ref()
         .ok_or_else(|| Error::config("process", "missing"))?;
+    check_process_fields(process)
+}
+
+/// Validate a `process` object (of config.json, or of `exec --process`); returns its args and
+/// env as C strings.
+pub fn check_process_fields(
+    process: &oci_spec::runtime::Process,
+) -> Result<(Vec<CString>, Vec<CString>)> {
     let args = process.args().clone().unwrap_or_default();
     if args.is_empty() {
         return Err(Error::config("process.args", "must not be empty"));
@@ -204,12 +212,6 @@ fn check_process(spec: &Spec) -> Result<(Vec<CString>, Vec<CString>)> {
         return Err(Error::config(
             "process.cwd",
             format!("{:?}: must be an absolute path", process.cwd()),
-        ));
-    }
-    if process.terminal().unwrap_or(false) {
-        return Err(Error::config(
-            "process.terminal",
-            "terminals are not supported yet: set it to false",
         ));
     }
     if let Some(rlimits) = process.rlimits() {

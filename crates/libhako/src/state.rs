@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 /// The spec version hako writes into `state`.
 pub const OCI_VERSION: &str = "1.2.0";
 const STATE_FILE: &str = "state.json";
+const CONFIG_FILE: &str = "config.json";
 /// Name of the fifo the init blocks on until `start`.
 pub const EXEC_FIFO: &str = "exec.fifo";
 
@@ -191,6 +192,22 @@ impl StateDir {
             .and_then(|mut f| f.write_all(&bytes))
             .map_err(|e| Error::io("writing", &tmp, e))?;
         std::fs::rename(&tmp, &file).map_err(|e| Error::io("renaming", &file, e))
+    }
+
+    /// Keep the container's config (as validated at create) for `exec`'s defaults.
+    pub fn save_config(&self, spec: &oci_spec::runtime::Spec) -> Result<()> {
+        let file = self.path.join(CONFIG_FILE);
+        let bytes = serde_json::to_vec(spec)
+            .map_err(|e| Error::Lifecycle(format!("encoding config: {e}")))?;
+        std::fs::write(&file, bytes).map_err(|e| Error::io("writing", &file, e))
+    }
+
+    /// The config saved by [`StateDir::save_config`].
+    pub fn load_config(&self) -> Result<oci_spec::runtime::Spec> {
+        let file = self.path.join(CONFIG_FILE);
+        let bytes = std::fs::read(&file).map_err(|e| Error::io("reading", &file, e))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Lifecycle(format!("{}: corrupt config: {e}", file.display())))
     }
 
     /// Path of the exec fifo.

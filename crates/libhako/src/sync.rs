@@ -18,9 +18,13 @@
 //! ```
 //! An init that dies without a message is seen as EOF and reported with its wait status.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned,
+    MsgFlags, SockFlag, SockType,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, SysContext};
@@ -34,6 +38,8 @@ pub enum Msg {
     Pid(i32),
     /// Init -> parent: everything is set up; the init now waits for `start`.
     Ready,
+    /// Init -> parent, with the pty master attached: relay it (foreground `run`/`exec`).
+    Pty,
     /// Init -> parent: a step failed.
     Failed {
         /// The step, with its object ("mounting proc on /proc").
@@ -73,11 +79,23 @@ impl Channel {
             .map(drop)
     }
 
+    /// Send one message with a file descriptor attached (SCM_RIGHTS).
+    pub fn send_with_fd(&self, msg: &Msg, fd: BorrowedFd<'_>) -> Result<()> {
+        let bytes = serde_json::to_vec(msg)
+            .map_err(|e| Error::Lifecycle(format!("encoding sync message: {e}")))?;
+        send_fd(self.fd.as_fd(), &bytes, fd).ctx(|| "sending sync message with fd".into())
+    }
+
     /// Receive one message; `None` when the other end closed.
     pub fn recv(&self) -> Result<Option<Msg>> {
+        Ok(self.recv_with_fd()?.map(|(m, _)| m))
+    }
+
+    /// Receive one message and the fd sent with it, if any.
+    pub fn recv_with_fd(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
         let mut buf = [0u8; MAX_MSG];
-        let n = loop {
-            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+        let (n, fd) = loop {
+            match recv_fd(self.fd.as_fd(), &mut buf) {
                 Err(nix::errno::Errno::EINTR) => continue,
                 r => break r.ctx(|| "receiving sync message".into())?,
             }
@@ -85,8 +103,45 @@ impl Channel {
         if n == 0 {
             return Ok(None);
         }
-        decode(&buf[..n]).map(Some)
+        decode(&buf[..n]).map(|m| Some((m, fd)))
     }
+
+    /// The underlying socket, to inherit across fork.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Send `data` with `fd` attached as SCM_RIGHTS on a connected unix socket.
+pub fn send_fd(sock: BorrowedFd<'_>, data: &[u8], fd: BorrowedFd<'_>) -> nix::Result<()> {
+    let fds = [fd.as_raw_fd()];
+    let iov = [IoSlice::new(data)];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None).map(drop)
+}
+
+/// Receive data and at most one fd (SCM_RIGHTS) from a unix socket; the fd is close-on-exec.
+pub fn recv_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<(usize, Option<OwnedFd>)> {
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut fd = None;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for raw in fds {
+                let owned = crate::sys::own_received_fd(raw);
+                if fd.is_none() {
+                    fd = Some(owned);
+                }
+            }
+        }
+    }
+    Ok((msg.bytes, fd))
 }
 
 /// Decode a message, refusing anything malformed with a clear error.
@@ -119,6 +174,19 @@ mod tests {
         }
         drop(c);
         assert_eq!(p.recv().unwrap(), None);
+    }
+
+    #[test]
+    fn fd_passing() {
+        let (p, c) = pair().unwrap();
+        let (r, w) = nix::unistd::pipe().unwrap();
+        c.send_with_fd(&Msg::Ready, r.as_fd()).unwrap();
+        drop(r);
+        let (msg, fd) = p.recv_with_fd().unwrap().unwrap();
+        assert_eq!(msg, Msg::Ready);
+        nix::unistd::write(&w, b"x").unwrap();
+        let mut b = [0u8; 1];
+        assert_eq!(nix::unistd::read(fd.unwrap().as_fd(), &mut b).unwrap(), 1);
     }
 
     #[test]

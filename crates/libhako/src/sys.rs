@@ -5,7 +5,7 @@
 //! else in the crate is safe Rust over `nix`.
 #![allow(unsafe_code)]
 
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
@@ -133,4 +133,90 @@ pub fn setdomainname(name: &str) -> Result<(), Errno> {
     // SAFETY: the pointer and length describe `name`'s bytes, valid for the call.
     let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
     Errno::result(ret).map(drop)
+}
+
+/// A terminal window size (`struct winsize`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WinSize {
+    /// Rows.
+    pub rows: u16,
+    /// Columns.
+    pub cols: u16,
+}
+
+fn ioctl_int(
+    fd: BorrowedFd<'_>,
+    req: libc::c_ulong,
+    arg: libc::c_int,
+) -> Result<libc::c_int, Errno> {
+    // SAFETY: the request takes an int argument by value (TIOCSCTTY) or none; `fd` is a
+    // valid open descriptor for the duration of the call.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), req, arg) };
+    Errno::result(ret)
+}
+
+/// Unlock a pty master (`TIOCSPTLCK` with 0), as `unlockpt(3)`.
+pub fn pty_unlock(master: BorrowedFd<'_>) -> Result<(), Errno> {
+    let mut zero: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int through the pointer, which points at a live local.
+    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &mut zero) };
+    Errno::result(ret).map(drop)
+}
+
+/// The pty number of a master (`TIOCGPTN`), naming `/dev/pts/N`.
+pub fn pty_number(master: BorrowedFd<'_>) -> Result<u32, Errno> {
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one unsigned int through the pointer to a live local.
+    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) };
+    Errno::result(ret).map(|_| n)
+}
+
+/// Open the peer (slave) of a pty master without a path lookup (`TIOCGPTPEER`), so nothing
+/// in the container's /dev can substitute another file.
+pub fn pty_peer(master: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    let fd = ioctl_int(master, libc::TIOCGPTPEER as libc::c_ulong, flags)?;
+    // SAFETY: on success the ioctl returned a new descriptor that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Make `tty` the controlling terminal of this (session leader) process (`TIOCSCTTY`).
+pub fn set_controlling_tty(tty: BorrowedFd<'_>) -> Result<(), Errno> {
+    ioctl_int(tty, libc::TIOCSCTTY, 0).map(drop)
+}
+
+/// Set a terminal's window size (`TIOCSWINSZ`).
+pub fn set_winsize(tty: BorrowedFd<'_>, size: WinSize) -> Result<(), Errno> {
+    let ws = libc::winsize {
+        ws_row: size.rows,
+        ws_col: size.cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one `struct winsize` through the pointer to a live local.
+    let ret = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    Errno::result(ret).map(drop)
+}
+
+/// Read a terminal's window size (`TIOCGWINSZ`).
+pub fn get_winsize(tty: BorrowedFd<'_>) -> Result<WinSize, Errno> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `struct winsize` through the pointer to a live local.
+    let ret = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    Errno::result(ret).map(|_| WinSize {
+        rows: ws.ws_row,
+        cols: ws.ws_col,
+    })
+}
+
+/// Take ownership of a descriptor the kernel just installed for us through SCM_RIGHTS.
+pub fn own_received_fd(raw: RawFd) -> OwnedFd {
+    // SAFETY: the fd came out of a received SCM_RIGHTS control message: the kernel created
+    // it in our table for this message only, so nothing else owns or will close it.
+    unsafe { OwnedFd::from_raw_fd(raw) }
 }

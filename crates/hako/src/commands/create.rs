@@ -18,7 +18,7 @@ pub struct Common {
     /// File to write the container's init PID to.
     #[arg(long)]
     pub pid_file: Option<PathBuf>,
-    /// Unix socket to receive the pty master on (terminals are not supported yet).
+    /// Unix socket that receives the pty master (SCM_RIGHTS) when process.terminal is set.
     #[arg(long)]
     pub console_socket: Option<PathBuf>,
     /// Do not use pivot_root (MS_MOVE + chroot instead).
@@ -42,6 +42,8 @@ impl Common {
             pid_file: self.pid_file.clone(),
             no_pivot: self.no_pivot,
             preserve_fds: self.preserve_fds,
+            console_socket: self.console_socket.clone(),
+            detach: true,
         }
     }
 }
@@ -55,9 +57,6 @@ pub struct Args {
 
 /// Create the container.
 pub fn run(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
-    if a.common.console_socket.is_some() {
-        anyhow::bail!("--console-socket: terminals are not supported yet");
-    }
     let created = container::create(&a.common.options(ctx))?;
     for w in &created.warnings {
         ctx.logger.warn(w);

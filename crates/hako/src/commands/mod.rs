@@ -2,6 +2,7 @@
 
 pub mod create;
 pub mod delete;
+pub mod exec;
 pub mod kill;
 pub mod list;
 pub mod run;
@@ -37,6 +38,8 @@ pub enum Verb {
     State(state::Args),
     /// Send a signal to the container's init process.
     Kill(kill::Args),
+    /// Run a new process inside a running container.
+    Exec(Box<exec::Args>),
     /// Delete a container and the resources it holds.
     Delete(delete::Args),
     /// List containers.
@@ -55,6 +58,7 @@ pub fn dispatch(ctx: &Ctx<'_>, verb: Verb) -> anyhow::Result<i32> {
         Verb::State(a) => state::run(ctx, a),
         Verb::Kill(a) => kill::run(ctx, a),
         Verb::Delete(a) => delete::run(ctx, a),
+        Verb::Exec(a) => exec::run(ctx, *a),
         Verb::List(a) => list::run(ctx, a),
         Verb::Spec(a) => spec::run(a),
     }

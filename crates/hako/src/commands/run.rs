@@ -23,9 +23,6 @@ pub struct Args {
 
 /// Run the container; the exit code is the container's.
 pub fn run(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
-    if a.common.console_socket.is_some() {
-        anyhow::bail!("--console-socket: terminals are not supported yet");
-    }
     let (code, warnings) = container::run(
         &a.common.options(ctx),
         &RunOptions {

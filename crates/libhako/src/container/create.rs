@@ -2,12 +2,14 @@
 //! it through the sync protocol to Ready, and record the state. On any failure everything made
 //! so far (process, state dir) is removed before the error is returned.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
+use crate::console;
 use crate::error::{Error, Result, SysContext};
 use crate::init::{self, InitArgs};
 use crate::namespaces::{self, Strategy};
@@ -31,6 +33,11 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// `--console-socket`: where the pty master goes when `process.terminal` is set.
+    pub console_socket: Option<PathBuf>,
+    /// Whether the runtime detaches after create (`create`, `run -d`): a terminal then needs a
+    /// console socket, as runc requires.
+    pub detach: bool,
 }
 
 /// A created container.
@@ -39,6 +46,8 @@ pub struct Created {
     pub pid: Pid,
     /// Warnings from validation, for the CLI to print.
     pub warnings: Vec<String>,
+    /// The pty master, for a foreground `run` with a terminal and no console socket.
+    pub pty: Option<OwnedFd>,
 }
 
 /// Create the container; the init waits for `start`.
@@ -46,6 +55,26 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let bundle =
         std::fs::canonicalize(&opts.bundle).map_err(|e| Error::io("bundle", &opts.bundle, e))?;
     let plan = spec::validate(spec::load(&bundle)?, &bundle)?;
+    let terminal = plan
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if terminal && opts.console_socket.is_none() && opts.detach {
+        return Err(Error::Lifecycle(
+            "cannot allocate tty if hako will detach without setting console socket".into(),
+        ));
+    }
+    if !terminal && opts.console_socket.is_some() {
+        return Err(Error::Lifecycle(
+            "cannot use console socket if hako will not allocate tty".into(),
+        ));
+    }
+    let console = match (&opts.console_socket, terminal) {
+        (Some(path), true) => Some(console::connect(path)?),
+        _ => None,
+    };
     let sd = StateDir::create(&opts.root, &opts.id)?;
     let mut guard = Cleanup {
         sd: &sd,
@@ -65,10 +94,11 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         creating: true,
     };
     sd.save(&stored)?;
+    sd.save_config(&plan.spec)?;
     let fifo = sd.fifo();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
         .ctx(|| format!("creating exec fifo {}", fifo.display()))?;
-    let init_pid = spawn(&plan, opts, &fifo, &mut guard)?;
+    let (init_pid, pty) = spawn(&plan, opts, &fifo, console.as_ref(), &mut guard)?;
     let (pid_start, _) = state::proc_stat(init_pid.as_raw())
         .ok_or_else(|| Error::Init(format!("container init {init_pid} exited during create")))?;
     sd.save(&Stored {
@@ -84,11 +114,19 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     Ok(Created {
         pid: init_pid,
         warnings: plan.warnings,
+        pty,
     })
 }
 
-/// Clone the init and drive it to Ready; returns the init's host PID.
-fn spawn(plan: &Plan, opts: &CreateOptions, fifo: &Path, guard: &mut Cleanup<'_>) -> Result<Pid> {
+/// Clone the init and drive it to Ready; returns the init's host PID and the pty master it
+/// sent back, if any.
+fn spawn(
+    plan: &Plan,
+    opts: &CreateOptions,
+    fifo: &Path,
+    console_socket: Option<&OwnedFd>,
+    guard: &mut Cleanup<'_>,
+) -> Result<(Pid, Option<OwnedFd>)> {
     let strategy = namespaces::strategy(&plan.namespaces);
     let (parent, child) = sync::pair()?;
     match sys::clone3(strategy.at_clone.bits() as u64, None)
@@ -103,6 +141,7 @@ fn spawn(plan: &Plan, opts: &CreateOptions, fifo: &Path, guard: &mut Cleanup<'_>
                 fifo,
                 no_pivot: opts.no_pivot,
                 preserve_fds: opts.preserve_fds,
+                console_socket,
             })
         }
         Forked::Parent(pid) => {
@@ -119,7 +158,7 @@ fn drive(
     chan: &Channel,
     child: Pid,
     guard: &mut Cleanup<'_>,
-) -> Result<Pid> {
+) -> Result<(Pid, Option<OwnedFd>)> {
     if strategy
         .at_clone
         .contains(nix::sched::CloneFlags::CLONE_NEWUSER)
@@ -132,18 +171,20 @@ fn drive(
     }
     chan.send(&Msg::Go)?;
     let mut init = child;
+    let mut pty = None;
     loop {
-        match chan.recv()? {
-            Some(Msg::Pid(p)) if strategy.fork => {
+        match chan.recv_with_fd()? {
+            Some((Msg::Pty, Some(fd))) => pty = Some(fd),
+            Some((Msg::Pid(p), _)) if strategy.fork => {
                 init = Pid::from_raw(p);
                 guard.init = Some(init);
                 // Reap the intermediate; the init is reparented to the subreaper or PID 1.
                 let _ = waitpid(child, None);
                 guard.child = None;
             }
-            Some(Msg::Ready) => return Ok(init),
-            Some(Msg::Failed { message, .. }) => return Err(Error::Init(message)),
-            Some(other) => {
+            Some((Msg::Ready, _)) => return Ok((init, pty)),
+            Some((Msg::Failed { message, .. }, _)) => return Err(Error::Init(message)),
+            Some((other, _)) => {
                 return Err(Error::Init(format!(
                     "unexpected message from init: {other:?}"
                 )))

@@ -3,6 +3,8 @@
 
 mod create;
 mod delete;
+mod exec;
+mod foreground;
 mod kill;
 mod list;
 mod run;
@@ -10,6 +12,7 @@ mod start;
 
 pub use create::{create, CreateOptions, Created};
 pub use delete::delete;
+pub use exec::{container_process, exec, ExecOptions};
 pub use kill::kill;
 pub use list::{list, state, Entry};
 pub use run::{run, RunOptions};

@@ -28,14 +28,21 @@ use nix::sys::stat::Mode;
 pub use mounts::{cgroup_mounts, remount_bind, CgroupMount};
 pub use paths::open_in_root;
 
+use crate::console::{self, Pty};
 use crate::error::{Error, Result, SysContext};
 use crate::spec::Plan;
 
 const NONE: Option<&str> = None;
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
-/// Build the root filesystem and change into it (steps 1-7 above).
-pub fn setup(plan: &Plan, no_pivot: bool, new_cgroupns: bool) -> Result<()> {
+/// Build the root filesystem and change into it (steps 1-6 above). With `terminal`, a pty is
+/// made in the container's devpts and its peer bound on `/dev/console` before pivot_root.
+pub fn setup(
+    plan: &Plan,
+    no_pivot: bool,
+    new_cgroupns: bool,
+    terminal: bool,
+) -> Result<Option<Pty>> {
     mount(NONE, "/", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
         .ctx(|| "making / rslave".into())?;
     let rootfs = &plan.rootfs;
@@ -87,12 +94,24 @@ pub fn setup(plan: &Plan, no_pivot: bool, new_cgroupns: bool) -> Result<()> {
     {
         mask_path(root.as_fd(), Path::new(p))?;
     }
+    let pty = if terminal {
+        let pty = console::open_pty(root.as_fd())?;
+        bind_console(root.as_fd(), &pty)?;
+        Some(pty)
+    } else {
+        None
+    };
     drop(root);
     if no_pivot {
         pivot::move_root(rootfs)?;
     } else {
         pivot::pivot(rootfs)?;
     }
+    Ok(pty)
+}
+
+/// Step 7: propagation of the new "/" and `root.readonly`, after the console is in place.
+pub fn finalize(plan: &Plan) -> Result<()> {
     if let Some(p) = plan.rootfs_propagation {
         mount(NONE, "/", NONE, p, NONE).ctx(|| "setting rootfsPropagation on /".into())?;
     }
@@ -106,6 +125,25 @@ pub fn setup(plan: &Plan, no_pivot: bool, new_cgroupns: bool) -> Result<()> {
         remount_bind("/", MsFlags::MS_RDONLY).ctx(|| "remounting / read-only".into())?;
     }
     Ok(())
+}
+
+/// Bind the pty peer (named through its fd, never a path the container controls) on
+/// `/dev/console`.
+fn bind_console(root: BorrowedFd<'_>, pty: &Pty) -> Result<()> {
+    let target = paths::create_file(root, Path::new("/dev/console"))
+        .ctx(|| "creating /dev/console".into())?;
+    let src = format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&pty.slave)
+    );
+    mount(
+        Some(src.as_str()),
+        paths::fd_path(&target).as_str(),
+        NONE,
+        MsFlags::MS_BIND,
+        NONE,
+    )
+    .ctx(|| format!("bind mounting /dev/pts/{} on /dev/console", pty.number))
 }
 
 /// Write one sysctl through the container's /proc/sys, refusing anything that is not procfs.

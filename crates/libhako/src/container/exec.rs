@@ -1,0 +1,263 @@
+//! `exec`: start one more process in a running container. The runtime clones a child that
+//! joins every namespace of the container's init that differs from its own (user first, mount
+//! last), forks once so the PID (and time) namespace applies, then runs the same last steps as
+//! the init (terminal, cwd, rlimits, user, capabilities, no_new_privs) and execs. The parent
+//! drives it over the sync protocol, writes the pid file, and for a foreground exec waits for
+//! it as `run` waits for the init.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{open, OFlag};
+use nix::sched::{setns, CloneFlags};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+use nix::sys::stat::Mode;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use oci_spec::runtime::Process;
+
+use super::foreground;
+use crate::console;
+use crate::error::{Error, Result, SysContext};
+use crate::spec;
+use crate::state::{StateDir, Status};
+use crate::sync::{self, Channel, Msg};
+use crate::sys::{self, Forked};
+
+/// Options of `exec`.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// `--root`.
+    pub root: PathBuf,
+    /// Container id.
+    pub id: String,
+    /// The process to run (from `--process` or built from the flags).
+    pub process: Process,
+    /// `--detach`.
+    pub detach: bool,
+    /// `--pid-file`.
+    pub pid_file: Option<PathBuf>,
+    /// `--console-socket`.
+    pub console_socket: Option<PathBuf>,
+    /// `--preserve-fds`.
+    pub preserve_fds: u32,
+}
+
+/// The namespaces an exec'd process joins, in setns order.
+const NAMESPACES: [(&str, CloneFlags); 8] = [
+    ("user", CloneFlags::CLONE_NEWUSER),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("time", crate::namespaces::CLONE_NEWTIME),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+];
+
+/// The `process` of the container's config, the base `exec` builds on.
+pub fn container_process(root: &Path, id: &str) -> Result<Process> {
+    let sd = StateDir::open(root, id, false)?;
+    sd.load_config()?
+        .process()
+        .clone()
+        .ok_or_else(|| Error::config("process", "missing in the container's config"))
+}
+
+/// Run the process; returns its exit code (foreground) or 0 (detached).
+pub fn exec(opts: &ExecOptions) -> Result<i32> {
+    let sd = StateDir::open(&opts.root, &opts.id, false)?;
+    let stored = sd.load()?;
+    match sd.status(&stored) {
+        Status::Running | Status::Created => {}
+        Status::Stopped => {
+            return Err(Error::Lifecycle(
+                "cannot exec in a stopped container".into(),
+            ))
+        }
+        Status::Creating => {
+            return Err(Error::Lifecycle(
+                "cannot exec in a container that is still being created".into(),
+            ))
+        }
+    }
+    let (args, env) = spec::check_process_fields(&opts.process)?;
+    let terminal = opts.process.terminal().unwrap_or(false);
+    if terminal && opts.console_socket.is_none() && opts.detach {
+        return Err(Error::Lifecycle(
+            "cannot allocate tty if hako will detach without setting console socket".into(),
+        ));
+    }
+    let console = match (&opts.console_socket, terminal) {
+        (Some(p), true) => Some(console::connect(p)?),
+        (Some(_), false) => {
+            return Err(Error::Lifecycle(
+                "cannot use console socket if hako will not allocate tty".into(),
+            ))
+        }
+        _ => None,
+    };
+    let joins = namespace_fds(stored.pid)?;
+    let set = if opts.detach {
+        None
+    } else {
+        Some(foreground::block_signals()?)
+    };
+    let (parent, child) = sync::pair()?;
+    let job = Job {
+        process: &opts.process,
+        args: &args,
+        env: &env,
+        joins: &joins,
+        preserve_fds: opts.preserve_fds,
+        console: console.as_ref(),
+    };
+    let intermediate = match sys::clone3(0, None).ctx(|| "clone3 for exec".into())? {
+        Forked::Child => {
+            drop(parent);
+            run_child(&job, &child)
+        }
+        Forked::Parent(pid) => pid,
+    };
+    drop(child);
+    let (pid, pty) = drive(&parent, intermediate)?;
+    if let Some(pf) = &opts.pid_file {
+        super::create::write_pid_file(pf, pid)?;
+    }
+    let Some(set) = set else { return Ok(0) };
+    if let Some(m) = &pty {
+        foreground::nonblocking(m)?;
+    }
+    let code = foreground::wait(pid, &set, pty);
+    let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
+    code
+}
+
+/// Open the namespaces of `init` that differ from ours.
+fn namespace_fds(init: i32) -> Result<Vec<(CloneFlags, OwnedFd)>> {
+    let mut out = Vec::new();
+    for (name, flag) in NAMESPACES {
+        let theirs = format!("/proc/{init}/ns/{name}");
+        let ours = format!("/proc/self/ns/{name}");
+        let (Ok(t), Ok(o)) = (std::fs::read_link(&theirs), std::fs::read_link(&ours)) else {
+            continue;
+        };
+        if t != o {
+            let fd = open(
+                theirs.as_str(),
+                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .ctx(|| format!("opening {theirs}"))?;
+            out.push((flag, fd));
+        }
+    }
+    Ok(out)
+}
+
+/// What the child needs.
+struct Job<'a> {
+    process: &'a Process,
+    args: &'a [std::ffi::CString],
+    env: &'a [std::ffi::CString],
+    joins: &'a [(CloneFlags, OwnedFd)],
+    preserve_fds: u32,
+    console: Option<&'a OwnedFd>,
+}
+
+fn run_child(job: &Job<'_>, chan: &Channel) -> ! {
+    let err = match child_steps(job, chan) {
+        Ok(program) => {
+            let e = nix::unistd::execve(&program, job.args, job.env);
+            let msg = format!(
+                "exec {:?}: {}",
+                program.to_string_lossy(),
+                e.map_or_else(crate::error::errno_text, |never| match never {})
+            );
+            eprintln!("hako: {msg}");
+            Error::Init(msg)
+        }
+        Err(e) => e,
+    };
+    let _ = chan.send(&Msg::Failed {
+        step: "exec".into(),
+        message: err.to_string(),
+    });
+    std::process::exit(127)
+}
+
+fn child_steps(job: &Job<'_>, chan: &Channel) -> Result<std::ffi::CString> {
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .ctx(|| "resetting the signal mask".into())?;
+    let mut in_userns = false;
+    for (flag, fd) in job.joins {
+        setns(fd.as_fd(), *flag).ctx(|| format!("joining the container's {flag:?} namespace"))?;
+        in_userns |= *flag == CloneFlags::CLONE_NEWUSER;
+    }
+    // A PID (or time) namespace applies to children only: fork into it.
+    if let Forked::Parent(pid) = sys::fork().ctx(|| "forking into the PID namespace".into())? {
+        let _ = chan.send(&Msg::Pid(pid.as_raw()));
+        std::process::exit(0);
+    }
+    if job.process.terminal().unwrap_or(false) {
+        nix::unistd::setsid().ctx(|| "setsid".into())?;
+        let root = open(
+            "/",
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx(|| "opening /".into())?;
+        let pty = console::open_pty(root.as_fd())?;
+        console::set_size(&pty, crate::init::console_size(job.process))?;
+        console::attach(&pty.slave)?;
+        match job.console {
+            Some(sock) => console::send_master(sock.as_fd(), &pty.master)?,
+            None => chan.send_with_fd(&Msg::Pty, pty.master.as_fd())?,
+        }
+    }
+    crate::process::finalize(job.process, in_userns)?;
+    crate::process::ready(job.args, job.env, job.preserve_fds, chan)
+}
+
+/// Drive the child to Ready: the exec'd process's host PID and its pty master, if sent back.
+fn drive(chan: &Channel, intermediate: Pid) -> Result<(Pid, Option<OwnedFd>)> {
+    let mut pid = None;
+    let mut pty = None;
+    let result = loop {
+        match chan.recv_with_fd()? {
+            Some((Msg::Pid(p), _)) => {
+                pid = Some(Pid::from_raw(p));
+                let _ = waitpid(intermediate, None);
+            }
+            Some((Msg::Pty, Some(fd))) => pty = Some(fd),
+            Some((Msg::Ready, _)) => match pid {
+                Some(p) => break Ok((p, pty)),
+                None => break Err(Error::Init("exec process sent Ready before its PID".into())),
+            },
+            Some((Msg::Failed { message, .. }, _)) => break Err(Error::Init(message)),
+            Some((other, _)) => {
+                break Err(Error::Init(format!(
+                    "unexpected message from exec: {other:?}"
+                )))
+            }
+            None => {
+                let why = match waitpid(intermediate, None) {
+                    Ok(WaitStatus::Exited(_, c)) => format!("exit status {c}"),
+                    Ok(WaitStatus::Signaled(_, s, _)) => format!("signal {s}"),
+                    _ => "no status".into(),
+                };
+                break Err(Error::Init(format!(
+                    "exec process exited before it was ready ({why})"
+                )));
+            }
+        }
+    };
+    if result.is_err() {
+        if let Some(p) = pid {
+            let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
+        }
+        let _ = nix::sys::signal::kill(intermediate, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(intermediate, None);
+    }
+    result
+}
