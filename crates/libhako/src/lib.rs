@@ -5,6 +5,7 @@
 //! namespaces; the two talk over the typed protocol in [`sync`]. All `unsafe` lives in [`sys`].
 
 pub mod console;
+pub mod cgroups;
 pub mod container;
 pub mod error;
 pub mod init;

@@ -1,0 +1,153 @@
+//! File operations on a cgroup filesystem, with the path and errno in every error. Writes open
+//! an existing file only (never create): on a real cgroupfs a missing file means the kernel
+//! does not offer that knob, which callers turn into "the host cannot honour it".
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+
+use crate::error::{Error, Result};
+
+/// Write `value` to the existing file `dir/file`.
+pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
+    let path = dir.join(file);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(value.as_bytes()))
+        .map_err(|e| {
+            Error::sys(
+                format!("writing {value:?} to {}", path.display()),
+                Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            )
+        })
+}
+
+/// Read `dir/file` as text.
+pub fn read(dir: &Path, file: &str) -> Result<String> {
+    let path = dir.join(file);
+    std::fs::read_to_string(&path).map_err(|e| Error::io("reading", path, e))
+}
+
+/// Read a single number; `max` (unlimited) reads as `u64::MAX`, a missing file as 0.
+pub fn read_u64(dir: &Path, file: &str) -> u64 {
+    read(dir, file)
+        .ok()
+        .and_then(|s| parse_u64(s.trim()))
+        .unwrap_or(0)
+}
+
+/// A cgroup number: decimal, or `max` for unlimited.
+pub fn parse_u64(s: &str) -> Option<u64> {
+    if s == "max" {
+        Some(u64::MAX)
+    } else {
+        s.parse().ok()
+    }
+}
+
+/// `key value` lines (`memory.stat`, `cpu.stat`, `cgroup.events`) as a map.
+pub fn read_keyed(dir: &Path, file: &str) -> std::collections::BTreeMap<String, u64> {
+    read(dir, file)
+        .map(|s| {
+            s.lines()
+                .filter_map(|l| {
+                    let (k, v) = l.split_once(' ')?;
+                    Some((k.to_string(), parse_u64(v.trim())?))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `mkdir -p`; returns the directories that did not exist before, outermost first.
+pub fn mkdir_all(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut missing: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|d| !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    missing.reverse();
+    for d in &missing {
+        match std::fs::create_dir(d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io("creating cgroup", d, e)),
+        }
+    }
+    Ok(missing)
+}
+
+/// Host PIDs in `cgroup.procs` of `dir` and every cgroup below it.
+pub fn procs_recursive(dir: &Path) -> Result<Vec<i32>> {
+    let mut pids: Vec<i32> = read(dir, "cgroup.procs")?
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    for sub in subdirs(dir) {
+        pids.extend(procs_recursive(&sub)?);
+    }
+    Ok(pids)
+}
+
+fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Remove the cgroup `dir` and any cgroup below it, deepest first. `EBUSY` (a process still
+/// leaving, or the kernel still releasing the css) is retried for a short while; a missing
+/// directory is success.
+pub fn remove(dir: &Path) -> Result<()> {
+    for sub in subdirs(dir) {
+        remove(&sub)?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut delay = Duration::from_millis(1);
+    loop {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_millis(100));
+            }
+            Err(e) => return Err(Error::io("removing cgroup", dir, e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_keyed_files() {
+        let d = crate::cgroups::testing::tempdir("fs");
+        std::fs::write(d.join("memory.max"), "max\n").unwrap();
+        std::fs::write(d.join("cpu.stat"), "usage_usec 12\nnr_periods 3\n").unwrap();
+        assert_eq!(read_u64(&d, "memory.max"), u64::MAX);
+        assert_eq!(read_u64(&d, "missing"), 0);
+        assert_eq!(read_keyed(&d, "cpu.stat").get("nr_periods"), Some(&3));
+        // Writes never create a file: a missing knob is an error naming the path.
+        let err = write(&d, "pids.max", "5").unwrap_err().to_string();
+        assert!(
+            err.contains("pids.max") && err.contains("no such file"),
+            "{err}"
+        );
+        let made = mkdir_all(&d.join("a/b")).unwrap();
+        assert_eq!(made, [d.join("a"), d.join("a/b")]);
+        remove(&d.join("a")).unwrap();
+        assert!(!d.join("a").exists());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

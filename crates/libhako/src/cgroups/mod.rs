@@ -1,0 +1,363 @@
+//! cgroups: one [`Driver`] interface over the cgroup filesystem, with a v1 driver (one
+//! directory per hierarchy), a v2 driver (one directory in the unified tree) and a hybrid
+//! driver (v1 controllers plus the same path in the controller-less unified tree, as runc).
+//! The layout is read from `/proc/self/mountinfo`.
+//!
+//! Runs in the runtime process only. `create` makes the cgroup after the config is validated
+//! and before the clone, writes `linux.resources`, and places the init in it before `Go`
+//! (on v2 at clone time with `CLONE_INTO_CGROUP`); the directories are recorded in
+//! state.json (`cgroup_paths`, runc's key) so every later verb rebuilds the driver from them
+//! without looking at the layout again.
+
+mod fs;
+pub mod layout;
+pub mod resources;
+pub mod stats;
+mod v1;
+mod v2;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use oci_spec::runtime::LinuxResources;
+
+use crate::error::{Error, Result};
+use crate::namespaces::Strategy;
+pub use layout::Layout;
+pub use v1::V1;
+pub use v2::V2;
+
+/// What every cgroup driver does. Directories are made by [`Driver::create`] and removed by
+/// [`Driver::destroy`]; everything else acts on existing cgroups.
+pub trait Driver {
+    /// The container's directories, keyed as runc's `cgroup_paths` (controller name; `""` for
+    /// the unified tree).
+    fn paths(&self) -> BTreeMap<String, PathBuf>;
+    /// Make the directories; returns those that did not exist before, outermost first.
+    fn create(&self) -> Result<Vec<PathBuf>>;
+    /// Write `linux.resources` (an update skips the device rules, as runc does).
+    fn apply(&self, r: &LinuxResources, update: bool) -> Result<()>;
+    /// The v2 directory the init can be cloned into, if any.
+    fn clone_into(&self) -> Option<&Path>;
+    /// Move a process into the cgroup(s).
+    fn add_pid(&self, pid: i32) -> Result<()>;
+    /// Host PIDs of every process in the cgroup and below.
+    fn pids(&self) -> Result<Vec<i32>>;
+    /// Freeze or thaw, waiting until the kernel is done.
+    fn set_frozen(&self, frozen: bool) -> Result<()>;
+    /// Whether the cgroup is frozen (or freezing).
+    fn frozen(&self) -> bool;
+    /// Kill everything at once (v2 `cgroup.kill`); `None` when the kernel cannot.
+    fn kill_now(&self) -> Option<Result<()>>;
+    /// Statistics in runc's shape.
+    fn stats(&self) -> stats::Stats;
+    /// The memory cgroup directory and whether it is v2.
+    fn memory_dir(&self) -> Option<(&Path, bool)>;
+    /// Remove the directories (the processes must be gone).
+    fn destroy(&self) -> Result<()>;
+}
+
+/// Hybrid: the v1 driver does the work; the unified directory only holds the processes.
+#[derive(Debug, Clone)]
+pub struct Hybrid {
+    /// The v1 hierarchies.
+    pub v1: V1,
+    /// The container's directory in the unified tree.
+    pub unified: PathBuf,
+}
+
+impl Driver for Hybrid {
+    fn paths(&self) -> BTreeMap<String, PathBuf> {
+        let mut p = self.v1.paths();
+        p.insert(String::new(), self.unified.clone());
+        p
+    }
+    fn create(&self) -> Result<Vec<PathBuf>> {
+        let mut made = self.v1.create()?;
+        made.extend(fs::mkdir_all(&self.unified)?);
+        Ok(made)
+    }
+    fn apply(&self, r: &LinuxResources, update: bool) -> Result<()> {
+        self.v1.apply(r, update)
+    }
+    fn clone_into(&self) -> Option<&Path> {
+        None
+    }
+    fn add_pid(&self, pid: i32) -> Result<()> {
+        self.v1.add_pid(pid)?;
+        fs::write(&self.unified, "cgroup.procs", &pid.to_string())
+    }
+    fn pids(&self) -> Result<Vec<i32>> {
+        self.v1.pids()
+    }
+    fn set_frozen(&self, frozen: bool) -> Result<()> {
+        self.v1.set_frozen(frozen)
+    }
+    fn frozen(&self) -> bool {
+        self.v1.frozen()
+    }
+    fn kill_now(&self) -> Option<Result<()>> {
+        None
+    }
+    fn stats(&self) -> stats::Stats {
+        self.v1.stats()
+    }
+    fn memory_dir(&self) -> Option<(&Path, bool)> {
+        self.v1.memory_dir()
+    }
+    fn destroy(&self) -> Result<()> {
+        let v1 = self.v1.destroy();
+        fs::remove(&self.unified)?;
+        v1
+    }
+}
+
+/// A container's cgroup: its driver and, during `create`, the directories made so far.
+pub struct Cgroup {
+    driver: Box<dyn Driver>,
+    made: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for Cgroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cgroup")
+            .field("paths", &self.driver.paths())
+            .finish()
+    }
+}
+
+impl Cgroup {
+    /// Wrap a driver.
+    pub fn new(driver: Box<dyn Driver>) -> Cgroup {
+        Cgroup {
+            driver,
+            made: Vec::new(),
+        }
+    }
+
+    /// The driver of a container's cgroup for this host, from `linux.cgroupsPath` and the id.
+    /// Nothing is created.
+    pub fn plan(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup> {
+        let info = std::fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|e| Error::io("reading", "/proc/self/mountinfo", e))?;
+        let own = std::fs::read_to_string("/proc/self/cgroup")
+            .map_err(|e| Error::io("reading", "/proc/self/cgroup", e))?;
+        Self::plan_from(&layout::parse_mountinfo(&info), &own, cgroups_path, id)
+    }
+
+    /// [`Cgroup::plan`] from the texts of mountinfo and /proc/self/cgroup.
+    pub fn plan_from(
+        mounts: &layout::Mounts,
+        proc_cgroup: &str,
+        cgroups_path: Option<&Path>,
+        id: &str,
+    ) -> Result<Cgroup> {
+        let target = layout::target(cgroups_path, id);
+        let dir = |h: &layout::Hierarchy| {
+            let own = layout::own_cgroup(proc_cgroup, &h.controllers);
+            layout::dir_in(h, &target, own.as_deref())
+        };
+        let v1 = || V1 {
+            dirs: mounts
+                .v1
+                .iter()
+                .flat_map(|h| h.controllers.iter().map(move |c| (c.clone(), dir(h))))
+                .collect(),
+        };
+        let driver: Box<dyn Driver> = match (mounts.layout(), &mounts.unified) {
+            (Some(Layout::V2), Some(u)) => Box::new(V2 {
+                mount: u.mount_point.clone(),
+                dir: dir(u),
+            }),
+            (Some(Layout::Hybrid), Some(u)) => Box::new(Hybrid {
+                v1: v1(),
+                unified: dir(u),
+            }),
+            (Some(Layout::V1), _) => Box::new(v1()),
+            _ => {
+                return Err(Error::Lifecycle(
+                    "no cgroup filesystem is mounted (see /proc/self/mountinfo)".into(),
+                ))
+            }
+        };
+        Ok(Cgroup::new(driver))
+    }
+
+    /// Rebuild the driver from the paths recorded in state.json.
+    pub fn from_paths(paths: &BTreeMap<String, PathBuf>) -> Option<Cgroup> {
+        let unified = paths.get("");
+        let v1 = V1 {
+            dirs: paths
+                .iter()
+                .filter(|(k, _)| !k.is_empty())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        let driver: Box<dyn Driver> = match (unified, v1.dirs.is_empty()) {
+            (None, true) => return None,
+            (Some(u), true) => Box::new(V2 {
+                mount: u.clone(),
+                dir: u.clone(),
+            }),
+            (Some(u), false) => Box::new(Hybrid {
+                v1,
+                unified: u.clone(),
+            }),
+            (None, false) => Box::new(v1),
+        };
+        Some(Cgroup::new(driver))
+    }
+
+    /// The driver.
+    pub fn driver(&self) -> &dyn Driver {
+        self.driver.as_ref()
+    }
+
+    /// What state.json records.
+    pub fn paths(&self) -> BTreeMap<String, PathBuf> {
+        self.driver.paths()
+    }
+
+    /// Make the cgroup and write the resources. On error the caller calls
+    /// [`Cgroup::remove_made`], which also removes what this call made.
+    pub fn setup(&mut self, r: Option<&LinuxResources>) -> Result<()> {
+        self.made = self.driver.create()?;
+        if let Some(r) = r {
+            self.driver.apply(r, false)?;
+        }
+        Ok(())
+    }
+
+    /// Undo a failed create: the container's directories and every parent `setup` made.
+    pub fn remove_made(&self) {
+        let _ = self.kill_all(Signal::SIGKILL);
+        let _ = self.driver.destroy();
+        for d in self.made.iter().rev() {
+            let _ = fs::remove(d);
+        }
+    }
+
+    /// Send `sig` to every process of the cgroup: `cgroup.kill` for SIGKILL where the kernel
+    /// has it; otherwise freeze (so nothing forks in between), signal each PID, thaw.
+    pub fn kill_all(&self, sig: Signal) -> Result<()> {
+        if sig == Signal::SIGKILL {
+            if let Some(r) = self.driver.kill_now() {
+                return r;
+            }
+        }
+        let froze = self.driver.set_frozen(true).is_ok();
+        let result = self.driver.pids().map(|pids| {
+            for p in pids {
+                let _ = nix::sys::signal::kill(Pid::from_raw(p), sig);
+            }
+        });
+        if froze {
+            self.driver.set_frozen(false)?;
+        }
+        result
+    }
+
+    /// Remove the cgroup of a container whose init is gone: kill what is left (a container
+    /// sharing the host's PID namespace can leave processes behind), wait until the cgroup is
+    /// empty, then remove the directories.
+    pub fn destroy(&self) -> Result<()> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match self.driver.pids() {
+                Ok(p) if p.is_empty() => break,
+                Ok(_) => {}
+                // Already gone: nothing left to do.
+                Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(Error::Lifecycle(format!(
+                    "processes of cgroup {:?} did not exit after SIGKILL",
+                    self.paths()
+                )));
+            }
+            self.kill_all(Signal::SIGKILL)?;
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        self.driver.destroy()
+    }
+
+    /// The number of OOM kills so far (v2 `memory.events`, v1 `memory.oom_control`).
+    pub fn oom_kills(&self) -> u64 {
+        match self.driver.memory_dir() {
+            Some((d, true)) => fs::read_keyed(d, "memory.events"),
+            Some((d, false)) => fs::read_keyed(d, "memory.oom_control"),
+            None => return 0,
+        }
+        .get("oom_kill")
+        .copied()
+        .unwrap_or(0)
+    }
+
+    /// runc's `checkBeforeUpdate`: refuse a memory limit below the current usage.
+    pub fn check_memory_update(&self, r: &LinuxResources) -> Result<()> {
+        let Some(m) = r
+            .memory()
+            .as_ref()
+            .filter(|m| m.check_before_update() == Some(true))
+        else {
+            return Ok(());
+        };
+        let Some(limit) = m.limit().filter(|l| *l > 0) else {
+            return Ok(());
+        };
+        let usage = match self.driver.memory_dir() {
+            Some((d, true)) => fs::read_u64(d, "memory.current"),
+            Some((d, false)) => fs::read_u64(d, "memory.usage_in_bytes"),
+            None => return Ok(()),
+        };
+        if usage > limit as u64 {
+            return Err(Error::config(
+                "linux.resources.memory.limit",
+                format!("rejecting memory limit {limit} below usage {usage}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A cgroup namespace made by clone3 would be rooted at the runtime's cgroup (the kernel makes
+/// namespaces before it moves the child into the target cgroup). Make the init unshare it after
+/// `Go` instead, when it already is in the container's cgroup, so the container sees its own
+/// cgroup as `/`.
+pub fn defer_cgroupns(s: &mut Strategy) {
+    if s.at_clone.contains(CloneFlags::CLONE_NEWCGROUP) {
+        s.at_clone.remove(CloneFlags::CLONE_NEWCGROUP);
+        s.unshare.insert(CloneFlags::CLONE_NEWCGROUP);
+    }
+}
+
+/// Whether the container with these recorded paths is frozen.
+pub fn frozen(paths: &BTreeMap<String, PathBuf>) -> bool {
+    Cgroup::from_paths(paths).is_some_and(|c| c.driver.frozen())
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static N: AtomicUsize = AtomicUsize::new(0);
+
+    /// A fresh empty directory standing in for a cgroupfs.
+    pub fn tempdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "hako-cgfake-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests;

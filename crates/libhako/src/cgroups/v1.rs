@@ -1,0 +1,173 @@
+//! The cgroup v1 driver: one directory per mounted hierarchy (co-mounted controllers such as
+//! `cpu,cpuacct` share one). A new cpuset cgroup starts with empty `cpuset.cpus`/`mems`, in
+//! which no task may live, so every cpuset directory made is filled from its parent first.
+//! Freezing is `freezer.state`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::LinuxResources;
+
+use super::resources::{self, V1Host};
+use super::v2::write_setting;
+use super::{fs, stats, Driver};
+use crate::error::{Error, Result};
+
+/// A set of v1 cgroups, one per hierarchy.
+#[derive(Debug, Clone)]
+pub struct V1 {
+    /// Controller (or `name=...`) -> the container's directory in that hierarchy.
+    pub dirs: BTreeMap<String, PathBuf>,
+}
+
+impl V1 {
+    /// Each directory once (co-mounted controllers share one).
+    fn unique(&self) -> BTreeSet<&Path> {
+        self.dirs.values().map(PathBuf::as_path).collect()
+    }
+
+    fn dir(&self, c: &str) -> Option<&Path> {
+        self.dirs.get(c).map(PathBuf::as_path)
+    }
+
+    /// The directory whose `cgroup.procs` lists the container (any hierarchy has them all).
+    fn procs_dir(&self) -> Option<&Path> {
+        ["devices", "freezer", "pids", "memory"]
+            .iter()
+            .find_map(|c| self.dir(c))
+            .or_else(|| self.dirs.values().next().map(PathBuf::as_path))
+    }
+}
+
+/// Copy `cpuset.cpus` and `cpuset.mems` from the parent into each new directory, top down.
+fn fill_cpusets(made: &[PathBuf]) -> Result<()> {
+    for d in made {
+        let Some(parent) = d.parent() else { continue };
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if fs::read(d, f).is_ok_and(|v| v.trim().is_empty()) {
+                let v = fs::read(parent, f)?;
+                fs::write(d, f, v.trim())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Driver for V1 {
+    fn paths(&self) -> BTreeMap<String, PathBuf> {
+        self.dirs.clone()
+    }
+
+    fn create(&self) -> Result<Vec<PathBuf>> {
+        let mut all = Vec::new();
+        for d in self.unique() {
+            let made = fs::mkdir_all(d)?;
+            if self.dir("cpuset") == Some(d) {
+                all.extend(made.iter().cloned());
+                fill_cpusets(&made)?;
+            } else {
+                all.extend(made);
+            }
+        }
+        Ok(all)
+    }
+
+    fn apply(&self, r: &LinuxResources, update: bool) -> Result<()> {
+        let mem_limit = self
+            .dir("memory")
+            .map(|d| fs::read_u64(d, "memory.limit_in_bytes"))
+            .unwrap_or(u64::MAX);
+        let exists = |f: &str| {
+            let ctl = f.split('.').next().unwrap_or_default();
+            self.dir(ctl).is_some_and(|d| d.join(f).exists())
+        };
+        let host = V1Host {
+            mem_limit,
+            exists: &exists,
+        };
+        for s in resources::v1(r, &host, update)? {
+            let Some(dir) = self.dir(s.controller) else {
+                return Err(Error::config(
+                    &s.field,
+                    format!(
+                        "the host cannot honour it: no cgroup v1 hierarchy with the {} controller is mounted",
+                        s.controller
+                    ),
+                ));
+            };
+            write_setting(dir, &s, "cgroup v1")?;
+        }
+        Ok(())
+    }
+
+    fn clone_into(&self) -> Option<&Path> {
+        None
+    }
+
+    fn add_pid(&self, pid: i32) -> Result<()> {
+        for d in self.unique() {
+            fs::write(d, "cgroup.procs", &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn pids(&self) -> Result<Vec<i32>> {
+        self.procs_dir().map_or(Ok(Vec::new()), fs::procs_recursive)
+    }
+
+    fn set_frozen(&self, frozen: bool) -> Result<()> {
+        let Some(dir) = self.dir("freezer") else {
+            return Err(Error::Lifecycle(
+                "cannot pause or resume: no cgroup v1 freezer hierarchy is mounted".into(),
+            ));
+        };
+        let want = if frozen { "FROZEN" } else { "THAWED" };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // FREEZING is transitional; writing again nudges tasks that were forking.
+        loop {
+            fs::write(dir, "freezer.state", want)?;
+            if fs::read(dir, "freezer.state")?.trim() == want {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Lifecycle(format!(
+                    "{}: freezer did not reach {want}",
+                    dir.display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn frozen(&self) -> bool {
+        self.dir("freezer")
+            .is_some_and(|d| fs::read(d, "freezer.state").is_ok_and(|s| s.trim() != "THAWED"))
+    }
+
+    fn kill_now(&self) -> Option<Result<()>> {
+        None
+    }
+
+    fn stats(&self) -> stats::Stats {
+        let mut s = stats::Stats::default();
+        stats::v1(&self.dirs, &mut s);
+        s
+    }
+
+    fn memory_dir(&self) -> Option<(&Path, bool)> {
+        self.dir("memory").map(|d| (d, false))
+    }
+
+    fn destroy(&self) -> Result<()> {
+        let mut first = Ok(());
+        for d in self.unique() {
+            if let Err(e) = fs::remove(d) {
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
+    }
+}
