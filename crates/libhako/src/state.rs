@@ -31,6 +31,8 @@ pub enum Status {
     Created,
     /// The user program runs.
     Running,
+    /// The container's cgroup is frozen (`pause`).
+    Paused,
     /// The init is gone.
     Stopped,
 }
@@ -42,6 +44,7 @@ impl Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }
@@ -70,6 +73,10 @@ pub struct Stored {
     pub annotations: HashMap<String, String>,
     /// True until `create` has finished.
     pub creating: bool,
+    /// The container's cgroup directories, keyed as runc's `cgroup_paths` (controller name,
+    /// `""` for the unified tree).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub cgroup_paths: std::collections::BTreeMap<String, PathBuf>,
 }
 
 /// The OCI state, in the field order and shape runc prints.
@@ -223,6 +230,9 @@ impl StateDir {
         if !alive(stored.pid, stored.pid_start) {
             return Status::Stopped;
         }
+        if crate::cgroups::frozen(&stored.cgroup_paths) {
+            return Status::Paused;
+        }
         if self.fifo().exists() {
             Status::Created
         } else {
@@ -371,6 +381,7 @@ mod tests {
             owner: "root".into(),
             annotations: HashMap::new(),
             creating: true,
+            cgroup_paths: Default::default(),
         };
         sd.save(&st).unwrap();
         assert_eq!(sd.status(&sd.load().unwrap()), Status::Creating);

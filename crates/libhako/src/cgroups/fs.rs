@@ -71,14 +71,24 @@ pub fn mkdir_all(dir: &Path) -> Result<Vec<PathBuf>> {
         .map(Path::to_path_buf)
         .collect();
     missing.reverse();
-    for d in &missing {
+    for (i, d) in missing.iter().enumerate() {
         match std::fs::create_dir(d) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(Error::io("creating cgroup", d, e)),
+            Err(e) => {
+                remove_all_made(&missing[..i]);
+                return Err(Error::io("creating cgroup", d, e));
+            }
         }
     }
     Ok(missing)
+}
+
+/// Remove directories made by [`mkdir_all`] (outermost first in `made`), deepest first.
+pub fn remove_all_made(made: &[PathBuf]) {
+    for d in made.iter().rev() {
+        let _ = remove(d);
+    }
 }
 
 /// Host PIDs in `cgroup.procs` of `dir` and every cgroup below it.

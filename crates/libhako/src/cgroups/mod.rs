@@ -17,14 +17,17 @@ mod v1;
 mod v2;
 
 use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::{open, OFlag};
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SysContext};
 use crate::namespaces::Strategy;
 pub use layout::Layout;
 pub use v1::V1;
@@ -36,7 +39,8 @@ pub trait Driver {
     /// The container's directories, keyed as runc's `cgroup_paths` (controller name; `""` for
     /// the unified tree).
     fn paths(&self) -> BTreeMap<String, PathBuf>;
-    /// Make the directories; returns those that did not exist before, outermost first.
+    /// Make the directories; returns those that did not exist before, outermost first. On
+    /// error, what it made is removed again.
     fn create(&self) -> Result<Vec<PathBuf>>;
     /// Write `linux.resources` (an update skips the device rules, as runc does).
     fn apply(&self, r: &LinuxResources, update: bool) -> Result<()>;
@@ -77,7 +81,13 @@ impl Driver for Hybrid {
     }
     fn create(&self) -> Result<Vec<PathBuf>> {
         let mut made = self.v1.create()?;
-        made.extend(fs::mkdir_all(&self.unified)?);
+        match fs::mkdir_all(&self.unified) {
+            Ok(m) => made.extend(m),
+            Err(e) => {
+                fs::remove_all_made(&made);
+                return Err(e);
+            }
+        }
         Ok(made)
     }
     fn apply(&self, r: &LinuxResources, update: bool) -> Result<()> {
@@ -231,13 +241,30 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Undo a failed create: the container's directories and every parent `setup` made.
+    /// Undo a failed create: remove the directories `setup` made, deepest first (a cgroup that
+    /// existed before is left alone: it may be shared). The caller has killed the init.
     pub fn remove_made(&self) {
-        let _ = self.kill_all(Signal::SIGKILL);
-        let _ = self.driver.destroy();
-        for d in self.made.iter().rev() {
-            let _ = fs::remove(d);
+        fs::remove_all_made(&self.made);
+    }
+
+    /// The directory to open for `clone3(CLONE_INTO_CGROUP)`, opened (v2 only).
+    pub fn clone_target(&self) -> Result<Option<OwnedFd>> {
+        let Some(dir) = self.driver.clone_into() else {
+            return Ok(None);
+        };
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        open(dir, flags, Mode::empty())
+            .ctx(|| format!("opening cgroup {}", dir.display()))
+            .map(Some)
+    }
+
+    /// Put the freshly cloned init in the cgroup(s), unless it was born there
+    /// ([`Cgroup::clone_target`]). Called by the parent before it sends `Go`.
+    pub fn place(&self, pid: Pid) -> Result<()> {
+        if self.driver.clone_into().is_some() {
+            return Ok(());
         }
+        self.driver.add_pid(pid.as_raw())
     }
 
     /// Send `sig` to every process of the cgroup: `cgroup.kill` for SIGKILL where the kernel

@@ -62,12 +62,16 @@ impl Driver for V1 {
     fn create(&self) -> Result<Vec<PathBuf>> {
         let mut all = Vec::new();
         for d in self.unique() {
-            let made = fs::mkdir_all(d)?;
-            if self.dir("cpuset") == Some(d) {
+            let made = fs::mkdir_all(d).and_then(|made| {
                 all.extend(made.iter().cloned());
-                fill_cpusets(&made)?;
-            } else {
-                all.extend(made);
+                if self.dir("cpuset") == Some(d) {
+                    fill_cpusets(&made)?;
+                }
+                Ok(made)
+            });
+            if let Err(e) = made {
+                fs::remove_all_made(&all);
+                return Err(e);
             }
         }
         Ok(all)

@@ -1,14 +1,15 @@
 //! `create`: validate the bundle, make the state dir, clone the init into its namespaces, drive
 //! it through the sync protocol to Ready, and record the state. On any failure everything made
-//! so far (process, state dir) is removed before the error is returned.
+//! so far (process, cgroup, state dir) is removed before the error is returned.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
+use crate::cgroups;
 use crate::console;
 use crate::error::{Error, Result, SysContext};
 use crate::init::{self, InitArgs};
@@ -81,7 +82,15 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         child: None,
         init: None,
         armed: true,
+        cgroup: None,
     };
+    // After validation, before the clone: the init is placed in it before `Go`.
+    let linux = plan.spec.linux().as_ref();
+    let cgroup = guard.cgroup.insert(cgroups::Cgroup::plan(
+        linux.and_then(|l| l.cgroups_path().as_deref()),
+        &opts.id,
+    )?);
+    cgroup.setup(linux.and_then(|l| l.resources().as_ref()))?;
     let stored = Stored {
         id: opts.id.clone(),
         pid: 0,
@@ -92,6 +101,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         owner: state::user_name(nix::unistd::geteuid().as_raw()),
         annotations: plan.spec.annotations().clone().unwrap_or_default(),
         creating: true,
+        cgroup_paths: cgroup.paths(),
     };
     sd.save(&stored)?;
     sd.save_config(&plan.spec)?;
@@ -127,10 +137,20 @@ fn spawn(
     console_socket: Option<&OwnedFd>,
     guard: &mut Cleanup<'_>,
 ) -> Result<(Pid, Option<OwnedFd>)> {
-    let strategy = namespaces::strategy(&plan.namespaces);
+    let mut strategy = namespaces::strategy(&plan.namespaces);
+    cgroups::defer_cgroupns(&mut strategy);
     let (parent, child) = sync::pair()?;
-    match sys::clone3(strategy.at_clone.bits() as u64, None)
-        .ctx(|| format!("clone3 with {:?}", strategy.at_clone))?
+    let into = guard
+        .cgroup
+        .as_ref()
+        .map(cgroups::Cgroup::clone_target)
+        .transpose()?
+        .flatten();
+    match sys::clone3(
+        strategy.at_clone.bits() as u64,
+        into.as_ref().map(|f| f.as_raw_fd()),
+    )
+    .ctx(|| format!("clone3 with {:?}", strategy.at_clone))?
     {
         Forked::Child => {
             drop(parent);
@@ -169,12 +189,18 @@ fn drive(
         let path = format!("/proc/{child}/oom_score_adj");
         std::fs::write(&path, adj.to_string()).map_err(|e| Error::io("writing", &path, e))?;
     }
+    if let Some(cg) = &guard.cgroup {
+        cg.place(child)?;
+    }
     chan.send(&Msg::Go)?;
     let mut init = child;
     let mut pty = None;
     loop {
         match chan.recv_with_fd()? {
             Some((Msg::Pty, Some(fd))) => pty = Some(fd),
+            Some((Msg::SeccompListener, Some(fd))) => {
+                crate::seccomp::relay_listener(plan, &guard.sd.load()?, init, fd.as_fd())?
+            }
             Some((Msg::Pid(p), _)) if strategy.fork => {
                 init = Pid::from_raw(p);
                 guard.init = Some(init);
@@ -242,6 +268,7 @@ struct Cleanup<'a> {
     child: Option<Pid>,
     init: Option<Pid>,
     armed: bool,
+    cgroup: Option<cgroups::Cgroup>,
 }
 
 impl Drop for Cleanup<'_> {
@@ -254,6 +281,9 @@ impl Drop for Cleanup<'_> {
         }
         if let Some(child) = self.child {
             let _ = waitpid(child, None);
+        }
+        if let Some(cg) = &self.cgroup {
+            cg.remove_made();
         }
         let _ = self.sd.remove();
     }

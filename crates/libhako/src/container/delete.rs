@@ -32,5 +32,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             )))
         }
     }
+    // The init is gone: remove the cgroup (killing any process left in it) before the state.
+    if let Some(cg) = crate::cgroups::Cgroup::from_paths(&stored.cgroup_paths) {
+        cg.destroy()?;
+    }
     sd.remove()
 }

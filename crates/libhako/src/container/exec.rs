@@ -80,6 +80,11 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
                 "cannot exec in a container that is still being created".into(),
             ))
         }
+        Status::Paused => {
+            return Err(Error::Lifecycle(
+                "cannot exec in a paused container, use --ignore-paused to override".into(),
+            ))
+        }
     }
     let (args, env) = spec::check_process_fields(&opts.process)?;
     let terminal = opts.process.terminal().unwrap_or(false);
@@ -216,7 +221,7 @@ fn child_steps(job: &Job<'_>, chan: &Channel) -> Result<std::ffi::CString> {
         }
     }
     crate::process::finalize(job.process, in_userns)?;
-    crate::process::ready(job.args, job.env, job.preserve_fds, chan)
+    crate::process::ready(job.args, job.env, job.preserve_fds, chan, None)
 }
 
 /// Drive the child to Ready: the exec'd process's host PID and its pty master, if sent back.

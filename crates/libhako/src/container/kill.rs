@@ -15,6 +15,11 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
         return Err(Error::Lifecycle("container not running".into()));
     }
     if all {
+        // The cgroup holds every process of the container, whatever its PID namespace.
+        let cgroup = crate::cgroups::Cgroup::from_paths(&stored.cgroup_paths);
+        if let (Some(cg), Ok(signal)) = (cgroup, nix::sys::signal::Signal::try_from(sig)) {
+            return cg.kill_all(signal);
+        }
         for pid in pidns_members(stored.pid) {
             let sig = nix::sys::signal::Signal::try_from(sig).ok();
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);

@@ -32,6 +32,11 @@ fn kill_and_wait(stored: &Stored) -> Result<()> {
         return Ok(());
     }
     let pid = Pid::from_raw(stored.pid);
+    // A frozen (paused) v1 cgroup holds even SIGKILL until thawed: kill through the cgroup,
+    // which thaws it afterwards.
+    if let Some(cg) = crate::cgroups::Cgroup::from_paths(&stored.cgroup_paths) {
+        let _ = cg.kill_all(nix::sys::signal::Signal::SIGKILL);
+    }
     // Open the pidfd first: after the kill the PID could be reused before we look.
     let pidfd = crate::sys::pidfd_open(pid).ok();
     if !alive(stored.pid, stored.pid_start) {

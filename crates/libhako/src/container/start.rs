@@ -29,6 +29,11 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
                 "cannot start a container that is still being created".into(),
             ))
         }
+        Status::Paused => {
+            return Err(Error::Lifecycle(
+                "cannot start a container in the paused state".into(),
+            ))
+        }
     }
     let fifo = sd.fifo();
     // Non-blocking: with no reader (the init died) this fails at once instead of hanging.
