@@ -23,7 +23,7 @@ use crate::namespaces::{self, Strategy};
 use crate::spec::Plan;
 use crate::sync::{Channel, Msg};
 use crate::sys::{self, Forked};
-use crate::{console, process, rootfs};
+use crate::{console, process, rootfs, seccomp};
 
 /// What the init needs besides the plan.
 pub struct InitArgs<'a> {
@@ -104,6 +104,11 @@ fn setup(a: &InitArgs<'_>) -> Result<OwnedFd> {
         }
     }
     rootfs::finalize(plan)?;
+    if let Some(filter) = plan.seccomp.as_ref().filter(|_| !no_new_privs(plan)) {
+        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the uid switch
+        // and the capability drop (runc's order). With it, it goes last, in process::ready.
+        seccomp::load(filter, &a.chan)?;
+    }
     process::finalize(proc, plan.has(CloneFlags::CLONE_NEWUSER))?;
     Ok(fifo)
 }
@@ -114,6 +119,14 @@ pub fn console_size(proc: &oci_spec::runtime::Process) -> Option<sys::WinSize> {
         rows: u16::try_from(b.height()).unwrap_or(u16::MAX),
         cols: u16::try_from(b.width()).unwrap_or(u16::MAX),
     })
+}
+
+fn no_new_privs(plan: &Plan) -> bool {
+    plan.spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.no_new_privileges())
+        .unwrap_or(false)
 }
 
 fn set_names(plan: &Plan) -> Result<()> {
@@ -130,10 +143,12 @@ fn set_names(plan: &Plan) -> Result<()> {
 /// then exec. Returns only on failure.
 fn wait_and_exec(a: &InitArgs<'_>, fifo: OwnedFd) -> Error {
     let plan = a.plan;
-    let program: CString = match process::ready(&plan.args, &plan.env, a.preserve_fds, &a.chan) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
+    let last = plan.seccomp.as_ref().filter(|_| no_new_privs(plan));
+    let program: CString =
+        match process::ready(&plan.args, &plan.env, a.preserve_fds, &a.chan, last) {
+            Ok(p) => p,
+            Err(e) => return e,
+        };
     let mut byte = [0u8; 1];
     loop {
         match nix::unistd::read(fifo.as_fd(), &mut byte) {

@@ -4,8 +4,9 @@
 //! [`state`], and for `create` clones the container init ([`init`]) straight into its
 //! namespaces; the two talk over the typed protocol in [`sync`]. All `unsafe` lives in [`sys`].
 
-pub mod console;
+pub mod capabilities;
 pub mod cgroups;
+pub mod console;
 pub mod container;
 pub mod error;
 pub mod init;
@@ -13,6 +14,7 @@ pub mod mountopts;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod security;
 pub mod signal;
 pub mod spec;

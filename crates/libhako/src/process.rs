@@ -45,18 +45,23 @@ fn setgroups_allowed() -> bool {
 }
 
 /// Find the program on the container's PATH, mark every fd above the preserved ones
-/// close-on-exec, and tell the runtime we are Ready. Returns the program to execve.
+/// close-on-exec, load `seccomp` (the filter that goes last, with no_new_privs), and tell the
+/// runtime we are Ready. Returns the program to execve.
 pub fn ready(
     args: &[CString],
     env: &[CString],
     preserve_fds: u32,
     chan: &Channel,
+    seccomp: Option<&crate::seccomp::Filter>,
 ) -> Result<CString> {
     let arg0 = args
         .first()
         .ok_or_else(|| Error::config("process.args", "must not be empty"))?;
     let program = find_program(arg0, env)?;
     crate::sys::cloexec_from(3 + preserve_fds).ctx(|| "closing runtime fds".into())?;
+    if let Some(filter) = seccomp {
+        crate::seccomp::load(filter, chan)?;
+    }
     chan.send(&Msg::Ready)?;
     Ok(program)
 }

@@ -82,6 +82,8 @@ pub struct Plan {
     pub env: Vec<CString>,
     /// Non-fatal findings (a newer spec minor version) the CLI prints as warnings.
     pub warnings: Vec<String>,
+    /// `linux.seccomp`, compiled; loaded by the init (see [`crate::seccomp`]).
+    pub seccomp: Option<crate::seccomp::Filter>,
 }
 
 impl Plan {
@@ -98,21 +100,63 @@ impl Plan {
     }
 }
 
+/// config.json as read: the typed spec, plus what hako reads from the raw JSON itself because
+/// oci-spec's enums refuse names runc accepts ([`crate::seccomp`], [`crate::capabilities`]).
+#[derive(Debug)]
+pub struct Config {
+    /// The typed spec, without `linux.seccomp` and without the capability names this kernel
+    /// does not know.
+    pub spec: Spec,
+    /// `linux.seccomp` as written.
+    pub seccomp: Option<serde_json::Value>,
+    /// Capability names skipped because this kernel does not know them (a warning).
+    pub ignored_capabilities: Vec<String>,
+}
+
 /// Read and parse `<bundle>/config.json`.
-pub fn load(bundle: &Path) -> Result<Spec> {
+pub fn load(bundle: &Path) -> Result<Config> {
     let path = bundle.join("config.json");
     let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
-    parse(&bytes)
+    parse_config(&bytes)
 }
 
 /// Parse config.json bytes; the error names the line and column.
 pub fn parse(bytes: &[u8]) -> Result<Spec> {
-    serde_json::from_slice(bytes).map_err(|e| Error::config("config.json", e.to_string()))
+    parse_config(bytes).map(|c| c.spec)
 }
 
-/// Validate a parsed spec against the bundle and the host.
-pub fn validate(spec: Spec, bundle: &Path) -> Result<Plan> {
-    let mut warnings = Vec::new();
+/// Parse config.json bytes into the typed spec and the sections read raw.
+pub fn parse_config(bytes: &[u8]) -> Result<Config> {
+    let syntax = |e: serde_json::Error| Error::config("config.json", e.to_string());
+    let mut raw: serde_json::Value = serde_json::from_slice(bytes).map_err(syntax)?;
+    let seccomp = raw
+        .get_mut("linux")
+        .and_then(serde_json::Value::as_object_mut)
+        .and_then(|l| l.remove("seccomp"));
+    let ignored_capabilities = crate::capabilities::sanitize(&mut raw)?;
+    let spec = serde_json::from_value(raw).map_err(|e| {
+        // A typed error from the bytes names the line and column; the value's cannot.
+        serde_json::from_slice::<Spec>(bytes)
+            .err()
+            .map_or_else(|| syntax(e), syntax)
+    })?;
+    Ok(Config {
+        spec,
+        seccomp,
+        ignored_capabilities,
+    })
+}
+
+/// Validate a parsed config against the bundle and the host.
+pub fn validate(config: Config, bundle: &Path) -> Result<Plan> {
+    let Config {
+        spec,
+        seccomp,
+        ignored_capabilities,
+    } = config;
+    let mut warnings: Vec<String> = crate::capabilities::warning(&ignored_capabilities)
+        .into_iter()
+        .collect();
     check_version(spec.version(), &mut warnings)?;
     let rootfs = check_root(&spec, bundle)?;
     let (args, env) = check_process(&spec)?;
@@ -120,6 +164,7 @@ pub fn validate(spec: Spec, bundle: &Path) -> Result<Plan> {
     let mounts = check_mounts(&spec, bundle)?;
     let devices = check_devices(&spec)?;
     let rootfs_propagation = check_linux(&spec, &namespaces)?;
+    let seccomp = crate::seccomp::compile(seccomp.as_ref())?;
     Ok(Plan {
         spec,
         bundle: bundle.to_path_buf(),
@@ -131,6 +176,7 @@ pub fn validate(spec: Spec, bundle: &Path) -> Result<Plan> {
         args,
         env,
         warnings,
+        seccomp,
     })
 }
 

@@ -12,6 +12,8 @@
 //!     <---------------------------------------- sends Pid(init), exits
 //!                                               mounts, devices, pivot_root, sysctls,
 //!                                               rlimits, user, caps, cwd, PATH lookup
+//!     <---------------------------------------- [SeccompListener + fd, when a rule
+//!  send fd + state to listenerPath               notifies; see seccomp.rs]
 //!     <---------------------------------------- Ready  | Error{step, message}
 //!  write state.json, pid file; exit             blocks reading exec.fifo
 //!  (hako start) write exec.fifo ------------>   execve(process.args)
@@ -40,6 +42,8 @@ pub enum Msg {
     Ready,
     /// Init -> parent, with the pty master attached: relay it (foreground `run`/`exec`).
     Pty,
+    /// Init -> parent, with the seccomp listener fd attached: pass it on to `listenerPath`.
+    SeccompListener,
     /// Init -> parent: a step failed.
     Failed {
         /// The step, with its object ("mounting proc on /proc").

@@ -199,7 +199,7 @@ fn drive(
         match chan.recv_with_fd()? {
             Some((Msg::Pty, Some(fd))) => pty = Some(fd),
             Some((Msg::SeccompListener, Some(fd))) => {
-                crate::seccomp::relay_listener(plan, &guard.sd.load()?, init, fd.as_fd())?
+                crate::seccomp::relay_listener(plan, &guard.sd.load()?, init, fd)?
             }
             Some((Msg::Pid(p), _)) if strategy.fork => {
                 init = Pid::from_raw(p);
