@@ -123,8 +123,34 @@ impl World {
     }
 
     /// Run hako with these args; stdin is /dev/null.
+    ///
+    /// stdout and stderr go to files, not pipes, and only hako's own exit is waited for: a
+    /// container started by `create` or `run -d` inherits them (as with runc), so waiting for
+    /// EOF on a pipe would wait for the container.
     pub fn hako(&self, args: &[&str]) -> Out {
-        Out(self.cmd().args(args).output().expect("spawn hako"))
+        let n = unique("out");
+        let (out_path, err_path) = (
+            self.dir.join(format!("{n}.out")),
+            self.dir.join(format!("{n}.err")),
+        );
+        let out_file = std::fs::File::create(&out_path).expect("stdout file");
+        let err_file = std::fs::File::create(&err_path).expect("stderr file");
+        let status = self
+            .cmd()
+            .args(args)
+            .stdout(out_file)
+            .stderr(err_file)
+            .status()
+            .expect("spawn hako");
+        let stdout = std::fs::read(&out_path).expect("read stdout");
+        let stderr = std::fs::read(&err_path).expect("read stderr");
+        let _ = std::fs::remove_file(&out_path);
+        let _ = std::fs::remove_file(&err_path);
+        Out(Output {
+            status,
+            stdout,
+            stderr,
+        })
     }
 
     /// `create` + `start` of `bundle` as `id`, asserting success.

@@ -1,0 +1,294 @@
+//! `exec`, terminals and stdio: the exec'd process joins every namespace of the init, gets the
+//! flags' user/env/cwd, returns its exit status; ptys arrive on the console socket (SCM_RIGHTS)
+//! or are relayed by a foreground run/exec; piped stdio reaches the container unchanged.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixListener;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::World;
+
+fn running(w: &World, tag: &str) -> (String, i32) {
+    let b = w.bundle(&["sleep", "1000"]);
+    let id = w.id(tag);
+    w.hako(&["run", "-d", "--bundle", b.path(), &id]).ok();
+    let pid = w.state(&id)["pid"].as_i64().unwrap() as i32;
+    (id, pid)
+}
+
+#[test]
+fn exec_joins_every_namespace_of_the_init() {
+    let w = World::new("exec-ns");
+    let (id, pid) = running(&w, "ns");
+    let script =
+        "for n in ipc mnt net pid uts cgroup; do echo $n $(readlink /proc/self/ns/$n); done";
+    let out = w.hako(&["exec", &id, "sh", "-c", script]).ok();
+    for line in out.stdout().lines() {
+        let (name, link) = line.split_once(' ').unwrap();
+        let init = std::fs::read_link(format!("/proc/{pid}/ns/{name}")).unwrap();
+        assert_eq!(link, init.to_str().unwrap(), "namespace {name}");
+    }
+    assert_eq!(out.stdout().lines().count(), 6);
+}
+
+#[test]
+fn exec_exit_status_user_env_cwd() {
+    let w = World::new("exec-flags");
+    let (id, _) = running(&w, "flags");
+    let out = w.hako(&["exec", &id, "sh", "-c", "exit 42"]);
+    assert_eq!(out.code(), Some(42));
+    let out = w
+        .hako(&[
+            "exec",
+            "--user",
+            "65534:65534",
+            "--additional-gids",
+            "7",
+            "--env",
+            "FOO=bar",
+            "--cwd",
+            "/tmp",
+            &id,
+            "sh",
+            "-c",
+            "id -u; id -g; id -G; echo $FOO; pwd",
+        ])
+        .ok();
+    assert_eq!(out.stdout(), "65534\n65534\n65534 7\nbar\n/tmp\n");
+}
+
+#[test]
+fn exec_sees_the_container_pid_namespace_and_not_pid1() {
+    let w = World::new("exec-pid");
+    let (id, _) = running(&w, "pid");
+    let out = w
+        .hako(&["exec", &id, "sh", "-c", "echo $$; cat /proc/1/cmdline"])
+        .ok();
+    let lines: Vec<String> = out.stdout().lines().map(String::from).collect();
+    assert_ne!(lines[0], "1");
+    assert!(lines[1].starts_with("sleep"), "{:?}", lines[1]);
+}
+
+#[test]
+fn exec_with_process_json() {
+    let w = World::new("exec-process");
+    let (id, _) = running(&w, "proc");
+    let file = w.dir.join("process.json");
+    std::fs::write(
+        &file,
+        r#"{"terminal":false,"user":{"uid":1,"gid":2},"args":["sh","-c","id -u; id -g; echo $X"],
+            "env":["PATH=/bin","X=from-json"],"cwd":"/"}"#,
+    )
+    .unwrap();
+    let out = w
+        .hako(&["exec", "--process", file.to_str().unwrap(), &id])
+        .ok();
+    assert_eq!(out.stdout(), "1\n2\nfrom-json\n");
+}
+
+#[test]
+fn exec_detached_writes_pid_file() {
+    let w = World::new("exec-detach");
+    let (id, _) = running(&w, "det");
+    let pf = w.dir.join("exec.pid");
+    w.hako(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pf.to_str().unwrap(),
+        &id,
+        "sleep",
+        "100",
+    ])
+    .ok();
+    let pid: i32 = std::fs::read_to_string(&pf).unwrap().parse().unwrap();
+    let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(cmd.starts_with("sleep"), "{cmd:?}");
+}
+
+#[test]
+fn exec_into_stopped_or_unknown_container_fails() {
+    let w = World::new("exec-stopped");
+    let b = w.bundle(&["true"]);
+    let id = w.id("stopped");
+    w.hako(&["run", "--keep", "--bundle", b.path(), &id]).ok();
+    let out = w.hako(&["exec", &id, "true"]).fails();
+    assert_eq!(out.error_msg(), "cannot exec in a stopped container");
+    let out = w.hako(&["exec", "no-such-container", "true"]).fails();
+    assert_eq!(out.error_msg(), "container does not exist");
+    let (id, _) = running(&w, "nope");
+    let out = w.hako(&["exec", &id, "no-such-program"]).fails();
+    assert_eq!(
+        out.error_msg(),
+        "exec: \"no-such-program\": executable file not found in $PATH"
+    );
+}
+
+#[test]
+fn stdin_piped_through_and_stdout_stderr_kept_apart() {
+    let w = World::new("stdio");
+    let b = w.bundle(&["sh", "-c", "cat; echo to-err >&2"]);
+    let id = w.id("stdio");
+    let mut child = w
+        .cmd()
+        .args(["run", "--bundle", b.path(), &id])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"line one\nline two\n")
+        .unwrap();
+    // stdin is closed here: EOF must reach `cat` so the container ends.
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "line one\nline two\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "to-err\n");
+}
+
+#[test]
+fn exec_stdin_piped() {
+    let w = World::new("exec-stdin");
+    let (id, _) = running(&w, "stdin");
+    let mut child = w
+        .cmd()
+        .args(["exec", &id, "sh", "-c", "tr a-z A-Z"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"shout\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "SHOUT\n");
+}
+
+/// Receive one fd over a unix socket, as conmon or containerd's shim do.
+fn receive_master(listener: &UnixListener) -> std::fs::File {
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 64];
+    let (n, fd) = libhako::sync::recv_fd(conn.as_fd(), &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"/dev/ptmx", "runc sends the master's name");
+    std::fs::File::from(fd.expect("an fd with the message"))
+}
+
+/// Read from the master until `needle` shows up (or 10 s pass).
+fn read_until(master: &mut std::fs::File, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline && !seen.contains(needle) {
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    assert!(seen.contains(needle), "never saw {needle:?} in {seen:?}");
+    seen
+}
+
+#[test]
+fn console_socket_receives_a_working_pty() {
+    let w = World::new("console");
+    let mut b = w.bundle(&["sh"]);
+    b.edit(|c| {
+        c["process"]["terminal"] = serde_json::json!(true);
+        c["process"]["consoleSize"] = serde_json::json!({"height": 33, "width": 111});
+    });
+    let sock = w.dir.join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let id = w.id("console");
+    w.hako(&[
+        "create",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "--bundle",
+        b.path(),
+        &id,
+    ])
+    .ok();
+    let mut master = receive_master(&listener);
+    w.hako(&["start", &id]).ok();
+    master
+        .write_all(b"tty; stty size; ls -l /dev/console; echo typed-$((40+2))\n")
+        .unwrap();
+    let seen = read_until(&mut master, "typed-42");
+    assert!(seen.contains("/dev/pts/0"), "{seen}");
+    assert!(seen.contains("33 111"), "{seen}");
+    assert!(seen.contains("136,"), "/dev/console is the pty: {seen}");
+    master.write_all(b"exit 3\n").unwrap();
+    w.wait_status(&id, "stopped");
+}
+
+#[test]
+fn exec_tty_over_console_socket() {
+    let w = World::new("exec-tty");
+    let (id, _) = running(&w, "tty");
+    let sock = w.dir.join("exec.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let mut child = w
+        .cmd()
+        .args([
+            "exec",
+            "-t",
+            "-d",
+            "--console-socket",
+            sock.to_str().unwrap(),
+            &id,
+            "sh",
+        ])
+        .spawn()
+        .unwrap();
+    let mut master = receive_master(&listener);
+    assert!(child.wait().unwrap().success());
+    master.write_all(b"tty; echo exec-$((1+1))\n").unwrap();
+    let seen = read_until(&mut master, "exec-2");
+    assert!(seen.contains("/dev/pts/"), "{seen}");
+}
+
+#[test]
+fn terminal_without_console_socket_needs_foreground() {
+    let w = World::new("tty-detach");
+    let mut b = w.bundle(&["true"]);
+    b.edit(|c| c["process"]["terminal"] = serde_json::json!(true));
+    let id = w.id("tty");
+    let out = w.hako(&["create", "--bundle", b.path(), &id]).fails();
+    assert_eq!(
+        out.error_msg(),
+        "cannot allocate tty if hako will detach without setting console socket"
+    );
+    assert!(!w.state_dir(&id).exists());
+}
+
+#[test]
+fn foreground_run_relays_the_terminal() {
+    // `script` gives hako a real terminal as stdin/stdout, as a user's shell would.
+    let w = World::new("tty-relay");
+    let mut b = w.bundle(&["sh", "-c", "tty; echo relayed-$((6*7)); exit 4"]);
+    b.edit(|c| c["process"]["terminal"] = serde_json::json!(true));
+    let id = w.id("relay");
+    let cmd = format!(
+        "{} --root {} run --bundle {} {id}",
+        common::hako_bin(),
+        w.root.display(),
+        b.path()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .output()
+        .expect("script (bsdutils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("/dev/pts/0"), "{text}");
+    assert!(text.contains("relayed-42"), "{text}");
+    assert_eq!(out.status.code(), Some(4), "{text}");
+}
