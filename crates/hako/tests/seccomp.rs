@@ -592,3 +592,34 @@ fn differential_docker_profile_and_caps_match_runc() {
         ours.stdout()
     );
 }
+
+#[test]
+fn exec_processes_get_the_containers_filter() {
+    let w = World::new("sc-exec");
+    for nnp in [true, false] {
+        let mut b = w.bundle(&["sleep", "100"]);
+        b.edit(|c| {
+            c["process"]["noNewPrivileges"] = json!(nnp);
+            c["linux"]["seccomp"] = allow_but(json!([{"names": ["mkdir", "mkdirat"],
+                "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]));
+        });
+        let id = w.id("sc");
+        w.start(&id, &b);
+        let out = w
+            .hako(&[
+                "exec",
+                &id,
+                "sh",
+                "-c",
+                "grep ^Seccomp: /proc/self/status; mkdir /x; echo rc=$?",
+            ])
+            .ok();
+        assert_eq!(out.stdout(), "Seccomp:\t2\nrc=1\n", "{}", out.stderr());
+        assert!(
+            out.stderr().contains("Permission denied"),
+            "{}",
+            out.stderr()
+        );
+        w.hako(&["delete", "--force", &id]).ok();
+    }
+}

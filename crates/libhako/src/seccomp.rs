@@ -23,7 +23,7 @@
 use std::io::{IoSlice, Read, Seek, SeekFrom};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
@@ -34,7 +34,6 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result, SysContext};
-use crate::spec::Plan;
 use crate::state::Stored;
 use crate::sync::{Channel, Msg};
 
@@ -62,6 +61,8 @@ pub struct Filter {
     flags: u32,
     /// Where the listener fd goes, when a rule uses `SCMP_ACT_NOTIFY`.
     pub listener: Option<Listener>,
+    /// The profile as written, kept in the state dir for `exec` ([`save`]).
+    raw: Value,
 }
 
 impl std::fmt::Debug for Filter {
@@ -300,6 +301,7 @@ pub fn compile(raw: Option<&Value>) -> Result<Option<Filter>> {
         program: export(&ctx)?,
         flags,
         listener,
+        raw: raw.clone(),
     }))
 }
 
@@ -485,10 +487,45 @@ pub fn load(filter: &Filter, chan: &Channel) -> Result<()> {
     Ok(())
 }
 
-/// Runtime parent: the init sent the listener fd; pass it to `listenerPath` with the state of
-/// the container being created (`status` "creating", the init's host `pid`).
-pub fn relay_listener(plan: &Plan, stored: &Stored, init: Pid, fd: OwnedFd) -> Result<()> {
-    let Some(listener) = plan.seccomp.as_ref().and_then(|f| f.listener.as_ref()) else {
+/// The file in the state dir that keeps the profile for `exec`.
+const SAVED: &str = "seccomp.json";
+
+/// Keep the profile in the container's state dir: `exec` puts its processes under the same
+/// filter, as runc does (they join the namespaces, they do not inherit the init's filter).
+pub fn save(state_dir: &Path, filter: Option<&Filter>) -> Result<()> {
+    let Some(filter) = filter else {
+        return Ok(());
+    };
+    let file = state_dir.join(SAVED);
+    let bytes = serde_json::to_vec(&filter.raw)
+        .map_err(|e| Error::Lifecycle(format!("encoding the seccomp profile: {e}")))?;
+    std::fs::write(&file, bytes).map_err(|e| Error::io("writing", &file, e))
+}
+
+/// The profile saved by [`save`], compiled again; `None` when the container has none.
+pub fn load_saved(state_dir: &Path) -> Result<Option<Filter>> {
+    let file = state_dir.join(SAVED);
+    let bytes = match std::fs::read(&file) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("reading", &file, e)),
+    };
+    let raw: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Lifecycle(format!("{}: corrupt profile: {e}", file.display())))?;
+    compile(Some(&raw))
+}
+
+/// Runtime parent: a process sent its listener fd; pass it to `listenerPath` with the state
+/// of the container (`status` "creating" for the init, "running" for `exec`) and the
+/// process's host `pid`.
+pub fn relay_listener(
+    filter: Option<&Filter>,
+    stored: &Stored,
+    status: &str,
+    pid: Pid,
+    fd: OwnedFd,
+) -> Result<()> {
+    let Some(listener) = filter.and_then(|f| f.listener.as_ref()) else {
         return Err(Error::Init(
             "the init sent a seccomp listener fd the config has no listenerPath for".into(),
         ));
@@ -496,12 +533,12 @@ pub fn relay_listener(plan: &Plan, stored: &Stored, init: Pid, fd: OwnedFd) -> R
     let state = serde_json::json!({
         "ociVersion": crate::state::OCI_VERSION,
         "id": stored.id,
-        "status": "creating",
-        "pid": init.as_raw(),
+        "status": status,
+        "pid": pid.as_raw(),
         "bundle": stored.bundle,
         "annotations": stored.annotations,
     });
-    send_listener(listener, init.as_raw(), state, fd.as_fd())
+    send_listener(listener, pid.as_raw(), state, fd.as_fd())
 }
 
 /// Send the listener fd to `listenerPath` with the container process state (runtime-spec

@@ -105,6 +105,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     };
     sd.save(&stored)?;
     sd.save_config(&plan.spec)?;
+    crate::seccomp::save(&sd.path, plan.seccomp.as_ref())?;
     let fifo = sd.fifo();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
         .ctx(|| format!("creating exec fifo {}", fifo.display()))?;
@@ -199,7 +200,14 @@ fn drive(
         match chan.recv_with_fd()? {
             Some((Msg::Pty, Some(fd))) => pty = Some(fd),
             Some((Msg::SeccompListener, Some(fd))) => {
-                crate::seccomp::relay_listener(plan, &guard.sd.load()?, init, fd)?
+                let stored = guard.sd.load()?;
+                crate::seccomp::relay_listener(
+                    plan.seccomp.as_ref(),
+                    &stored,
+                    "creating",
+                    init,
+                    fd,
+                )?
             }
             Some((Msg::Pid(p), _)) if strategy.fork => {
                 init = Pid::from_raw(p);

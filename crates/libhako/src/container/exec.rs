@@ -103,6 +103,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         _ => None,
     };
     let joins = namespace_fds(stored.pid)?;
+    let seccomp = crate::seccomp::load_saved(&sd.path)?;
     let set = if opts.detach {
         None
     } else {
@@ -116,6 +117,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         joins: &joins,
         preserve_fds: opts.preserve_fds,
         console: console.as_ref(),
+        seccomp: seccomp.as_ref(),
     };
     let intermediate = match sys::clone3(0, None).ctx(|| "clone3 for exec".into())? {
         Forked::Child => {
@@ -125,7 +127,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         Forked::Parent(pid) => pid,
     };
     drop(child);
-    let (pid, pty) = drive(&parent, intermediate)?;
+    let (pid, pty) = drive(&parent, intermediate, seccomp.as_ref(), &stored)?;
     if let Some(pf) = &opts.pid_file {
         super::create::write_pid_file(pf, pid)?;
     }
@@ -168,6 +170,7 @@ struct Job<'a> {
     joins: &'a [(CloneFlags, OwnedFd)],
     preserve_fds: u32,
     console: Option<&'a OwnedFd>,
+    seccomp: Option<&'a crate::seccomp::Filter>,
 }
 
 fn run_child(job: &Job<'_>, chan: &Channel) -> ! {
@@ -220,12 +223,23 @@ fn child_steps(job: &Job<'_>, chan: &Channel) -> Result<std::ffi::CString> {
             None => chan.send_with_fd(&Msg::Pty, pty.master.as_fd())?,
         }
     }
+    // The container's filter, in the init's order (see init.rs).
+    let nnp = job.process.no_new_privileges().unwrap_or(false);
+    if let Some(filter) = job.seccomp.filter(|_| !nnp) {
+        crate::seccomp::load(filter, chan)?;
+    }
     crate::process::finalize(job.process, in_userns)?;
-    crate::process::ready(job.args, job.env, job.preserve_fds, chan, None)
+    let last = job.seccomp.filter(|_| nnp);
+    crate::process::ready(job.args, job.env, job.preserve_fds, chan, last)
 }
 
 /// Drive the child to Ready: the exec'd process's host PID and its pty master, if sent back.
-fn drive(chan: &Channel, intermediate: Pid) -> Result<(Pid, Option<OwnedFd>)> {
+fn drive(
+    chan: &Channel,
+    intermediate: Pid,
+    seccomp: Option<&crate::seccomp::Filter>,
+    stored: &crate::state::Stored,
+) -> Result<(Pid, Option<OwnedFd>)> {
     let mut pid = None;
     let mut pty = None;
     let result = loop {
@@ -235,6 +249,13 @@ fn drive(chan: &Channel, intermediate: Pid) -> Result<(Pid, Option<OwnedFd>)> {
                 let _ = waitpid(intermediate, None);
             }
             Some((Msg::Pty, Some(fd))) => pty = Some(fd),
+            Some((Msg::SeccompListener, Some(fd))) => {
+                let from = pid.unwrap_or(intermediate);
+                if let Err(e) = crate::seccomp::relay_listener(seccomp, stored, "running", from, fd)
+                {
+                    break Err(e);
+                }
+            }
             Some((Msg::Ready, _)) => match pid {
                 Some(p) => break Ok((p, pty)),
                 None => break Err(Error::Init("exec process sent Ready before its PID".into())),
