@@ -2,7 +2,7 @@
 # Install what building and testing hako needs on a Debian-like machine (as root).
 # Idempotent: only missing packages are installed.
 set -euo pipefail
-pkgs=(busybox-static runc pkg-config libseccomp-dev)
+pkgs=(busybox-static runc pkg-config libseccomp-dev gcc libc6-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

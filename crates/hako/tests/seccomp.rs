@@ -623,3 +623,71 @@ fn exec_processes_get_the_containers_filter() {
         w.hako(&["delete", "--force", &id]).ok();
     }
 }
+
+/// A static helper that calls each syscall number given (all arguments 0) and prints
+/// `nr=result/errno`: busybox cannot make a syscall newer than the profile.
+fn install_sysno(rootfs: &Path) {
+    let src = rootfs.join("sysno.c");
+    std::fs::write(
+        &src,
+        "#include <errno.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <unistd.h>\n\
+         int main(int argc, char **argv) {\n\
+           for (int i = 1; i < argc; i++) {\n\
+             long nr = strtol(argv[i], 0, 0);\n\
+             errno = 0;\n\
+             long r = syscall(nr, 0, 0, 0, 0, 0, 0);\n\
+             printf(\"%ld=%ld/%d\\n\", nr, r, r < 0 ? errno : 0);\n\
+           }\n\
+           return 0;\n\
+         }\n",
+    )
+    .unwrap();
+    let out = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(rootfs.join("bin/sysno"))
+        .arg(&src)
+        .output()
+        .expect("cc (gcc and libc6-dev, scripts/deps.sh) builds the syscall helper");
+    assert!(
+        out.status.success(),
+        "cc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn differential_syscalls_newer_than_the_profile_get_enosys_as_under_runc() {
+    let w = World::new("sc-enosys");
+    let runc = Runc {
+        root: w.dir.join("runc-state"),
+        ids: RefCell::default(),
+    };
+    // 250 keyctl: older than the profile's newest syscall and not in it: the default, EPERM.
+    // 462 mseal, 470: newer than every syscall Docker's profile names: ENOSYS (runc's stub).
+    // 39 getpid: allowed.
+    let mut b = w.bundle(&["sysno", "250", "462", "470", "39"]);
+    install_sysno(&b.rootfs());
+    b.edit(docker_config);
+    let id = w.id("enosys");
+    let theirs = runc.run(&["run", "--bundle", b.path(), &id]);
+    let ours = w.hako(&["run", "--bundle", b.path(), &id]);
+    assert_eq!(theirs.code(), Some(0), "runc: {}", theirs.stderr());
+    assert_eq!(ours.code(), Some(0), "hako: {}", ours.stderr());
+    assert_eq!(ours.stdout(), theirs.stdout());
+    assert_eq!(ours.stdout(), "250=-1/1\n462=-1/38\n470=-1/38\n39=1/0\n");
+    // With defaultErrnoRet ENOSYS, or a permissive default, there is no stub.
+    b.edit(|c| {
+        c["linux"]["seccomp"]["defaultAction"] = json!("SCMP_ACT_ALLOW");
+        c["linux"]["seccomp"]["syscalls"] =
+            json!([{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]);
+    });
+    let id = w.id("enosys");
+    let theirs = runc.run(&["run", "--bundle", b.path(), &id]);
+    let ours = w.hako(&["run", "--bundle", b.path(), &id]);
+    assert_eq!(ours.stdout(), theirs.stdout());
+    assert!(
+        ours.stdout().starts_with("250=-1/13\n"),
+        "{}",
+        ours.stdout()
+    );
+}

@@ -23,7 +23,7 @@ use crate::namespaces::{self, Strategy};
 use crate::spec::Plan;
 use crate::sync::{Channel, Msg};
 use crate::sys::{self, Forked};
-use crate::{console, process, rootfs, seccomp};
+use crate::{console, hooks, process, rootfs, seccomp};
 
 /// What the init needs besides the plan.
 pub struct InitArgs<'a> {
@@ -47,7 +47,7 @@ pub struct InitArgs<'a> {
 /// Run the init to `execve`. Never returns.
 pub fn run(args: InitArgs<'_>) -> ! {
     let err = match setup(&args) {
-        Ok(fifo) => wait_and_exec(&args, fifo),
+        Ok((fifo, state)) => wait_and_exec(&args, fifo, state),
         Err(e) => e,
     };
     let _ = args.chan.send(&Msg::Failed {
@@ -57,7 +57,7 @@ pub fn run(args: InitArgs<'_>) -> ! {
     std::process::exit(1)
 }
 
-fn setup(a: &InitArgs<'_>) -> Result<OwnedFd> {
+fn setup(a: &InitArgs<'_>) -> Result<(OwnedFd, Option<Vec<u8>>)> {
     let plan = a.plan;
     // `run` blocks signals to forward them; the container starts with none blocked.
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
@@ -87,6 +87,14 @@ fn setup(a: &InitArgs<'_>) -> Result<OwnedFd> {
     nix::sys::stat::umask(Mode::empty());
     let fifo = open(a.fifo, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
         .ctx(|| format!("opening exec fifo {}", a.fifo.display()))?;
+    if plan.has(CloneFlags::CLONE_NEWUSER) {
+        // As runc: become the namespace's root, so that what is made from here on (mount
+        // points, device nodes) gets a mapped owner instead of failing with EOVERFLOW. After
+        // the exec fifo: it belongs to the host's root, which this uid cannot open.
+        let (uid, gid) = (nix::unistd::Uid::from_raw(0), nix::unistd::Gid::from_raw(0));
+        nix::unistd::setresgid(gid, gid, gid).ctx(|| "setgid to 0 in the user namespace".into())?;
+        nix::unistd::setresuid(uid, uid, uid).ctx(|| "setuid to 0 in the user namespace".into())?;
+    }
     let cgroupns = plan.has(CloneFlags::CLONE_NEWCGROUP);
     let proc = plan
         .spec
@@ -94,7 +102,11 @@ fn setup(a: &InitArgs<'_>) -> Result<OwnedFd> {
         .as_ref()
         .ok_or_else(|| Error::config("process", "missing"))?;
     let terminal = proc.terminal().unwrap_or(false);
-    let pty = rootfs::setup(plan, a.no_pivot, cgroupns, terminal)?;
+    let mut state = None;
+    let pty = rootfs::setup(plan, a.no_pivot, cgroupns, terminal, &mut || {
+        state = create_hooks(a)?;
+        Ok(())
+    })?;
     if let Some(pty) = pty {
         console::set_size(&pty, console_size(proc))?;
         console::attach(&pty.slave)?;
@@ -110,7 +122,51 @@ fn setup(a: &InitArgs<'_>) -> Result<OwnedFd> {
         seccomp::load(filter, &a.chan)?;
     }
     process::finalize(proc, plan.has(CloneFlags::CLONE_NEWUSER))?;
-    Ok(fifo)
+    Ok((fifo, state))
+}
+
+/// Whether any hook needs the runtime's pause before pivot_root or the state in the init.
+fn has_create_hooks(plan: &Plan) -> bool {
+    use crate::hooks::Kind;
+    let h = plan.spec.hooks();
+    [
+        Kind::Prestart,
+        Kind::CreateRuntime,
+        Kind::CreateContainer,
+        Kind::StartContainer,
+    ]
+    .iter()
+    .any(|k| !k.of(h).is_empty())
+}
+
+/// Before pivot_root: let the runtime run prestart and createRuntime, then run
+/// createContainer here, in the container's namespaces. Returns the state for startContainer.
+fn create_hooks(a: &InitArgs<'_>) -> Result<Option<Vec<u8>>> {
+    if !has_create_hooks(a.plan) {
+        return Ok(None);
+    }
+    a.chan.send(&Msg::Hooks)?;
+    let state = match a.chan.recv()? {
+        Some(Msg::HooksDone { state }) => state.into_bytes(),
+        other => {
+            return Err(Error::Init(format!(
+                "expected HooksDone from the runtime, got {other:?}"
+            )))
+        }
+    };
+    hooks::run(hooks::Kind::CreateContainer, a.plan.spec.hooks(), &state)?;
+    Ok(Some(state))
+}
+
+/// The state JSON with another status.
+fn with_status(state: &[u8], status: &str) -> Vec<u8> {
+    match serde_json::from_slice::<serde_json::Value>(state) {
+        Ok(mut v) => {
+            v["status"] = serde_json::Value::from(status);
+            serde_json::to_vec(&v).unwrap_or_else(|_| state.to_vec())
+        }
+        Err(_) => state.to_vec(),
+    }
 }
 
 /// `process.consoleSize`, if any.
@@ -141,14 +197,14 @@ fn set_names(plan: &Plan) -> Result<()> {
 
 /// Find the program, hand the fds over, report Ready, block on the exec fifo until `start`,
 /// then exec. Returns only on failure.
-fn wait_and_exec(a: &InitArgs<'_>, fifo: OwnedFd) -> Error {
+fn wait_and_exec(a: &InitArgs<'_>, fifo: OwnedFd, state: Option<Vec<u8>>) -> Error {
     let plan = a.plan;
     let last = plan.seccomp.as_ref().filter(|_| no_new_privs(plan));
-    let program: CString =
-        match process::ready(&plan.args, &plan.env, a.preserve_fds, &a.chan, last) {
-            Ok(p) => p,
-            Err(e) => return e,
-        };
+    let env = process::with_home(&plan.env, nix::unistd::getuid().as_raw());
+    let program: CString = match process::ready(&plan.args, &env, a.preserve_fds, &a.chan, last) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
     let mut byte = [0u8; 1];
     loop {
         match nix::unistd::read(fifo.as_fd(), &mut byte) {
@@ -159,7 +215,14 @@ fn wait_and_exec(a: &InitArgs<'_>, fifo: OwnedFd) -> Error {
         }
     }
     drop(fifo);
-    match nix::unistd::execve(&program, &plan.args, &plan.env) {
+    if let Some(state) = state {
+        let state = with_status(&state, "created");
+        if let Err(e) = hooks::run(hooks::Kind::StartContainer, plan.spec.hooks(), &state) {
+            eprintln!("hako: {e}");
+            return e;
+        }
+    }
+    match nix::unistd::execve(&program, &plan.args, &env) {
         Err(e) => {
             let msg = format!(
                 "exec {:?}: {}",

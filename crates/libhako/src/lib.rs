@@ -9,6 +9,7 @@ pub mod cgroups;
 pub mod console;
 pub mod container;
 pub mod error;
+pub mod hooks;
 pub mod init;
 pub mod mountopts;
 pub mod namespaces;

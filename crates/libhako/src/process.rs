@@ -93,6 +93,28 @@ fn env_value<'a>(env: &'a [CString], key: &str) -> Option<&'a str> {
     })
 }
 
+/// `env` with `HOME` added when it has none, as runc does: the home of `uid` in the
+/// container's /etc/passwd, or "/" when it has no entry.
+pub fn with_home(env: &[CString], uid: u32) -> Vec<CString> {
+    let mut out = env.to_vec();
+    if env_value(env, "HOME").is_none() {
+        let home = std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|text| {
+                text.lines().find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+                })
+            })
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "/".into());
+        if let Ok(c) = CString::new(format!("HOME={home}")) {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Find the program as execvp would, on the container's PATH; errors use runc's wording.
 pub fn find_program(arg0: &CStr, env: &[CString]) -> Result<CString> {
     let name = arg0.to_bytes();

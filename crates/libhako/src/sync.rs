@@ -42,6 +42,13 @@ pub enum Msg {
     Ready,
     /// Init -> parent, with the pty master attached: relay it (foreground `run`/`exec`).
     Pty,
+    /// Init -> parent: mounts are done; run the prestart and createRuntime hooks.
+    Hooks,
+    /// Parent -> init: those hooks ran; here is the state for the init's own hooks.
+    HooksDone {
+        /// The OCI state JSON (status "creating").
+        state: String,
+    },
     /// Init -> parent, with the seccomp listener fd attached: pass it on to `listenerPath`.
     SeccompListener,
     /// Init -> parent: a step failed.

@@ -14,6 +14,8 @@ pub struct Args {
 
 /// Delete the container.
 pub fn run(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
-    libhako::container::delete(&ctx.root, &a.id, a.force)?;
+    for w in libhako::container::delete(&ctx.root, &a.id, a.force)? {
+        ctx.logger.warn(&w);
+    }
     Ok(0)
 }

@@ -11,6 +11,8 @@ pub struct Args {
 
 /// Start the container.
 pub fn run(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
-    libhako::container::start(&ctx.root, &a.id)?;
+    for w in libhako::container::start(&ctx.root, &a.id)? {
+        ctx.logger.warn(&w);
+    }
     Ok(0)
 }

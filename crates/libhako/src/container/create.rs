@@ -199,6 +199,13 @@ fn drive(
     loop {
         match chan.recv_with_fd()? {
             Some((Msg::Pty, Some(fd))) => pty = Some(fd),
+            Some((Msg::Hooks, _)) => {
+                let state = creating_state(guard.sd, init)?;
+                let hooks = plan.spec.hooks();
+                crate::hooks::run(crate::hooks::Kind::Prestart, hooks, state.as_bytes())?;
+                crate::hooks::run(crate::hooks::Kind::CreateRuntime, hooks, state.as_bytes())?;
+                chan.send(&Msg::HooksDone { state })?;
+            }
             Some((Msg::SeccompListener, Some(fd))) => {
                 let stored = guard.sd.load()?;
                 crate::seccomp::relay_listener(
@@ -236,6 +243,21 @@ fn drive(
             }
         }
     }
+}
+
+/// The OCI state JSON hooks get while the container is being created.
+fn creating_state(sd: &StateDir, init: Pid) -> Result<String> {
+    let stored = sd.load()?;
+    let entry = super::Entry {
+        stored: Stored {
+            pid: init.as_raw(),
+            ..stored
+        },
+        status: crate::state::Status::Creating,
+        owner: String::new(),
+    };
+    serde_json::to_string(&entry.oci(""))
+        .map_err(|e| Error::Lifecycle(format!("encoding state: {e}")))
 }
 
 /// Write `uid_map` and `gid_map` of a child born in a new user namespace.

@@ -3,19 +3,23 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::hooks;
 use crate::state::{StateDir, Status};
 
 /// Delete the container. A created container is killed (as runc does); a running one only
-/// with `force`. With `force`, an unknown id or an unreadable state succeeds.
-pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+/// with `force`. With `force`, an unknown id or an unreadable state succeeds. Returns the
+/// failures of poststop hooks, which are warnings only.
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
     let sd = match StateDir::open(root, id, true) {
         Ok(sd) => sd,
-        Err(Error::Lifecycle(_)) if force && crate::state::validate_id(id).is_ok() => return Ok(()),
+        Err(Error::Lifecycle(_)) if force && crate::state::validate_id(id).is_ok() => {
+            return Ok(Vec::new())
+        }
         Err(e) => return Err(e),
     };
     let stored = match sd.load() {
         Ok(s) => s,
-        Err(_) if force => return sd.remove(),
+        Err(_) if force => return sd.remove().map(|_| Vec::new()),
         Err(e) => return Err(e),
     };
     match sd.status(&stored) {
@@ -36,5 +40,18 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     if let Some(cg) = crate::cgroups::Cgroup::from_paths(&stored.cgroup_paths) {
         cg.destroy()?;
     }
-    sd.remove()
+    let warnings = match sd.load_config() {
+        Ok(spec) if spec.hooks().is_some() => {
+            let entry = super::Entry {
+                stored,
+                status: Status::Stopped,
+                owner: String::new(),
+            };
+            let state = serde_json::to_vec(&entry.oci("")).unwrap_or_default();
+            hooks::run_all(hooks::Kind::Poststop, spec.hooks(), &state)
+        }
+        _ => Vec::new(),
+    };
+    sd.remove()?;
+    Ok(warnings)
 }

@@ -28,12 +28,16 @@ pub fn run(opts: &CreateOptions, run: &RunOptions) -> Result<(i32, Vec<String>)>
         ..opts.clone()
     };
     let created = create(&opts)?;
-    if let Err(e) = start(&opts.root, &opts.id) {
-        let _ = delete(&opts.root, &opts.id, true);
-        return Err(e);
+    let mut warnings = created.warnings;
+    match start(&opts.root, &opts.id) {
+        Ok(w) => warnings.extend(w),
+        Err(e) => {
+            let _ = delete(&opts.root, &opts.id, true);
+            return Err(e);
+        }
     }
     let Some(set) = set else {
-        return Ok((0, created.warnings));
+        return Ok((0, warnings));
     };
     if let Some(m) = &created.pty {
         foreground::nonblocking(m)?;
@@ -41,7 +45,7 @@ pub fn run(opts: &CreateOptions, run: &RunOptions) -> Result<(i32, Vec<String>)>
     let code = foreground::wait(created.pid, &set, created.pty);
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
     if !run.keep {
-        delete(&opts.root, &opts.id, true)?;
+        warnings.extend(delete(&opts.root, &opts.id, true)?);
     }
-    Ok((code?, created.warnings))
+    Ok((code?, warnings))
 }

@@ -5,11 +5,34 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
 use crate::error::{Error, Result};
+use crate::hooks;
 use crate::state::{StateDir, Status};
 
-/// Start a created container.
-pub fn start(root: &Path, id: &str) -> Result<()> {
+/// Wait (at most `EXEC_WAIT`) until the init has exec'd the program (or died): its read end
+/// of the fifo is close-on-exec, and a fifo writer sees POLLERR once no reader is left. So
+/// `start` returns, and poststart hooks run, only once the user program runs.
+fn wait_for_exec(f: &std::fs::File) {
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(f.as_fd(), PollFlags::empty())];
+    let deadline = std::time::Instant::now() + EXEC_WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ms = PollTimeout::from(left.as_millis().min(10_000) as u16);
+        match poll(&mut fds, ms) {
+            Err(nix::errno::Errno::EINTR) if !left.is_zero() => continue,
+            _ => return,
+        }
+    }
+}
+
+/// How long `start` waits for the program to be exec'd.
+const EXEC_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Start a created container. Returns the failures of poststart hooks, which are warnings.
+pub fn start(root: &Path, id: &str) -> Result<Vec<String>> {
     let sd = StateDir::open(root, id, true)?;
     let stored = sd.load()?;
     match sd.status(&stored) {
@@ -47,5 +70,17 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         })?;
     f.write_all(b"0")
         .map_err(|e| Error::io("writing exec fifo", &fifo, e))?;
-    std::fs::remove_file(&fifo).map_err(|e| Error::io("removing exec fifo", &fifo, e))
+    std::fs::remove_file(&fifo).map_err(|e| Error::io("removing exec fifo", &fifo, e))?;
+    wait_for_exec(&f);
+    let spec = match sd.load_config() {
+        Ok(spec) if spec.hooks().is_some() => spec,
+        _ => return Ok(Vec::new()),
+    };
+    let entry = super::Entry {
+        stored,
+        status: Status::Running,
+        owner: String::new(),
+    };
+    let state = serde_json::to_vec(&entry.oci("")).unwrap_or_default();
+    Ok(hooks::run_all(hooks::Kind::Poststart, spec.hooks(), &state))
 }

@@ -36,12 +36,14 @@ const NONE: Option<&str> = None;
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
 /// Build the root filesystem and change into it (steps 1-6 above). With `terminal`, a pty is
-/// made in the container's devpts and its peer bound on `/dev/console` before pivot_root.
+/// made in the container's devpts and its peer bound on `/dev/console` before pivot_root;
+/// `before_pivot` runs last before pivot_root (the create-time hooks).
 pub fn setup(
     plan: &Plan,
     no_pivot: bool,
     new_cgroupns: bool,
     terminal: bool,
+    before_pivot: &mut dyn FnMut() -> Result<()>,
 ) -> Result<Option<Pty>> {
     mount(NONE, "/", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
         .ctx(|| "making / rslave".into())?;
@@ -74,6 +76,10 @@ pub fn setup(
         }
         devices::symlinks(root.as_fd())?;
     }
+    // As runc: a missing `process.cwd` is created (in the rootfs, before it is made read-only).
+    if let Some(cwd) = plan.spec.process().as_ref().map(|p| p.cwd()) {
+        paths::mkdir_all(root.as_fd(), cwd).ctx(|| format!("creating cwd {}", cwd.display()))?;
+    }
     let linux = plan.spec.linux().as_ref();
     if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
         for (key, value) in sysctl {
@@ -102,6 +108,7 @@ pub fn setup(
         None
     };
     drop(root);
+    before_pivot()?;
     if no_pivot {
         pivot::move_root(rootfs)?;
     } else {

@@ -14,8 +14,18 @@ const NONE: Option<&str> = None;
 /// to the host, then lazily unmounted.
 pub fn pivot(rootfs: &Path) -> Result<()> {
     let shown = rootfs.display();
+    // After pivot_root the cwd is still the new root, under the stacked old root: "." must be
+    // made the old root (as runc does), or the rslave below would turn the container's own
+    // shared mounts into slaves.
+    let old_root = nix::fcntl::open(
+        "/",
+        nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| "opening the old root".into())?;
     chdir(rootfs).ctx(|| format!("chdir to rootfs {shown}"))?;
     pivot_root(".", ".").ctx(|| format!("pivot_root to {shown}"))?;
+    nix::unistd::fchdir(&old_root).ctx(|| "fchdir to the old root".into())?;
     mount(NONE, ".", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
         .ctx(|| "making the old root rslave".into())?;
     umount2(".", MntFlags::MNT_DETACH).ctx(|| "unmounting the old root".into())?;

@@ -34,6 +34,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result, SysContext};
+
+mod enosys;
 use crate::state::Stored;
 use crate::sync::{Channel, Msg};
 
@@ -267,10 +269,12 @@ pub fn compile(raw: Option<&Value>) -> Result<Option<Filter>> {
     }
     let mut ctx = ScmpFilterContext::new(default)
         .map_err(|e| lib_err("linux.seccomp.defaultAction", "creating the filter", e))?;
+    let mut arches = Vec::new();
     for (i, name) in p.architectures.iter().flatten().enumerate() {
         let field = format!("linux.seccomp.architectures[{i}]");
         let a = arch(name)
             .ok_or_else(|| Error::config(&field, format!("unknown architecture {name:?}")))?;
+        arches.push(a);
         let present = ctx
             .is_arch_present(a)
             .map_err(|e| lib_err(&field, name, e))?;
@@ -297,8 +301,32 @@ pub fn compile(raw: Option<&Value>) -> Result<Option<Filter>> {
             ))
         }
     };
+    // runc's -ENOSYS stub goes in front when the default refuses (see enosys.rs).
+    let refuses = !matches!(
+        default,
+        ScmpAction::Allow | ScmpAction::Log | ScmpAction::Trace(_)
+    );
+    let mut program = if refuses && p.default_errno_ret != Some(libc::ENOSYS as u32) {
+        let names: Vec<&str> = syscalls
+            .iter()
+            .flat_map(|c| c.names.iter().map(String::as_str))
+            .collect();
+        enosys::stub(&arches, &names)?
+    } else {
+        Vec::new()
+    };
+    program.extend(export(&ctx)?);
+    if program.len() > MAX_INSNS {
+        return Err(Error::config(
+            "linux.seccomp",
+            format!(
+                "the filter has {} instructions, more than the kernel's limit of {MAX_INSNS}",
+                program.len()
+            ),
+        ));
+    }
     Ok(Some(Filter {
-        program: export(&ctx)?,
+        program,
         flags,
         listener,
         raw: raw.clone(),
@@ -439,17 +467,7 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
                 e,
             )
         })?;
-    let program = parse_program(&bytes);
-    if program.len() > MAX_INSNS {
-        return Err(Error::config(
-            "linux.seccomp",
-            format!(
-                "the filter has {} instructions, more than the kernel's limit of {MAX_INSNS}",
-                program.len()
-            ),
-        ));
-    }
-    Ok(program)
+    Ok(parse_program(&bytes))
 }
 
 /// Native-endian `struct sock_filter`s, as `seccomp_export_bpf` writes them.

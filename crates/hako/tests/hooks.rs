@@ -1,0 +1,158 @@
+//! OCI hooks: all six kinds run at their point, in their namespace, with the state on stdin,
+//! their args and env; failure semantics (create-time hooks fail the create and leave nothing;
+//! poststart/poststop only warn) and timeouts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::World;
+use serde_json::{json, Value};
+
+/// A hook that appends `<kind> <mnt ns> <argv1> <E>` to `log` and saves its stdin as
+/// `<dir>/<kind>.json`. `sh` is the host's, except for startContainer (the container's).
+fn hook(kind: &str, dir: &str) -> Value {
+    let script = format!(
+        "cat > {dir}/{kind}.json; echo {kind} $(readlink /proc/self/ns/mnt) $1 $E \
+         $(cat {dir}/started 2>/dev/null || echo not-started) >> {dir}/log"
+    );
+    json!({"path": "/bin/sh", "args": ["sh", "-c", script, "sh", "arg-ok"], "env": ["E=env-ok"]})
+}
+
+#[test]
+fn all_six_hooks_in_order_with_state_args_env_and_namespaces() {
+    let w = World::new("hooks");
+    let shared = w.dir.join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    let host_dir = shared.to_str().unwrap().to_string();
+    let mut b = w.bundle(&["sh", "-c", "echo started > /shared/started; sleep 1000"]);
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/shared", "type": "bind", "source": host_dir, "options": ["rbind"]
+        }));
+        let hooks = json!({
+            "prestart": [hook("prestart", &host_dir)],
+            "createRuntime": [hook("createRuntime", &host_dir)],
+            "createContainer": [hook("createContainer", &host_dir)],
+            "startContainer": [hook("startContainer", "/shared")],
+            "poststart": [hook("poststart", &host_dir)],
+            "poststop": [hook("poststop", &host_dir)],
+        });
+        c["hooks"] = hooks;
+    });
+    let id = w.id("hooks");
+    w.hako(&["create", "--bundle", b.path(), &id]).ok();
+    let pid = w.state(&id)["pid"].as_i64().unwrap();
+    w.hako(&["start", &id]).ok();
+    w.hako(&["delete", "--force", &id]).ok();
+
+    let log = std::fs::read_to_string(shared.join("log")).unwrap();
+    let lines: Vec<Vec<&str>> = log.lines().map(|l| l.split(' ').collect()).collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l[0]).collect();
+    assert_eq!(
+        kinds,
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop"
+        ]
+    );
+    let host_mnt = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    let host_mnt = host_mnt.to_str().unwrap();
+    for l in &lines {
+        assert_eq!(l[2], "arg-ok", "{l:?}");
+        assert_eq!(l[3], "env-ok", "{l:?}");
+        let in_container = matches!(l[0], "createContainer" | "startContainer");
+        assert_eq!(l[1] != host_mnt, in_container, "namespace of {l:?}");
+        let started = l[4] == "started";
+        assert_eq!(
+            started,
+            matches!(l[0], "poststart" | "poststop"),
+            "program state at {l:?}"
+        );
+    }
+    for (kind, status) in [
+        ("prestart", "creating"),
+        ("createRuntime", "creating"),
+        ("createContainer", "creating"),
+        ("startContainer", "created"),
+        ("poststart", "running"),
+        ("poststop", "stopped"),
+    ] {
+        let state: Value =
+            serde_json::from_slice(&std::fs::read(shared.join(format!("{kind}.json"))).unwrap())
+                .unwrap();
+        assert_eq!(state["id"], id.as_str(), "{kind}");
+        assert_eq!(state["status"], status, "{kind}");
+        assert_eq!(state["bundle"], b.path(), "{kind}");
+        if kind != "poststop" {
+            assert_eq!(state["pid"], pid, "{kind}");
+        }
+    }
+}
+
+#[test]
+fn failing_create_runtime_hook_fails_create_and_leaves_nothing() {
+    let w = World::new("hook-fail");
+    let mut b = w.bundle(&["true"]);
+    b.edit(|c| {
+        c["hooks"] = json!({"createRuntime": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "echo no-network >&2; exit 7"]}
+        ]});
+    });
+    let id = w.id("fail");
+    let out = w.hako(&["create", "--bundle", b.path(), &id]).fails();
+    let msg = out.error_msg();
+    assert!(msg.starts_with("createRuntime hook #0 (/bin/sh)"), "{msg}");
+    assert!(msg.contains("no-network"), "{msg}");
+    assert!(!w.state_dir(&id).exists());
+}
+
+#[test]
+fn hook_timeout_is_enforced() {
+    let w = World::new("hook-timeout");
+    let mut b = w.bundle(&["true"]);
+    b.edit(|c| {
+        c["hooks"] = json!({"prestart": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "sleep 30"], "timeout": 1}
+        ]});
+    });
+    let id = w.id("timeout");
+    let t = std::time::Instant::now();
+    let out = w.hako(&["run", "--bundle", b.path(), &id]).fails();
+    assert!(t.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        out.error_msg().contains("timed out after 1s"),
+        "{}",
+        out.stderr()
+    );
+    assert!(!w.state_dir(&id).exists());
+}
+
+#[test]
+fn failing_poststart_and_poststop_only_warn() {
+    let w = World::new("hook-warn");
+    let mut b = w.bundle(&["sh", "-c", "exit 5"]);
+    b.edit(|c| {
+        c["hooks"] = json!({
+            "poststart": [{"path": "/bin/false"}],
+            "poststop": [{"path": "/bin/false"}],
+        });
+    });
+    let id = w.id("warn");
+    let out = w.hako(&["run", "--bundle", b.path(), &id]);
+    assert_eq!(out.code(), Some(5), "{}", out.stderr());
+    let err = out.stderr();
+    assert!(
+        err.contains("level=warning msg=\"poststart hook #0 (/bin/false)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("level=warning msg=\"poststop hook #0 (/bin/false)"),
+        "{err}"
+    );
+    assert!(!w.state_dir(&id).exists());
+}
