@@ -2,13 +2,18 @@
 
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod exec;
 pub mod kill;
 pub mod list;
+pub mod pause;
+pub mod ps;
+pub mod resume;
 pub mod run;
 pub mod spec;
 pub mod start;
 pub mod state;
+pub mod update;
 pub mod version;
 
 use std::path::PathBuf;
@@ -47,6 +52,16 @@ pub enum Verb {
     List(list::Args),
     /// Create a new specification file (config.json).
     Spec(spec::Args),
+    /// Suspend all processes of the container (freeze its cgroup).
+    Pause(pause::Args),
+    /// Resume all processes of a paused container.
+    Resume(resume::Args),
+    /// List the container's processes (host PID and PID inside the container).
+    Ps(ps::Args),
+    /// Update the container's cgroup resource limits.
+    Update(Box<update::Args>),
+    /// Print the container's events and resource statistics.
+    Events(events::Args),
 }
 
 /// Run one verb.
@@ -61,5 +76,10 @@ pub fn dispatch(ctx: &Ctx<'_>, verb: Verb) -> anyhow::Result<i32> {
         Verb::Exec(a) => exec::run(ctx, *a),
         Verb::List(a) => list::run(ctx, a),
         Verb::Spec(a) => spec::run(a),
+        Verb::Pause(a) => pause::run(ctx, a),
+        Verb::Resume(a) => resume::run(ctx, a),
+        Verb::Ps(a) => ps::run(ctx, a),
+        Verb::Update(a) => update::run(ctx, *a),
+        Verb::Events(a) => events::run(ctx, a),
     }
 }

@@ -3,20 +3,28 @@
 
 mod create;
 mod delete;
+mod events;
 mod exec;
 mod foreground;
 mod kill;
 mod list;
+mod pause;
+mod ps;
 mod run;
 mod start;
+mod update;
 
 pub use create::{create, CreateOptions, Created};
 pub use delete::delete;
+pub use events::{events, stats_event, Event};
 pub use exec::{container_process, exec, ExecOptions};
 pub use kill::kill;
 pub use list::{list, state, Entry};
+pub use pause::{pause, resume};
+pub use ps::{processes, Process};
 pub use run::{run, RunOptions};
 pub use start::start;
+pub use update::update;
 
 use std::time::Duration;
 
