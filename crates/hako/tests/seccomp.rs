@@ -691,3 +691,25 @@ fn differential_syscalls_newer_than_the_profile_get_enosys_as_under_runc() {
         ours.stdout()
     );
 }
+
+#[test]
+fn trap_log_and_trace_actions() {
+    let w = World::new("sc-actions");
+    let rule = |action: &str| allow_but(json!([{"names": ["mkdir", "mkdirat"], "action": action}]));
+    // TRAP: SIGSYS, which busybox does not handle.
+    let mut b = w.bundle(&["mkdir", "/tmp/x"]);
+    b.edit(|c| c["linux"]["seccomp"] = rule("SCMP_ACT_TRAP"));
+    let out = run(&w, &b);
+    assert_eq!(out.code(), Some(128 + 31), "{}", out.stderr());
+    // LOG: allowed (and logged by the kernel).
+    let out = sh(&w, "mkdir /tmp/x && echo made", rule("SCMP_ACT_LOG")).ok();
+    assert_eq!(out.stdout(), "made\n");
+    // TRACE without a tracer: the kernel fails the syscall with ENOSYS.
+    let out = sh(&w, "mkdir /tmp/x; echo rc=$?", rule("SCMP_ACT_TRACE")).ok();
+    assert_eq!(out.stdout(), "rc=1\n");
+    assert!(
+        out.stderr().contains("Function not implemented"),
+        "{}",
+        out.stderr()
+    );
+}
