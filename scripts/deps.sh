@@ -3,6 +3,8 @@
 # Idempotent: only missing packages are installed.
 set -euo pipefail
 pkgs=(busybox-static runc pkg-config libseccomp-dev gcc libc6-dev)
+# The VMs of scripts/vm-cgroup-tests.sh (pure cgroup v2 and v1 layouts).
+pkgs+=(qemu-system-x86 linux-image-amd64 xz-utils cpio)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -77,13 +77,16 @@ fn keyed(d: &Path, f: &str, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Every directory named like `cg` under the cgroup mounts (one or two levels down).
+/// Every directory named like `cg` under the cgroup mounts (one or two levels down), each
+/// once (v1 hosts link `cpu` and `cpuacct` to `cpu,cpuacct`).
 fn leftovers(cg: &str) -> Vec<PathBuf> {
     let name = cg.trim_start_matches('/');
     let mut found = Vec::new();
     let mut check = |d: PathBuf| {
-        if d.join(name).exists() {
-            found.push(d.join(name));
+        if let Ok(real) = d.join(name).canonicalize() {
+            if !found.contains(&real) {
+                found.push(real);
+            }
         }
     };
     check(PathBuf::from("/sys/fs/cgroup"));
