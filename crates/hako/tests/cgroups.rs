@@ -368,3 +368,26 @@ fn a_resource_the_host_cannot_honour_fails_cleanly() {
     assert_eq!(leftovers(&cg), Vec::<PathBuf>::new());
     assert!(!w.state_dir(&id).exists());
 }
+
+#[test]
+fn exec_joins_the_container_cgroup() {
+    let w = World::new("cg-exec");
+    let (b, cg) = bundle(&w, &["sleep", "60"], json!({}));
+    let id = w.id("exec");
+    start(&w, &id, &b);
+    let status = w
+        .cmd()
+        .args(["exec", "-d", &id, "sleep", "30"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = w.hako(&["ps", "--format", "json", &id]).ok().stdout();
+    let pids: Vec<i64> = serde_json::from_str(&out).unwrap();
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    for pid in pids {
+        let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        assert!(own.lines().all(|l| l.ends_with(&cg)), "{pid}: {own}");
+    }
+}

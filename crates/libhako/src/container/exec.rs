@@ -109,6 +109,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     } else {
         Some(foreground::block_signals()?)
     };
+    let cgroup = crate::cgroups::Cgroup::from_paths(&stored.cgroup_paths);
     let (parent, child) = sync::pair()?;
     let job = Job {
         process: &opts.process,
@@ -118,6 +119,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         preserve_fds: opts.preserve_fds,
         console: console.as_ref(),
         seccomp: seccomp.as_ref(),
+        cgroup: cgroup.as_ref(),
     };
     let intermediate = match sys::clone3(0, None).ctx(|| "clone3 for exec".into())? {
         Forked::Child => {
@@ -171,6 +173,7 @@ struct Job<'a> {
     preserve_fds: u32,
     console: Option<&'a OwnedFd>,
     seccomp: Option<&'a crate::seccomp::Filter>,
+    cgroup: Option<&'a crate::cgroups::Cgroup>,
 }
 
 fn run_child(job: &Job<'_>, chan: &Channel) -> ! {
@@ -197,6 +200,10 @@ fn run_child(job: &Job<'_>, chan: &Channel) -> ! {
 fn child_steps(job: &Job<'_>, chan: &Channel) -> Result<std::ffi::CString> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .ctx(|| "resetting the signal mask".into())?;
+    // Into the container's cgroup(s) first ("0" = the writer), so nothing forked escapes it.
+    if let Some(cg) = job.cgroup {
+        cg.driver().add_pid(0)?;
+    }
     let mut in_userns = false;
     for (flag, fd) in job.joins {
         setns(fd.as_fd(), *flag).ctx(|| format!("joining the container's {flag:?} namespace"))?;
