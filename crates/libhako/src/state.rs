@@ -97,11 +97,19 @@ pub struct OciState<'a> {
     pub rootfs: &'a Path,
     /// Creation time.
     pub created: &'a str,
+    /// Annotations, omitted when empty; before `owner` and sorted by key, as Go prints them.
+    #[serde(skip_serializing_if = "HashMap::is_empty", serialize_with = "sorted")]
+    pub annotations: &'a HashMap<String, String>,
     /// Owner (runc prints it empty in `state`).
     pub owner: &'a str,
-    /// Annotations, omitted when empty.
-    #[serde(skip_serializing_if = "HashMap::is_empty")]
-    pub annotations: &'a HashMap<String, String>,
+}
+
+/// Serialize a map with its keys in order, as Go's encoding/json does.
+fn sorted<S: serde::Serializer>(
+    map: &&HashMap<String, String>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_map(map.iter().collect::<std::collections::BTreeMap<_, _>>())
 }
 
 /// runc's container-id rule: `[A-Za-z0-9_+.-]+`, and not `.` or `..`.
@@ -299,13 +307,16 @@ pub fn now_rfc3339() -> String {
     rfc3339(d.as_secs() as i64, d.subsec_nanos())
 }
 
-/// Format a UNIX time as RFC 3339 UTC with nanoseconds.
+/// Format a UNIX time as RFC 3339 UTC with nanoseconds, as Go's `time.RFC3339Nano` (which
+/// runc uses): trailing zeros of the fraction dropped, and the fraction too when zero.
 pub fn rfc3339(secs: i64, nanos: u32) -> String {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
+    let frac = format!(".{nanos:09}");
+    let frac = frac.trim_end_matches('0').trim_end_matches('.');
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{frac}Z",
         sod / 3600,
         sod % 3600 / 60,
         sod % 60
@@ -351,7 +362,8 @@ mod tests {
 
     #[test]
     fn times() {
-        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(0, 120_000_000), "1970-01-01T00:00:00.12Z");
         assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
         assert_eq!(
             rfc3339(1_795_958_494, 305_016_962),

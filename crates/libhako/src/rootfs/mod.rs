@@ -24,6 +24,7 @@ use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::Mode;
+use nix::sys::statvfs::FsFlags;
 
 pub use mounts::{cgroup_mounts, remount_bind, CgroupMount};
 pub use paths::open_in_root;
@@ -188,11 +189,22 @@ fn readonly_path(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
     )
     .ctx(|| format!("bind mounting readonly path {shown}"))?;
     let fd = open_in_root(root, path, OFlag::O_PATH).ctx(|| format!("reopening {shown}"))?;
-    remount_bind(
-        &paths::fd_path(&fd),
-        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-    )
-    .ctx(|| format!("remounting readonly path {shown}"))
+    let p = paths::fd_path(&fd);
+    // As runc: read-only, keeping the nosuid/nodev/noexec the mount already has.
+    let have = nix::sys::statvfs::statvfs(p.as_str())
+        .ctx(|| format!("statfs of readonly path {shown}"))?
+        .flags();
+    let mut flags = MsFlags::MS_RDONLY;
+    for (st, ms) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+    ] {
+        if have.contains(st) {
+            flags |= ms;
+        }
+    }
+    remount_bind(&p, flags).ctx(|| format!("remounting readonly path {shown}"))
 }
 
 /// Hide a path: a read-only empty tmpfs over a directory, /dev/null over anything else.
@@ -216,7 +228,18 @@ fn mask_path(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
             NONE,
         )
     } else {
-        mount(Some("/dev/null"), p.as_str(), NONE, MsFlags::MS_BIND, NONE)
+        // As runc: the container's own /dev/null (so the mask shows as its /dev), the host's
+        // only when the container has no such character device.
+        let null = open_in_root(root, Path::new("/dev/null"), OFlag::O_PATH)
+            .ok()
+            .filter(|n| {
+                nix::sys::stat::fstat(n.as_fd()).is_ok_and(|s| {
+                    s.st_mode & libc::S_IFMT == libc::S_IFCHR
+                        && s.st_rdev == nix::sys::stat::makedev(1, 3)
+                })
+            });
+        let src = null.as_ref().map_or("/dev/null".into(), paths::fd_path);
+        mount(Some(src.as_str()), p.as_str(), NONE, MsFlags::MS_BIND, NONE)
     }
     .ctx(|| format!("masking {shown}"))
 }

@@ -185,15 +185,12 @@ fn mount_cgroup(root: BorrowedFd<'_>, m: &MountPlan, target: &OwnedFd, cgns: boo
         Some("mode=755"),
     )
     .ctx(|| format!("mounting tmpfs for cgroups on {dest}"))?;
-    for c in &mounts {
+    // As runc: the v1 hierarchies only (not a hybrid host's unified tree), and the tmpfs
+    // itself stays read-write; `ro` applies to the hierarchies.
+    for c in mounts.iter().filter(|c| c.fstype == "cgroup") {
         if let Some(name) = c.mount_point.file_name() {
             host.mount(&m.destination.join(name), c)?;
         }
-    }
-    if flags.contains(MsFlags::MS_RDONLY) {
-        let fd = reopen(root, &m.destination)?;
-        remount_bind(&fd_path(&fd), flags & REMOUNT_MASK)
-            .ctx(|| format!("remounting {dest} read-only"))?;
     }
     Ok(())
 }
