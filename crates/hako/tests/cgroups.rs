@@ -391,3 +391,34 @@ fn exec_joins_the_container_cgroup() {
         assert!(own.lines().all(|l| l.ends_with(&cg)), "{pid}: {own}");
     }
 }
+
+#[test]
+fn device_rules_are_enforced() {
+    let w = World::new("cg-dev");
+    // /dev/kmsg (1:11) is not on runc's default allow-list: writing to it is refused by the
+    // devices cgroup (v1) or the eBPF device program (v2) until a rule allows it.
+    let script = "echo hako-cgroup-test > /dev/kmsg-test && echo written";
+    let (mut b, _) = bundle(&w, &["sh", "-c", script], json!({}));
+    b.edit(|c| {
+        c["linux"]["devices"] = json!([{"path": "/dev/kmsg-test", "type": "c",
+                                        "major": 1, "minor": 11, "fileMode": 0o600}]);
+    });
+    let id = w.id("dev");
+    let out = w.hako(&["run", "--bundle", b.path(), &id]);
+    assert_ne!(out.code(), Some(0), "stdout: {}", out.stdout());
+    assert!(
+        out.stderr().contains("Operation not permitted"),
+        "{}",
+        out.stderr()
+    );
+    b.edit(|c| {
+        let rule = json!({"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"});
+        c["linux"]["resources"]["devices"]
+            .as_array_mut()
+            .unwrap()
+            .push(rule);
+    });
+    let id = w.id("dev");
+    let out = w.hako(&["run", "--bundle", b.path(), &id]).ok();
+    assert_eq!(out.stdout(), "written\n");
+}

@@ -9,6 +9,7 @@
 //! state.json (`cgroup_paths`, runc's key) so every later verb rebuilds the driver from them
 //! without looking at the layout again.
 
+pub mod devices;
 mod fs;
 pub mod layout;
 pub mod resources;
@@ -235,10 +236,9 @@ impl Cgroup {
     /// [`Cgroup::remove_made`], which also removes what this call made.
     pub fn setup(&mut self, r: Option<&LinuxResources>) -> Result<()> {
         self.made = self.driver.create()?;
-        if let Some(r) = r {
-            self.driver.apply(r, false)?;
-        }
-        Ok(())
+        // Even without resources the device rules apply: deny all but runc's allow-list.
+        let none = LinuxResources::default();
+        self.driver.apply(r.unwrap_or(&none), false)
     }
 
     /// Undo a failed create: remove the directories `setup` made, deepest first (a cgroup that

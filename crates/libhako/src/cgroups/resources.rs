@@ -301,9 +301,7 @@ pub fn v1(r: &LinuxResources, host: &V1Host<'_>, skip_devices: bool) -> Result<V
         cpuset(&mut out, c.cpus().as_deref(), c.mems().as_deref());
     }
     if !skip_devices {
-        if let Some(rules) = r.devices() {
-            out.extend(device_settings(rules));
-        }
+        out.extend(device_settings(r.devices().as_deref().unwrap_or_default()));
     }
     if let Some(m) = r.memory() {
         v1_memory(&mut out, m, host)?;
@@ -661,7 +659,7 @@ mod tests {
             mem_limit: u64::MAX,
             exists: &|_| true,
         };
-        let s = v1(&r, &host, false).unwrap();
+        let s = v1(&r, &host, true).unwrap();
         assert_eq!(
             files(&s),
             pairs(&[
@@ -688,7 +686,7 @@ mod tests {
         let s = v1(
             &res(r#"{"memory":{"limit":1000,"swap":2000}}"#),
             &grow,
-            false,
+            true,
         )
         .unwrap();
         assert_eq!(s[0].file, "memory.memsw.limit_in_bytes");

@@ -72,7 +72,7 @@ fn v2_creates_enables_controllers_and_writes_limits() {
         mount: root.clone(),
         dir: dir.clone(),
     };
-    let mut cg = Cgroup::new(Box::new(v2));
+    let cg = Cgroup::new(Box::new(v2));
     // The fake kernel: the new directories and their files exist once made.
     touch(
         &root.join("hako"),
@@ -82,7 +82,8 @@ fn v2_creates_enables_controllers_and_writes_limits() {
         ],
     );
     std::fs::remove_dir_all(root.join("hako")).unwrap();
-    cg.setup(None).unwrap();
+    // (Not `setup`: attaching the device program needs a real cgroup.)
+    cg.driver().create().unwrap();
     assert!(dir.is_dir());
     assert_eq!(
         read(root.join("cgroup.subtree_control")),
@@ -102,7 +103,7 @@ fn v2_creates_enables_controllers_and_writes_limits() {
     let r = res(
         r#"{"pids":{"limit":20},"memory":{"limit":1048576,"swap":2097152},"cpu":{"shares":2048,"quota":1000}}"#,
     );
-    cg.driver().apply(&r, false).unwrap();
+    cg.driver().apply(&r, true).unwrap();
     assert_eq!(read(dir.join("pids.max")), "20");
     assert_eq!(read(dir.join("memory.max")), "1048576");
     assert_eq!(read(dir.join("memory.swap.max")), "1048576");
@@ -111,7 +112,7 @@ fn v2_creates_enables_controllers_and_writes_limits() {
     // A controller the cgroup does not have: the error names the field and the controller.
     let e = cg
         .driver()
-        .apply(&res(r#"{"cpu":{"cpus":"0"}}"#), false)
+        .apply(&res(r#"{"cpu":{"cpus":"0"}}"#), true)
         .unwrap_err()
         .to_string();
     assert!(
@@ -121,7 +122,7 @@ fn v2_creates_enables_controllers_and_writes_limits() {
     // A knob the kernel does not offer (no file).
     let e = cg
         .driver()
-        .apply(&res(r#"{"cpu":{"burst":5}}"#), false)
+        .apply(&res(r#"{"cpu":{"burst":5}}"#), true)
         .unwrap_err()
         .to_string();
     assert!(
@@ -197,12 +198,12 @@ fn v1_writes_to_the_right_hierarchy_and_names_missing_ones() {
     let r = res(
         r#"{"memory":{"limit":1000000,"swap":2000000},"cpu":{"shares":100,"quota":5000,"period":10000}}"#,
     );
-    v1.apply(&r, false).unwrap();
+    v1.apply(&r, true).unwrap();
     assert_eq!(read(mem.join("memory.limit_in_bytes")), "1000000");
     assert_eq!(read(mem.join("memory.memsw.limit_in_bytes")), "2000000");
     assert_eq!(read(cpu.join("cpu.cfs_quota_us")), "5000");
     let e = v1
-        .apply(&res(r#"{"pids":{"limit":5}}"#), false)
+        .apply(&res(r#"{"pids":{"limit":5}}"#), true)
         .unwrap_err()
         .to_string();
     assert!(
@@ -217,7 +218,7 @@ fn v1_writes_to_the_right_hierarchy_and_names_missing_ones() {
     v1.set_frozen(false).unwrap();
     assert!(!v1.frozen());
     let e = v1
-        .apply(&res(r#"{"unified":{"memory.high":"1"}}"#), false)
+        .apply(&res(r#"{"unified":{"memory.high":"1"}}"#), true)
         .unwrap_err()
         .to_string();
     assert!(e.contains("linux.resources.unified"), "{e}");

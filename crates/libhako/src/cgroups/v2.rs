@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use oci_spec::runtime::LinuxResources;
 
 use super::resources::{self, Setting};
-use super::{fs, stats, Driver};
+use super::{devices, fs, stats, Driver};
 use crate::error::{Error, Result};
 
 /// A v2 cgroup.
@@ -99,9 +99,14 @@ impl Driver for V2 {
         fs::mkdir_all(&self.dir)
     }
 
-    fn apply(&self, r: &LinuxResources, _update: bool) -> Result<()> {
+    fn apply(&self, r: &LinuxResources, update: bool) -> Result<()> {
         let exists = |f: &str| self.dir.join(f).exists();
-        self.write_all(&resources::v2(r, &exists)?)
+        self.write_all(&resources::v2(r, &exists)?)?;
+        if update {
+            return Ok(());
+        }
+        let rules = devices::rules(r.devices().as_deref().unwrap_or_default());
+        devices::attach(&self.dir, &rules)
     }
 
     fn clone_into(&self) -> Option<&Path> {
