@@ -134,6 +134,7 @@ pub fn parse_config(bytes: &[u8]) -> Result<Config> {
         .and_then(serde_json::Value::as_object_mut)
         .and_then(|l| l.remove("seccomp"));
     let ignored_capabilities = crate::capabilities::sanitize(&mut raw)?;
+    check_namespace_types(&raw)?;
     let spec = serde_json::from_value(raw).map_err(|e| {
         // A typed error from the bytes names the line and column; the value's cannot.
         serde_json::from_slice::<Spec>(bytes)
@@ -145,6 +146,31 @@ pub fn parse_config(bytes: &[u8]) -> Result<Config> {
         seccomp,
         ignored_capabilities,
     })
+}
+
+/// A clearer error than serde's "unknown variant" for a bad `linux.namespaces[i].type`.
+fn check_namespace_types(raw: &serde_json::Value) -> Result<()> {
+    const KNOWN: [&str; 8] = [
+        "mount", "cgroup", "uts", "ipc", "user", "pid", "network", "time",
+    ];
+    let Some(list) = raw
+        .pointer("/linux/namespaces")
+        .and_then(serde_json::Value::as_array)
+    else {
+        return Ok(());
+    };
+    for (i, ns) in list.iter().enumerate() {
+        match ns.get("type") {
+            Some(t) if !t.as_str().is_some_and(|t| KNOWN.contains(&t)) => {
+                return Err(Error::config(
+                    format!("linux.namespaces[{i}].type"),
+                    format!("{t}: unknown namespace type"),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Validate a parsed config against the bundle and the host.
@@ -394,7 +420,9 @@ fn check_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountPlan>> {
                     format!(
                         "{}: {}",
                         source.display(),
-                        e.kind().to_string().to_lowercase()
+                        crate::error::errno_text(nix::errno::Errno::from_raw(
+                            e.raw_os_error().unwrap_or(0)
+                        ))
                     ),
                 ));
             }
