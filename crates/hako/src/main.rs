@@ -30,7 +30,7 @@ struct Cli {
     /// Log debug messages.
     #[arg(long, global = true)]
     debug: bool,
-    /// Manage cgroups through systemd (not supported yet).
+    /// Manage cgroups through systemd (not supported yet: refused with the reason).
     #[arg(long, global = true)]
     systemd_cgroup: bool,
     /// Path to criu (accepted for compatibility; checkpoint is not supported).
@@ -67,9 +67,7 @@ fn main() {
         logger: &logger,
     };
     let result = if cli.systemd_cgroup {
-        Err(anyhow::anyhow!(
-            "--systemd-cgroup: systemd cgroup management is not supported yet"
-        ))
+        Err(anyhow::anyhow!("{}", libhako::cgroups::systemd_refusal()))
     } else {
         commands::dispatch(&ctx, cli.verb)
     };

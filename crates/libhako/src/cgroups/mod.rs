@@ -362,6 +362,20 @@ pub fn defer_cgroupns(s: &mut Strategy) {
     }
 }
 
+/// Why `--systemd-cgroup` is refused on this host: no systemd as PID 1, or (where it runs)
+/// the D-Bus driver is not written yet.
+pub fn systemd_refusal() -> String {
+    if Path::new("/run/systemd/system").exists() {
+        "--systemd-cgroup: cgroups through systemd's D-Bus API are not supported yet; \
+         omit --systemd-cgroup to use the cgroup filesystem"
+            .into()
+    } else {
+        "--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); \
+         omit --systemd-cgroup to use the cgroup filesystem"
+            .into()
+    }
+}
+
 /// Whether the container with these recorded paths is frozen.
 pub fn frozen(paths: &BTreeMap<String, PathBuf>) -> bool {
     Cgroup::from_paths(paths).is_some_and(|c| c.driver.frozen())
