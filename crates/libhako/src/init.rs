@@ -22,7 +22,7 @@ use crate::error::{Error, Result, SysContext};
 use crate::namespaces::{self, Strategy};
 use crate::spec::Plan;
 use crate::sync::{Channel, Msg};
-use crate::sys::{self, Forked};
+use crate::sys;
 use crate::{console, hooks, process, rootfs, seccomp};
 
 /// What the init needs besides the plan.
@@ -73,13 +73,7 @@ fn setup(a: &InitArgs<'_>) -> Result<(OwnedFd, Option<Vec<u8>>)> {
     namespaces::join_paths(&plan.namespaces)?;
     namespaces::unshare_new(plan, a.strategy.unshare)?;
     if a.strategy.fork {
-        match sys::fork().ctx(|| "forking the init into its PID namespace".into())? {
-            Forked::Parent(pid) => {
-                let _ = a.chan.send(&Msg::Pid(pid.as_raw()));
-                std::process::exit(0);
-            }
-            Forked::Child => {}
-        }
+        crate::sync::fork_and_report(&a.chan)?;
     }
     nix::unistd::setsid().ctx(|| "setsid".into())?;
     set_names(plan)?;

@@ -123,6 +123,27 @@ impl Channel {
     }
 }
 
+/// Fork once more, for a PID or time namespace that only applies to children. The intermediate
+/// sends the child's host PID and exits; the child returns only once the intermediate is gone
+/// (EOF on a pipe only the intermediate holds open), so the runtime always gets `Pid` before
+/// anything the child sends.
+pub fn fork_and_report(chan: &Channel) -> Result<()> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .ctx(|| "creating the fork barrier pipe".into())?;
+    match crate::sys::fork().ctx(|| "forking into the PID namespace".into())? {
+        crate::sys::Forked::Parent(pid) => {
+            let _ = chan.send(&Msg::Pid(pid.as_raw()));
+            std::process::exit(0)
+        }
+        crate::sys::Forked::Child => {
+            drop(w);
+            let mut byte = [0u8; 1];
+            while let Err(nix::errno::Errno::EINTR) = nix::unistd::read(&r, &mut byte) {}
+            Ok(())
+        }
+    }
+}
+
 /// Send `data` with `fd` attached as SCM_RIGHTS on a connected unix socket.
 pub fn send_fd(sock: BorrowedFd<'_>, data: &[u8], fd: BorrowedFd<'_>) -> nix::Result<()> {
     let fds = [fd.as_raw_fd()];

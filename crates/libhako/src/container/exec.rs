@@ -210,10 +210,7 @@ fn child_steps(job: &Job<'_>, chan: &Channel) -> Result<std::ffi::CString> {
         in_userns |= *flag == CloneFlags::CLONE_NEWUSER;
     }
     // A PID (or time) namespace applies to children only: fork into it.
-    if let Forked::Parent(pid) = sys::fork().ctx(|| "forking into the PID namespace".into())? {
-        let _ = chan.send(&Msg::Pid(pid.as_raw()));
-        std::process::exit(0);
-    }
+    crate::sync::fork_and_report(chan)?;
     if job.process.terminal().unwrap_or(false) {
         nix::unistd::setsid().ctx(|| "setsid".into())?;
         let root = open(
