@@ -9,12 +9,15 @@ mod common;
 use common::World;
 use serde_json::{json, Value};
 
-/// A hook that appends `<kind> <mnt ns> <argv1> <E>` to `log` and saves its stdin as
-/// `<dir>/<kind>.json`. `sh` is the host's, except for startContainer (the container's).
+/// A hook that saves its stdin as `<dir>/<kind>.json` and appends
+/// `<kind> <mnt ns> <argv1> <E> <exe of the state's pid>` to `<dir>/log`. `sh` is the host's,
+/// except for startContainer (the container's).
 fn hook(kind: &str, dir: &str) -> Value {
     let script = format!(
-        "cat > {dir}/{kind}.json; echo {kind} $(readlink /proc/self/ns/mnt) $1 $E \
-         $(cat {dir}/started 2>/dev/null || echo not-started) >> {dir}/log"
+        "s=$(cat); echo \"$s\" > {dir}/{kind}.json; \
+         p=$(echo \"$s\" | sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p'); \
+         x=$(readlink /proc/$p/exe 2>/dev/null | sed 's|.*/||'); \
+         echo {kind} $(readlink /proc/self/ns/mnt) $1 $E ${{x:-none}} >> {dir}/log"
     );
     json!({"path": "/bin/sh", "args": ["sh", "-c", script, "sh", "arg-ok"], "env": ["E=env-ok"]})
 }
@@ -25,7 +28,7 @@ fn all_six_hooks_in_order_with_state_args_env_and_namespaces() {
     let shared = w.dir.join("shared");
     std::fs::create_dir_all(&shared).unwrap();
     let host_dir = shared.to_str().unwrap().to_string();
-    let mut b = w.bundle(&["sh", "-c", "echo started > /shared/started; sleep 1000"]);
+    let mut b = w.bundle(&["sleep", "1000"]);
     b.edit(|c| {
         c["mounts"].as_array_mut().unwrap().push(json!({
             "destination": "/shared", "type": "bind", "source": host_dir, "options": ["rbind"]
@@ -67,12 +70,13 @@ fn all_six_hooks_in_order_with_state_args_env_and_namespaces() {
         assert_eq!(l[3], "env-ok", "{l:?}");
         let in_container = matches!(l[0], "createContainer" | "startContainer");
         assert_eq!(l[1] != host_mnt, in_container, "namespace of {l:?}");
-        let started = l[4] == "started";
-        assert_eq!(
-            started,
-            matches!(l[0], "poststart" | "poststop"),
-            "program state at {l:?}"
-        );
+        // What the init runs at that point: still hako before start, the program after.
+        match l[0] {
+            "prestart" | "createRuntime" | "createContainer" => assert_eq!(l[4], "hako", "{l:?}"),
+            "poststart" => assert_eq!(l[4], "busybox", "{l:?}"),
+            "poststop" => assert_eq!(l[4], "none", "{l:?}"),
+            _ => {}
+        }
     }
     for (kind, status) in [
         ("prestart", "creating"),
