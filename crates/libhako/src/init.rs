@@ -72,6 +72,12 @@ fn setup(a: &InitArgs<'_>) -> Result<(OwnedFd, Option<Vec<u8>>)> {
     }
     namespaces::join_paths(&plan.namespaces)?;
     namespaces::unshare_new(plan, a.strategy.unshare)?;
+    // Non-dumpable until execve (CVE-2019-5736 class, see exeguard): from here on no process of
+    // the container may open our /proc/<pid>/{exe,fd}. Not earlier: until Go a non-root
+    // runtime writes our id maps, and an unshared time namespace's offsets are written above,
+    // which a non-dumpable process in a user namespace cannot do; nothing of the container can
+    // see us before the fork into its PID namespace below.
+    crate::exeguard::non_dumpable()?;
     if a.strategy.fork {
         crate::sync::fork_and_report(&a.chan)?;
     }

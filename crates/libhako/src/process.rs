@@ -146,14 +146,25 @@ pub fn find_program(arg0: &CStr, env: &[CString]) -> Result<CString> {
     )))
 }
 
-/// chdir to `process.cwd`, with runc's error wording.
+/// chdir to `process.cwd`, with runc's error wording, then check that the new cwd is inside
+/// the container's root (CVE-2024-21626: a cwd such as `/proc/self/fd/N` follows a runtime fd
+/// still open at this point to a host directory; the kernel then has no path from the root to
+/// it, and `getcwd` fails with ENOENT instead of returning one).
 pub fn enter_cwd(cwd: &Path) -> Result<()> {
     nix::unistd::chdir(cwd).ctx(|| {
         format!(
             "chdir to cwd ({:?}) set in config.json failed",
             cwd.display().to_string()
         )
-    })
+    })?;
+    match nix::unistd::getcwd() {
+        Ok(p) if p.is_absolute() => Ok(()),
+        _ => Err(Error::Init(format!(
+            "cwd {:?}: current working directory is outside of container mount namespace root \
+             -- possible container breakout detected",
+            cwd.display().to_string()
+        ))),
+    }
 }
 
 #[cfg(test)]

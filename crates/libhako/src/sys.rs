@@ -128,6 +128,71 @@ pub fn set_no_new_privs() -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
+/// `fsopen(2)` with `FSOPEN_CLOEXEC`: a filesystem context for `fstype`, configured with
+/// [`fsconfig_set_string`] and [`fsconfig_create`], then turned into a mount with [`fsmount`].
+///
+/// # References
+/// <https://github.com/torvalds/linux/blob/master/include/uapi/linux/mount.h> (`fsopen`)
+pub fn fsopen(fstype: &std::ffi::CStr) -> Result<OwnedFd, Errno> {
+    // SAFETY: `fstype` is a NUL-terminated string alive for the call; FSOPEN_CLOEXEC (1) is the
+    // only flag. On success the kernel returns a new fd that only we own.
+    let ret = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), 1u32) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd to us and nobody else holds it.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// `fsconfig(ctx, FSCONFIG_SET_STRING, key, value, 0)`: one string option of a context.
+pub fn fsconfig_set_string(
+    ctx: BorrowedFd<'_>,
+    key: &std::ffi::CStr,
+    value: &std::ffi::CStr,
+) -> Result<(), Errno> {
+    // SAFETY: both strings are NUL-terminated and alive for the call; the kernel copies them.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            ctx.as_raw_fd(),
+            1u32, // FSCONFIG_SET_STRING
+            key.as_ptr(),
+            value.as_ptr(),
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// `fsconfig(ctx, FSCONFIG_CMD_CREATE, NULL, NULL, 0)`: create the superblock.
+pub fn fsconfig_create(ctx: BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: integer arguments and null pointers only, as the command requires.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            ctx.as_raw_fd(),
+            6u32, // FSCONFIG_CMD_CREATE
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// `fsmount(ctx, FSMOUNT_CLOEXEC, attrs)`: a detached mount of the created superblock, with
+/// `MOUNT_ATTR_*` flags (`RDONLY` 0x1, `NOSUID` 0x2, `NODEV` 0x4). It is attached nowhere:
+/// reachable only through the returned fd.
+pub fn fsmount(ctx: BorrowedFd<'_>, attrs: u32) -> Result<OwnedFd, Errno> {
+    // SAFETY: integer arguments only. On success the kernel returns a new fd that we own.
+    let ret = unsafe { libc::syscall(libc::SYS_fsmount, ctx.as_raw_fd(), 1u32, attrs) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd to us and nobody else holds it.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
 /// `seccomp(SECCOMP_SET_MODE_FILTER, flags, prog)`: load a BPF filter into the calling thread.
 /// Returns the listener fd when `flags` has `SECCOMP_FILTER_FLAG_NEW_LISTENER`.
 ///

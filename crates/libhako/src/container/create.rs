@@ -53,6 +53,8 @@ pub struct Created {
 
 /// Create the container; the init waits for `start`.
 pub fn create(opts: &CreateOptions) -> Result<Created> {
+    // CVE-2019-5736: the init is a copy of this process; see exeguard. May re-exec once.
+    crate::exeguard::ensure_sealed()?;
     let bundle =
         std::fs::canonicalize(&opts.bundle).map_err(|e| Error::io("bundle", &opts.bundle, e))?;
     let plan = spec::validate(spec::load(&bundle)?, &bundle)?;
@@ -155,6 +157,8 @@ fn spawn(
     {
         Forked::Child => {
             drop(parent);
+            // The cgroup directory is a host fd the init has no use for.
+            drop(into);
             init::run(InitArgs {
                 plan,
                 strategy,
@@ -187,8 +191,7 @@ fn drive(
         write_id_maps(plan, child)?;
     }
     if let Some(adj) = plan.spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
-        let path = format!("/proc/{child}/oom_score_adj");
-        std::fs::write(&path, adj.to_string()).map_err(|e| Error::io("writing", &path, e))?;
+        crate::procfs::write_pid_file(child.as_raw(), "oom_score_adj", adj.to_string().as_bytes())?;
     }
     if let Some(cg) = &guard.cgroup {
         cg.place(child)?;

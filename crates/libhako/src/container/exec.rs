@@ -66,6 +66,8 @@ pub fn container_process(root: &Path, id: &str) -> Result<Process> {
 
 /// Run the process; returns its exit code (foreground) or 0 (detached).
 pub fn exec(opts: &ExecOptions) -> Result<i32> {
+    // CVE-2019-5736: the exec'd process is a copy of this one; see exeguard. May re-exec once.
+    crate::exeguard::ensure_sealed()?;
     let sd = StateDir::open(&opts.root, &opts.id, false)?;
     let stored = sd.load()?;
     match sd.status(&stored) {
@@ -198,6 +200,9 @@ fn run_child(job: &Job<'_>, chan: &Channel) -> ! {
 }
 
 fn child_steps(job: &Job<'_>, chan: &Channel) -> Result<std::ffi::CString> {
+    // A copy of the runtime about to enter the container: non-dumpable from birth, so that no
+    // container process can open its /proc/<pid>/{exe,fd} (see exeguard).
+    crate::exeguard::non_dumpable()?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .ctx(|| "resetting the signal mask".into())?;
     // Into the container's cgroup(s) first ("0" = the writer), so nothing forked escapes it.

@@ -34,7 +34,6 @@ use crate::error::{Error, Result, SysContext};
 use crate::spec::Plan;
 
 const NONE: Option<&str> = None;
-const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
 /// Build the root filesystem and change into it (steps 1-6 above). With `terminal`, a pty is
 /// made in the container's devpts and its peer bound on `/dev/console` before pivot_root;
@@ -138,8 +137,25 @@ pub fn finalize(plan: &Plan) -> Result<()> {
 /// Bind the pty peer (named through its fd, never a path the container controls) on
 /// `/dev/console`.
 fn bind_console(root: BorrowedFd<'_>, pty: &Pty) -> Result<()> {
-    let target = paths::create_file(root, Path::new("/dev/console"))
-        .ctx(|| "creating /dev/console".into())?;
+    paths::create_file(root, Path::new("/dev/console")).ctx(|| "creating /dev/console".into())?;
+    // CVE-2025-52565 class: the target too must be what it says, a file or device node of
+    // the container's /dev, not a symlink to some other file to cover (O_NOFOLLOW: the link).
+    let target = open_in_root(
+        root,
+        Path::new("/dev/console"),
+        OFlag::O_PATH | OFlag::O_NOFOLLOW,
+    )
+    .ctx(|| "opening /dev/console".into())?;
+    let kind = nix::sys::stat::fstat(target.as_fd())
+        .ctx(|| "stat of /dev/console".into())?
+        .st_mode
+        & libc::S_IFMT;
+    if kind != libc::S_IFREG && kind != libc::S_IFCHR {
+        return Err(Error::Init(format!(
+            "/dev/console in the container is not a file or a character device (mode {kind:o}): \
+             refusing to bind the console on it"
+        )));
+    }
     let src = format!(
         "/proc/self/fd/{}",
         std::os::fd::AsRawFd::as_raw_fd(&pty.slave)
@@ -154,21 +170,43 @@ fn bind_console(root: BorrowedFd<'_>, pty: &Pty) -> Result<()> {
     .ctx(|| format!("bind mounting /dev/pts/{} on /dev/console", pty.number))
 }
 
-/// Write one sysctl through the container's /proc/sys, refusing anything that is not procfs.
-fn write_sysctl(root: BorrowedFd<'_>, key: &str, value: &str) -> Result<()> {
-    let path = Path::new("/proc/sys").join(key.replace('.', "/"));
-    let shown = format!("sysctl {key}");
-    let fd = open_in_root(root, &path, OFlag::O_WRONLY | OFlag::O_TRUNC)
-        .ctx(|| format!("opening {shown} ({})", path.display()))?;
-    let fs = nix::sys::statfs::fstatfs(fd.as_fd()).ctx(|| format!("statfs of {shown}"))?;
-    if fs.filesystem_type().0 as i64 != PROC_SUPER_MAGIC {
-        return Err(Error::Init(format!(
-            "writing {shown}: {} is not on procfs",
-            path.display()
-        )));
+/// The container's `/proc` (reached without a symlink), checked to be procfs (CVE-2019-16884
+/// class: what is written, masked or made read-only under `/proc` must be procfs).
+fn proc_dir(root: BorrowedFd<'_>) -> Result<std::os::fd::OwnedFd> {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY;
+    let fd = paths::open_no_symlinks(root, Path::new("/proc"), flags).map_err(|e| match e {
+        Errno::ELOOP => Error::Init("/proc in the rootfs is a symlink: refusing to use it".into()),
+        e => Error::sys("opening /proc in the rootfs", e),
+    })?;
+    if !crate::procfs::is_procfs(fd.as_fd()).ctx(|| "statfs of /proc in the rootfs".into())? {
+        return Err(Error::Init(
+            "/proc in the rootfs is not procfs: refusing to write, mask or remount under it".into(),
+        ));
     }
-    nix::unistd::write(&fd, value.as_bytes()).ctx(|| format!("writing {shown}"))?;
+    Ok(fd)
+}
+
+/// Before masking or remounting an existing path under `/proc`: `/proc` must be procfs.
+fn check_proc_parent(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
+    if path.starts_with("/proc") {
+        proc_dir(root)?;
+    }
     Ok(())
+}
+
+/// Write one sysctl through the container's /proc/sys: beneath its procfs /proc, with no
+/// symlink or mount crossed on the way (CVE-2025-52881 class), checked to be procfs.
+fn write_sysctl(root: BorrowedFd<'_>, key: &str, value: &str) -> Result<()> {
+    let rel = Path::new("sys").join(key.replace('.', "/"));
+    let proc = proc_dir(root)?;
+    let fd = crate::procfs::open_beneath(
+        proc.as_fd(),
+        "/proc",
+        &rel,
+        OFlag::O_WRONLY | OFlag::O_TRUNC,
+    )
+    .map_err(|e| Error::Init(format!("sysctl {key}: {e}")))?;
+    crate::procfs::write_fd(fd.as_fd(), &format!("sysctl {key}"), value.as_bytes())
 }
 
 /// Bind a path onto itself read-only. A path that does not exist is skipped, as runc does.
@@ -179,6 +217,7 @@ fn readonly_path(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
         Err(Errno::ENOENT) => return Ok(()),
         Err(e) => return Err(Error::sys(format!("opening readonly path {shown}"), e)),
     };
+    check_proc_parent(root, path)?;
     let p = paths::fd_path(&fd);
     mount(
         Some(p.as_str()),
@@ -215,6 +254,7 @@ fn mask_path(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
         Err(Errno::ENOENT) => return Ok(()),
         Err(e) => return Err(Error::sys(format!("opening masked path {shown}"), e)),
     };
+    check_proc_parent(root, path)?;
     let is_dir = nix::sys::stat::fstat(fd.as_fd())
         .map(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR)
         .ctx(|| format!("stat of masked path {shown}"))?;
@@ -228,18 +268,37 @@ fn mask_path(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
             NONE,
         )
     } else {
-        // As runc: the container's own /dev/null (so the mask shows as its /dev), the host's
-        // only when the container has no such character device.
-        let null = open_in_root(root, Path::new("/dev/null"), OFlag::O_PATH)
-            .ok()
-            .filter(|n| {
-                nix::sys::stat::fstat(n.as_fd()).is_ok_and(|s| {
-                    s.st_mode & libc::S_IFMT == libc::S_IFCHR
-                        && s.st_rdev == nix::sys::stat::makedev(1, 3)
-                })
-            });
-        let src = null.as_ref().map_or("/dev/null".into(), paths::fd_path);
+        // As runc: the container's own /dev/null (so the mask shows as its /dev), bound from
+        // the fd that was checked to be the null device (CVE-2025-31133: a /dev/null that is
+        // a symlink to, or a bind of, another file would expose that file instead of hiding
+        // the masked one). Anything else is an error, never a fallback.
+        let null = verified_null(root).map_err(|e| Error::Init(format!("masking {shown}: {e}")))?;
+        let src = paths::fd_path(&null);
         mount(Some(src.as_str()), p.as_str(), NONE, MsFlags::MS_BIND, NONE)
     }
     .ctx(|| format!("masking {shown}"))
+}
+
+/// The container's `/dev/null`, opened as an `O_PATH` handle and checked to be the null
+/// character device (1:3).
+fn verified_null(root: BorrowedFd<'_>) -> std::result::Result<std::os::fd::OwnedFd, String> {
+    let fd = open_in_root(root, Path::new("/dev/null"), OFlag::O_PATH).map_err(|e| {
+        format!(
+            "opening /dev/null in the container: {}",
+            crate::error::errno_text(e)
+        )
+    })?;
+    let st = nix::sys::stat::fstat(fd.as_fd())
+        .map_err(|e| format!("stat of /dev/null: {}", crate::error::errno_text(e)))?;
+    let null =
+        st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == nix::sys::stat::makedev(1, 3);
+    if !null {
+        return Err(format!(
+            "/dev/null in the container is not the null device (mode {:o}, rdev {}:{})",
+            st.st_mode,
+            libc::major(st.st_rdev),
+            libc::minor(st.st_rdev)
+        ));
+    }
+    Ok(fd)
 }

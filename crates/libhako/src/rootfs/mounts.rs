@@ -10,7 +10,7 @@ use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::sys::statvfs::{statvfs, FsFlags};
 
-use super::paths::{create_file, fd_path, mkdir_all, open_in_root};
+use super::paths::{create_file, fd_path, mkdir_all, open_in_root, open_no_symlinks};
 use crate::error::{Result, SysContext};
 use crate::mountopts::REMOUNT_MASK;
 use crate::spec::MountPlan;
@@ -27,6 +27,11 @@ pub fn mount_one(root: BorrowedFd<'_>, m: &MountPlan, new_cgroupns: bool) -> Res
         mkdir_all(root, &m.destination)
     }
     .ctx(|| format!("creating mount destination {dest}"))?;
+    let target = if m.fstype == "proc" || m.fstype == "sysfs" {
+        ordinary_dir(root, m)?
+    } else {
+        target
+    };
 
     let flags = m.options.flags;
     if m.options.is_bind() {
@@ -59,6 +64,30 @@ pub fn mount_one(root: BorrowedFd<'_>, m: &MountPlan, new_cgroupns: bool) -> Res
         }
     }
     Ok(())
+}
+
+/// The destination of a proc or sysfs mount, reached without any symlink (CVE-2019-16884,
+/// CVE-2023-27561, CVE-2023-28642: an image whose `/proc` is a symlink gets procfs mounted
+/// elsewhere, and what the runtime then writes or masks under `/proc` is not procfs). As runc,
+/// such a destination is refused; the mount then goes through the fd checked here.
+fn ordinary_dir(root: BorrowedFd<'_>, m: &MountPlan) -> Result<OwnedFd> {
+    let flags = nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY;
+    match open_no_symlinks(root, &m.destination, flags) {
+        Ok(fd) => Ok(fd),
+        Err(Errno::ELOOP) => Err(crate::Error::config(
+            format!("mounts[{}]", m.index),
+            format!(
+                "filesystem {:?} must be mounted on ordinary directory: {} is or goes \
+                 through a symlink in the rootfs",
+                m.fstype,
+                m.destination.display()
+            ),
+        )),
+        Err(e) => Err(crate::Error::sys(
+            format!("opening mount destination {}", m.destination.display()),
+            e,
+        )),
+    }
 }
 
 fn reopen(root: BorrowedFd<'_>, dest: &Path) -> Result<OwnedFd> {

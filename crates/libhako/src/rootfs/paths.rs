@@ -37,6 +37,23 @@ pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, flags: OFlag) -> Result<O
     }
 }
 
+/// Open `path` inside the rootfs `root` like [`open_in_root`], but refuse (ELOOP) any symlink
+/// on the way: for destinations that must be exactly the path named (`/proc`, `/sys`).
+pub fn open_no_symlinks(root: BorrowedFd<'_>, path: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
+    let how = OpenHow::new().flags(flags | OFlag::O_CLOEXEC).resolve(
+        ResolveFlag::RESOLVE_IN_ROOT
+            | ResolveFlag::RESOLVE_NO_MAGICLINKS
+            | ResolveFlag::RESOLVE_NO_SYMLINKS,
+    );
+    let mut tries = 0;
+    loop {
+        match openat2(root, relative(path), how) {
+            Err(Errno::EAGAIN) if tries < 16 => tries += 1,
+            r => return r,
+        }
+    }
+}
+
 /// Open a directory of the rootfs as an `O_PATH` handle, creating missing components (0755),
 /// each created relative to its already safely resolved parent. A dangling symlink on the way
 /// (`/var/run -> /run` with no `/run`) has its target created inside the rootfs, as runc does.
