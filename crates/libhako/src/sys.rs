@@ -250,6 +250,89 @@ pub fn setdomainname(name: &str) -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
+/// `open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC [| AT_RECURSIVE])`: a detached
+/// copy of the mount at `path` (with its submounts when `recursive`), not yet attached anywhere,
+/// so its attributes (an idmapping) can still be changed.
+///
+/// # References
+/// <https://man7.org/linux/man-pages/man2/open_tree.2.html>
+pub fn open_tree_clone(path: &std::path::Path, recursive: bool) -> Result<OwnedFd, Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let mut flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: `path` is a NUL-terminated string alive for the call; the other arguments are
+    // integers. On success the kernel returns a new fd (close-on-exec) that only we own.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd to us and nobody else holds it.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// `mount_setattr(mnt, "", AT_EMPTY_PATH [| AT_RECURSIVE], {MOUNT_ATTR_IDMAP, userns})`: make the
+/// detached mount `mnt` (from [`open_tree_clone`]) idmapped through the user namespace `userns`.
+///
+/// # References
+/// <https://man7.org/linux/man-pages/man2/mount_setattr.2.html>
+pub fn mount_setattr_idmap(
+    mnt: BorrowedFd<'_>,
+    userns: BorrowedFd<'_>,
+    recursive: bool,
+) -> Result<(), Errno> {
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: the empty path is a static NUL-terminated string; `attr` is a fully initialised
+    // `struct mount_attr` that lives for the call and whose size we pass; the kernel only reads
+    // it. Both fds are valid for the duration of the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            mnt.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// `move_mount(mnt, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)`: attach
+/// the detached mount `mnt` on the directory or file open as `target` (an `O_PATH` fd), with
+/// no path lookup on either side.
+///
+/// # References
+/// <https://github.com/torvalds/linux/blob/master/include/uapi/linux/mount.h> (`move_mount`)
+pub fn move_mount_to(mnt: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<(), Errno> {
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH;
+    // SAFETY: both paths are the static empty NUL-terminated string; both fds are valid for
+    // the call; the kernel reads nothing else from our memory.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mnt.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
 /// A terminal window size (`struct winsize`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WinSize {
