@@ -18,9 +18,10 @@ use clap::{Parser, ValueEnum};
     long_version = commands::version::long(),
 )]
 struct Cli {
-    /// Root directory for container state.
-    #[arg(long, global = true, default_value = "/run/hako")]
-    root: PathBuf,
+    /// Root directory for container state [default: /run/hako, or $XDG_RUNTIME_DIR/hako for an
+    /// unprivileged user]
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
     /// Write errors (and debug messages) to this file as well.
     #[arg(long, global = true)]
     log: Option<PathBuf>,
@@ -62,8 +63,17 @@ fn main() {
         }
     };
     let logger = log::Logger::new(cli.log.clone(), cli.log_format, cli.debug);
+    // runc's rule for the default; `spec` needs no state root.
+    let root = match cli.root.clone().map_or_else(libhako::rootless::default_root, Ok) {
+        Ok(root) => root,
+        Err(_) if matches!(cli.verb, commands::Verb::Spec(_)) => PathBuf::new(),
+        Err(e) => {
+            logger.error(&e.to_string());
+            std::process::exit(1);
+        }
+    };
     let ctx = commands::Ctx {
-        root: cli.root.clone(),
+        root,
         logger: &logger,
     };
     let result = if cli.systemd_cgroup {

@@ -38,6 +38,8 @@ pub struct MountPlan {
     pub source: PathBuf,
     /// Parsed options.
     pub options: MountOptions,
+    /// `uidMappings`/`gidMappings` (or `idmap`): an idmapped bind mount ([`crate::idmap`]).
+    pub idmap: Option<crate::idmap::MountIdmap>,
 }
 
 /// A device node to create in the container's /dev.
@@ -111,6 +113,8 @@ pub struct Config {
     pub seccomp: Option<serde_json::Value>,
     /// Capability names skipped because this kernel does not know them (a warning).
     pub ignored_capabilities: Vec<String>,
+    /// Each mount's `uidMappings`/`gidMappings`, which oci-spec's `Mount` lacks.
+    pub mount_idmaps: Vec<crate::idmap::Requested>,
 }
 
 /// Read and parse `<bundle>/config.json`.
@@ -135,6 +139,7 @@ pub fn parse_config(bytes: &[u8]) -> Result<Config> {
         .and_then(|l| l.remove("seccomp"));
     let ignored_capabilities = crate::capabilities::sanitize(&mut raw)?;
     check_namespace_types(&raw)?;
+    let mount_idmaps = crate::idmap::from_raw(&raw)?;
     let spec = serde_json::from_value(raw).map_err(|e| {
         // A typed error from the bytes names the line and column; the value's cannot.
         serde_json::from_slice::<Spec>(bytes)
@@ -145,6 +150,7 @@ pub fn parse_config(bytes: &[u8]) -> Result<Config> {
         spec,
         seccomp,
         ignored_capabilities,
+        mount_idmaps,
     })
 }
 
@@ -179,6 +185,7 @@ pub fn validate(config: Config, bundle: &Path) -> Result<Plan> {
         spec,
         seccomp,
         ignored_capabilities,
+        mount_idmaps,
     } = config;
     let mut warnings: Vec<String> = crate::capabilities::warning(&ignored_capabilities)
         .into_iter()
@@ -187,7 +194,8 @@ pub fn validate(config: Config, bundle: &Path) -> Result<Plan> {
     let rootfs = check_root(&spec, bundle)?;
     let (args, env) = check_process(&spec)?;
     let namespaces = check_namespaces(&spec)?;
-    let mounts = check_mounts(&spec, bundle)?;
+    let mut mounts = check_mounts(&spec, bundle)?;
+    crate::idmap::check(&mut mounts, &mount_idmaps, &spec, &namespaces)?;
     let devices = check_devices(&spec)?;
     let rootfs_propagation = check_linux(&spec, &namespaces)?;
     let seccomp = crate::seccomp::compile(seccomp.as_ref())?;
@@ -437,6 +445,7 @@ fn check_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountPlan>> {
             fstype,
             source,
             options,
+            idmap: None,
         });
     }
     Ok(out)

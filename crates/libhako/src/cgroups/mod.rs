@@ -351,6 +351,63 @@ impl Cgroup {
     }
 }
 
+/// Rootless, with runc's rule: an unprivileged caller keeps the container's cgroup only where
+/// it may write every directory of it (a delegated subtree, such as a cgroup v2 directory
+/// chowned to the user); otherwise the container runs without a cgroup (`None`: nothing is
+/// written), unless `linux.cgroupsPath` or a resource limit asks for one, which is then an
+/// error saying why. Device rules are not limits here (runc skips them when rootless). Root
+/// always keeps the cgroup.
+pub fn keep_if_writable(
+    cg: Cgroup,
+    cgroups_path: Option<&Path>,
+    r: Option<&LinuxResources>,
+) -> Result<Option<Cgroup>> {
+    if nix::unistd::geteuid().is_root() {
+        return Ok(Some(cg));
+    }
+    let Some(dir) = cg.paths().into_values().find(|d| !writable_by_caller(d)) else {
+        return Ok(Some(cg));
+    };
+    let why = format!(
+        "an unprivileged user may not write cgroup {} (no delegated, writable cgroup)",
+        dir.display()
+    );
+    if let Some(p) = cgroups_path.filter(|p| !p.as_os_str().is_empty()) {
+        return Err(Error::config(
+            "linux.cgroupsPath",
+            format!("{}: {why}", p.display()),
+        ));
+    }
+    let limits = r.and_then(|r| serde_json::to_value(r).ok());
+    let asked = limits.iter().flat_map(|v| v.as_object()).flatten().find(|(k, v)| {
+        *k != "devices"
+            && !(v.is_null()
+                || v.as_object().is_some_and(|o| o.is_empty())
+                || v.as_array().is_some_and(|a| a.is_empty()))
+    });
+    if let Some((field, _)) = asked {
+        return Err(Error::config(
+            format!("linux.resources.{field}"),
+            format!("cannot be applied: {why}"),
+        ));
+    }
+    Ok(None)
+}
+
+/// Whether the caller may write the cgroup directory `dir`: the directory and its
+/// `cgroup.procs` when it exists, else the nearest existing parent, where it would be made.
+fn writable_by_caller(dir: &Path) -> bool {
+    let ok = |p: &Path| nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok();
+    let mut d = dir;
+    while !d.exists() {
+        match d.parent() {
+            Some(p) => d = p,
+            None => return false,
+        }
+    }
+    ok(d) && (d != dir || ok(&d.join("cgroup.procs")))
+}
+
 /// A cgroup namespace made by clone3 would be rooted at the runtime's cgroup (the kernel makes
 /// namespaces before it moves the child into the target cgroup). Make the init unshare it after
 /// `Go` instead, when it already is in the container's cgroup, so the container sees its own

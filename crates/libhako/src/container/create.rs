@@ -57,7 +57,9 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     crate::exeguard::ensure_sealed()?;
     let bundle =
         std::fs::canonicalize(&opts.bundle).map_err(|e| Error::io("bundle", &opts.bundle, e))?;
-    let plan = spec::validate(spec::load(&bundle)?, &bundle)?;
+    let mut plan = spec::validate(spec::load(&bundle)?, &bundle)?;
+    crate::rootless::check(&plan)?;
+    crate::idmap::prepare(&mut plan)?;
     let terminal = plan
         .spec
         .process()
@@ -88,11 +90,17 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     };
     // After validation, before the clone: the init is placed in it before `Go`.
     let linux = plan.spec.linux().as_ref();
-    let cgroup = guard.cgroup.insert(cgroups::Cgroup::plan(
-        linux.and_then(|l| l.cgroups_path().as_deref()),
-        &opts.id,
-    )?);
-    cgroup.setup(linux.and_then(|l| l.resources().as_ref()))?;
+    let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
+    let resources = linux.and_then(|l| l.resources().as_ref());
+    // Rootless: no cgroup at all unless the caller may write one (runc's rule).
+    guard.cgroup = cgroups::keep_if_writable(
+        cgroups::Cgroup::plan(cgroups_path, &opts.id)?,
+        cgroups_path,
+        resources,
+    )?;
+    if let Some(cgroup) = guard.cgroup.as_mut() {
+        cgroup.setup(resources)?;
+    }
     let stored = Stored {
         id: opts.id.clone(),
         pid: 0,
@@ -103,7 +111,11 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         owner: state::user_name(nix::unistd::geteuid().as_raw()),
         annotations: plan.spec.annotations().clone().unwrap_or_default(),
         creating: true,
-        cgroup_paths: cgroup.paths(),
+        cgroup_paths: guard
+            .cgroup
+            .as_ref()
+            .map(cgroups::Cgroup::paths)
+            .unwrap_or_default(),
     };
     sd.save(&stored)?;
     sd.save_config(&plan.spec)?;
@@ -263,24 +275,17 @@ fn creating_state(sd: &StateDir, init: Pid) -> Result<String> {
         .map_err(|e| Error::Lifecycle(format!("encoding state: {e}")))
 }
 
-/// Write `uid_map` and `gid_map` of a child born in a new user namespace.
+/// Write `uid_map` and `gid_map` of a child born in a new user namespace: directly, or through
+/// newuidmap/newgidmap for an unprivileged caller ([`crate::userns`]).
 fn write_id_maps(plan: &Plan, pid: Pid) -> Result<()> {
     let Some(linux) = plan.spec.linux() else {
         return Ok(());
     };
-    for (file, maps) in [
-        ("uid_map", linux.uid_mappings()),
-        ("gid_map", linux.gid_mappings()),
-    ] {
-        let text: String = maps
-            .iter()
-            .flatten()
-            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-            .collect();
-        let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, text).map_err(|e| Error::io("writing", &path, e))?;
-    }
-    Ok(())
+    crate::userns::write_maps(
+        pid,
+        linux.uid_mappings().as_deref().unwrap_or_default(),
+        linux.gid_mappings().as_deref().unwrap_or_default(),
+    )
 }
 
 /// Write the pid file atomically (temp file + rename), as runc does.

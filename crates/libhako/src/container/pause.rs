@@ -31,8 +31,14 @@ fn open(root: &Path, id: &str) -> Result<(StateDir, Stored)> {
     Ok((sd, stored))
 }
 
-/// The container's cgroup, or runc-style error when it has none (made by an older hako).
+/// The container's cgroup, or an error when it has none (a rootless container without a
+/// delegated cgroup, or one made by an older hako).
 pub(crate) fn cgroup(stored: &Stored) -> Result<Cgroup> {
-    Cgroup::from_paths(&stored.cgroup_paths)
-        .ok_or_else(|| Error::Lifecycle(format!("container {} has no cgroup recorded", stored.id)))
+    Cgroup::from_paths(&stored.cgroup_paths).ok_or_else(|| {
+        Error::Lifecycle(format!(
+            "container {} has no cgroup (an unprivileged user's container gets one only in a \
+             delegated, writable cgroup)",
+            stored.id
+        ))
+    })
 }

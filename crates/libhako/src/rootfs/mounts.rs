@@ -36,8 +36,10 @@ pub fn mount_one(root: BorrowedFd<'_>, m: &MountPlan, new_cgroupns: bool) -> Res
     let flags = m.options.flags;
     if m.options.is_bind() {
         let bind = MsFlags::MS_BIND | (flags & MsFlags::MS_REC);
-        mount(Some(&m.source), fd_path(&target).as_str(), NONE, bind, NONE)
-            .ctx(|| format!("bind mounting {src} on {dest}"))?;
+        if !crate::idmap::attach(m, &target)? {
+            mount(Some(&m.source), fd_path(&target).as_str(), NONE, bind, NONE)
+                .ctx(|| format!("bind mounting {src} on {dest}"))?;
+        }
         let rest = flags & REMOUNT_MASK;
         if !rest.is_empty() {
             let fd = reopen(root, &m.destination)?;
@@ -47,14 +49,20 @@ pub fn mount_one(root: BorrowedFd<'_>, m: &MountPlan, new_cgroupns: bool) -> Res
         mount_cgroup(root, m, &target, new_cgroupns)?;
     } else {
         let data = m.options.data_string();
-        mount(
+        match mount(
             Some(&m.source),
             fd_path(&target).as_str(),
             Some(m.fstype.as_str()),
             flags & !MsFlags::MS_REC,
             data.as_deref(),
-        )
-        .ctx(|| format!("mounting {} on {dest}", m.fstype))?;
+        ) {
+            // As runc: a fresh sysfs needs CAP_SYS_ADMIN over the network namespace's owner (not
+            // so for a rootless container sharing the host's): bind the host's /sys instead.
+            Err(Errno::EPERM) if m.fstype == "sysfs" => {
+                return mount_one(root, &host_sys(m), new_cgroupns)
+            }
+            r => r.ctx(|| format!("mounting {} on {dest}", m.fstype))?,
+        }
     }
     if !m.options.propagation.is_empty() {
         let fd = reopen(root, &m.destination)?;
@@ -88,6 +96,16 @@ fn ordinary_dir(root: BorrowedFd<'_>, m: &MountPlan) -> Result<OwnedFd> {
             e,
         )),
     }
+}
+
+/// A sysfs mount turned into an rbind of the host's /sys with the same flags.
+fn host_sys(m: &MountPlan) -> MountPlan {
+    let mut bind = m.clone();
+    bind.source = PathBuf::from("/sys");
+    bind.fstype = "none".into();
+    bind.options.flags |= MsFlags::MS_BIND | MsFlags::MS_REC;
+    bind.options.data.clear();
+    bind
 }
 
 fn reopen(root: BorrowedFd<'_>, dest: &Path) -> Result<OwnedFd> {
