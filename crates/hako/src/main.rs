@@ -64,7 +64,11 @@ fn main() {
     };
     let logger = log::Logger::new(cli.log.clone(), cli.log_format, cli.debug);
     // runc's rule for the default; `spec` needs no state root.
-    let root = match cli.root.clone().map_or_else(libhako::rootless::default_root, Ok) {
+    let root = match cli
+        .root
+        .clone()
+        .map_or_else(libhako::rootless::default_root, Ok)
+    {
         Ok(root) => root,
         Err(_) if matches!(cli.verb, commands::Verb::Spec(_)) => PathBuf::new(),
         Err(e) => {

@@ -379,12 +379,16 @@ pub fn keep_if_writable(
         ));
     }
     let limits = r.and_then(|r| serde_json::to_value(r).ok());
-    let asked = limits.iter().flat_map(|v| v.as_object()).flatten().find(|(k, v)| {
-        *k != "devices"
-            && !(v.is_null()
-                || v.as_object().is_some_and(|o| o.is_empty())
-                || v.as_array().is_some_and(|a| a.is_empty()))
-    });
+    let asked = limits
+        .iter()
+        .flat_map(|v| v.as_object())
+        .flatten()
+        .find(|(k, v)| {
+            *k != "devices"
+                && !(v.is_null()
+                    || v.as_object().is_some_and(|o| o.is_empty())
+                    || v.as_array().is_some_and(|a| a.is_empty()))
+        });
     if let Some((field, _)) = asked {
         return Err(Error::config(
             format!("linux.resources.{field}"),
