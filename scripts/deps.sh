@@ -3,6 +3,8 @@
 # Idempotent: only missing packages are installed.
 set -euo pipefail
 pkgs=(busybox-static runc pkg-config libseccomp-dev gcc libc6-dev)
+# tests/rootless.rs: newuidmap/newgidmap, useradd/usermod, setpriv, ps.
+pkgs+=(uidmap passwd util-linux procps)
 # The VMs of scripts/vm-cgroup-tests.sh (pure cgroup v2 and v1 layouts).
 pkgs+=(qemu-system-x86 linux-image-amd64 xz-utils cpio)
 missing=()
