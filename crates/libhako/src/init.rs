@@ -104,6 +104,7 @@ fn setup(a: &InitArgs<'_>) -> Result<(OwnedFd, Option<Vec<u8>>)> {
     let terminal = proc.terminal().unwrap_or(false);
     let mut state = None;
     let pty = rootfs::setup(plan, a.no_pivot, cgroupns, terminal, &mut || {
+        crate::crashpoint::in_init(crate::crashpoint::Step::Mounts, &a.chan);
         state = create_hooks(a)?;
         Ok(())
     })?;

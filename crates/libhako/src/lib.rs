@@ -8,6 +8,7 @@ pub mod capabilities;
 pub mod cgroups;
 pub mod console;
 pub mod container;
+pub mod crashpoint;
 pub mod error;
 pub mod exeguard;
 pub mod hooks;

@@ -180,6 +180,17 @@ impl StateDir {
         Ok(StateDir { path, _lock: lock })
     }
 
+    /// In a process forked (cloned) while this value is alive, such as the container init:
+    /// close the inherited lock fd, without unlocking (the lock belongs to the open file, which
+    /// the parent shares). Otherwise a child that outlives a killed parent would keep the
+    /// container locked, and `delete --force` would wait for it forever. The child never drops
+    /// this value (it ends in execve or exit), so the fd is not closed twice.
+    pub fn forget_lock_in_child(&self) {
+        if let Some(lock) = &self._lock {
+            let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(&**lock));
+        }
+    }
+
     /// Read `state.json`.
     pub fn load(&self) -> Result<Stored> {
         let file = self.path.join(STATE_FILE);
@@ -233,7 +244,13 @@ impl StateDir {
     /// The container's status now, from the stored state and the live process.
     pub fn status(&self, stored: &Stored) -> Status {
         if stored.creating {
-            return Status::Creating;
+            // `create` holds the lock until it is done: a lock nobody holds (or this process
+            // holds) means it died half-way, and what it left is stopped, never created.
+            return if self._lock.is_none() && locked_elsewhere(&self.path) {
+                Status::Creating
+            } else {
+                Status::Stopped
+            };
         }
         if !alive(stored.pid, stored.pid_start) {
             return Status::Stopped;
@@ -266,6 +283,17 @@ fn lock_dir(path: &Path) -> Result<Flock<File>> {
     let f = File::open(path).map_err(|e| Error::io("opening state dir", path, e))?;
     Flock::lock(f, FlockArg::LockExclusive)
         .map_err(|(_, errno)| Error::sys(format!("locking {}", path.display()), errno))
+}
+
+/// Whether another process holds the state dir's lock now (never waits).
+fn locked_elsewhere(path: &Path) -> bool {
+    let Ok(f) = File::open(path) else {
+        return false;
+    };
+    matches!(
+        Flock::lock(f, FlockArg::LockSharedNonblock),
+        Err((_, nix::errno::Errno::EWOULDBLOCK))
+    )
 }
 
 /// Start time (field 22) and state letter (field 3) of `/proc/<pid>/stat`.

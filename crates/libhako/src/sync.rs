@@ -51,6 +51,9 @@ pub enum Msg {
     },
     /// Init -> parent, with the seccomp listener fd attached: pass it on to `listenerPath`.
     SeccompListener,
+    /// Init -> parent, in test builds only: die now (see [`crate::crashpoint`]).
+    #[cfg(feature = "crash-points")]
+    CrashPoint,
     /// Init -> parent: a step failed.
     Failed {
         /// The step, with its object ("mounting proc on /proc").

@@ -11,6 +11,7 @@ use nix::unistd::Pid;
 
 use crate::cgroups;
 use crate::console;
+use crate::crashpoint::{self, Step};
 use crate::error::{Error, Result, SysContext};
 use crate::init::{self, InitArgs};
 use crate::namespaces::{self, Strategy};
@@ -81,6 +82,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         _ => None,
     };
     let sd = StateDir::create(&opts.root, &opts.id)?;
+    crashpoint::at(Step::StateDir);
     let mut guard = Cleanup {
         sd: &sd,
         child: None,
@@ -98,9 +100,6 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         cgroups_path,
         resources,
     )?;
-    if let Some(cgroup) = guard.cgroup.as_mut() {
-        cgroup.setup(resources)?;
-    }
     let stored = Stored {
         id: opts.id.clone(),
         pid: 0,
@@ -117,13 +116,20 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
             .map(cgroups::Cgroup::paths)
             .unwrap_or_default(),
     };
+    // Recorded before the cgroup is made (and the init's PID as soon as it exists): whenever
+    // this process dies, state.json names what `delete --force` must remove.
     sd.save(&stored)?;
+    if let Some(cgroup) = guard.cgroup.as_mut() {
+        cgroup.setup(resources)?;
+    }
+    crashpoint::at(Step::Cgroup);
     sd.save_config(&plan.spec)?;
     crate::seccomp::save(&sd.path, plan.seccomp.as_ref())?;
     let fifo = sd.fifo();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
         .ctx(|| format!("creating exec fifo {}", fifo.display()))?;
     let (init_pid, pty) = spawn(&plan, opts, &fifo, console.as_ref(), &mut guard)?;
+    crashpoint::at(Step::ExecFifo);
     let (pid_start, _) = state::proc_stat(init_pid.as_raw())
         .ok_or_else(|| Error::Init(format!("container init {init_pid} exited during create")))?;
     sd.save(&Stored {
@@ -169,6 +175,7 @@ fn spawn(
     {
         Forked::Child => {
             drop(parent);
+            guard.sd.forget_lock_in_child();
             // The cgroup directory is a host fd the init has no use for.
             drop(into);
             init::run(InitArgs {
@@ -184,6 +191,7 @@ fn spawn(
         Forked::Parent(pid) => {
             drop(child);
             guard.child = Some(pid);
+            crashpoint::at(Step::Clone);
             drive(plan, strategy, &parent, pid, guard)
         }
     }
@@ -208,6 +216,7 @@ fn drive(
     if let Some(cg) = &guard.cgroup {
         cg.place(child)?;
     }
+    record_pid(guard.sd, child)?;
     chan.send(&Msg::Go)?;
     let mut init = child;
     let mut pty = None;
@@ -215,6 +224,7 @@ fn drive(
         match chan.recv_with_fd()? {
             Some((Msg::Pty, Some(fd))) => pty = Some(fd),
             Some((Msg::Hooks, _)) => {
+                crashpoint::at(Step::Hooks);
                 let state = creating_state(guard.sd, init)?;
                 let hooks = plan.spec.hooks();
                 crate::hooks::run(crate::hooks::Kind::Prestart, hooks, state.as_bytes())?;
@@ -234,11 +244,14 @@ fn drive(
             Some((Msg::Pid(p), _)) if strategy.fork => {
                 init = Pid::from_raw(p);
                 guard.init = Some(init);
+                record_pid(guard.sd, init)?;
                 // Reap the intermediate; the init is reparented to the subreaper or PID 1.
                 let _ = waitpid(child, None);
                 guard.child = None;
             }
             Some((Msg::Ready, _)) => return Ok((init, pty)),
+            #[cfg(feature = "crash-points")]
+            Some((Msg::CrashPoint, _)) => crashpoint::die(),
             Some((Msg::Failed { message, .. }, _)) => return Err(Error::Init(message)),
             Some((other, _)) => {
                 return Err(Error::Init(format!(
@@ -258,6 +271,17 @@ fn drive(
             }
         }
     }
+}
+
+/// Record the init's PID and start time in state.json (still "creating") as soon as it exists,
+/// so that `delete --force` finds it even if this process dies before `create` ends.
+fn record_pid(sd: &StateDir, pid: Pid) -> Result<()> {
+    let (pid_start, _) = state::proc_stat(pid.as_raw()).unwrap_or_default();
+    sd.save(&Stored {
+        pid: pid.as_raw(),
+        pid_start,
+        ..sd.load()?
+    })
 }
 
 /// The OCI state JSON hooks get while the container is being created.

@@ -23,8 +23,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
         Err(e) => return Err(e),
     };
     match sd.status(&stored) {
-        Status::Stopped => {}
-        Status::Created => super::kill_and_wait(&stored)?,
+        // Stopped includes a create that died half-way, whose init may still wait on the fifo.
+        Status::Stopped | Status::Created => super::kill_and_wait(&stored)?,
         s if force => {
             let _ = s;
             super::kill_and_wait(&stored)?
