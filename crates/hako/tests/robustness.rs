@@ -235,3 +235,331 @@ fn create_killed_at_every_step_is_never_created_and_delete_force_removes_all() {
     });
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 2. Load
+
+/// A finished `hako` run from a worker thread: exit status (`None` = hung and killed), output.
+struct Ran {
+    status: Option<ExitStatus>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    fn ok(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+
+    fn describe(&self, what: &str) -> String {
+        format!(
+            "{what}: {:?} stdout={:?} stderr={:?}",
+            self.status,
+            self.stdout.trim(),
+            self.stderr.trim()
+        )
+    }
+}
+
+/// Run `hako --root <root> args` (with `MARK=<mark>`) from any thread, at most `limit`.
+fn hako_at(root: &Path, mark: &str, args: &[&str], limit: Duration) -> Ran {
+    let tmp = root.parent().unwrap().join(common::unique("out"));
+    let (o, e) = (tmp.with_extension("out"), tmp.with_extension("err"));
+    let mut cmd = Command::new(common::hako_bin());
+    cmd.arg("--root")
+        .arg(root)
+        .args(args)
+        .env(MARK, mark)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&o).unwrap())
+        .stderr(std::fs::File::create(&e).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break Some(st);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let read = |p: &Path| {
+        let s = String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+        let _ = std::fs::remove_file(p);
+        s
+    };
+    Ran {
+        status,
+        stdout: read(&o),
+        stderr: read(&e),
+    }
+}
+
+/// Cgroup directories whose name starts with `prefix`, on every hierarchy.
+fn cgroups_with_prefix(prefix: &str) -> Vec<PathBuf> {
+    fn walk(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                if e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(prefix))
+                {
+                    out.push(e.path());
+                }
+                if depth > 0 {
+                    walk(&e.path(), prefix, depth - 1, out);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new("/sys/fs/cgroup"), prefix, 8, &mut out);
+    out
+}
+
+/// Check one `state` output: a whole JSON document with a known status, or "does not exist".
+fn check_state_output(r: &Ran) -> Result<(), String> {
+    match r.status.map(|s| s.code()) {
+        Some(Some(0)) => {
+            let v: Value = serde_json::from_str(&r.stdout)
+                .map_err(|e| format!("state printed broken JSON ({e}): {:?}", r.stdout))?;
+            let known = ["creating", "created", "running", "paused", "stopped"];
+            if known.contains(&v["status"].as_str().unwrap_or_default()) {
+                Ok(())
+            } else {
+                Err(format!("state: odd status {v}"))
+            }
+        }
+        Some(Some(1)) if r.stderr.contains("container does not exist") => Ok(()),
+        _ => Err(r.describe("state")),
+    }
+}
+
+/// Figures of one load run.
+struct LoadReport {
+    containers: usize,
+    wall: Duration,
+    failures: Vec<String>,
+}
+
+/// `n` containers, each created, checked, started, checked and force-deleted by separate `hako`
+/// processes, `parallel` at a time on one root; meanwhile a reader lists and reads states.
+fn container_load(n: usize, parallel: usize) -> LoadReport {
+    let w = World::new("load");
+    let prefix = common::unique("ld");
+    let b = marked_bundle(&w, &["sleep", "1000"], &prefix);
+    let ids: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}")).collect();
+    let root = w.root.clone();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let limit = Duration::from_secs(30);
+    let t0 = Instant::now();
+    let mut failures: Vec<String> = std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut bad = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let l = hako_at(&root, &prefix, &["list", "--format", "json"], limit);
+                if !l.ok() || serde_json::from_str::<Value>(l.stdout.trim()).is_err() {
+                    bad.push(l.describe("list"));
+                }
+                let i = next.load(std::sync::atomic::Ordering::Relaxed).min(n - 1);
+                if let Err(e) =
+                    check_state_output(&hako_at(&root, &prefix, &["state", &ids[i]], limit))
+                {
+                    bad.push(e);
+                }
+            }
+            bad
+        });
+        let workers: Vec<_> = (0..parallel)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut bad = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(id) = ids.get(i) else { break };
+                        let run = |args: &[&str]| hako_at(&root, &prefix, args, limit);
+                        let steps: [(&str, Vec<&str>, Option<&str>); 5] = [
+                            ("create", vec!["create", "--bundle", b.path(), id], None),
+                            ("state", vec!["state", id], Some("created")),
+                            ("start", vec!["start", id], None),
+                            ("state", vec!["state", id], Some("running")),
+                            ("delete", vec!["delete", "--force", id], None),
+                        ];
+                        for (what, args, want) in steps {
+                            let r = run(&args);
+                            let status_ok = want.is_none_or(|want| {
+                                serde_json::from_str::<Value>(&r.stdout)
+                                    .is_ok_and(|v| v["status"] == want)
+                            });
+                            if !r.ok() || !status_ok {
+                                bad.push(r.describe(&format!("{id} {what}")));
+                                let _ = run(&["delete", "--force", id]);
+                                break;
+                            }
+                        }
+                    }
+                    bad
+                })
+            })
+            .collect();
+        let mut bad: Vec<String> = workers
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        bad.extend(reader.join().unwrap());
+        bad
+    });
+    let wall = t0.elapsed();
+    // Nothing left: no state dir, no cgroup, no process, no listing.
+    let entries: Vec<_> = std::fs::read_dir(&w.root)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    if !entries.is_empty() {
+        failures.push(format!("state dirs left: {entries:?}"));
+    }
+    for cg in cgroups_with_prefix(&prefix) {
+        failures.push(format!("cgroup left: {}", cg.display()));
+    }
+    let procs = marked_processes(&prefix);
+    if !procs.is_empty() {
+        failures.push(format!("processes left: {procs:?}"));
+    }
+    LoadReport {
+        containers: n,
+        wall,
+        failures,
+    }
+}
+
+fn report(what: &str, r: &LoadReport) {
+    eprintln!(
+        "{what}: {} containers, wall {:.2} s ({:.1} ms each), {} failures",
+        r.containers,
+        r.wall.as_secs_f64(),
+        r.wall.as_secs_f64() * 1000.0 / r.containers as f64,
+        r.failures.len()
+    );
+    assert!(r.failures.is_empty(), "{:#?}", r.failures);
+}
+
+#[test]
+fn load_48_containers_16_at_a_time() {
+    report("load", &container_load(48, 16));
+}
+
+/// The full figure of issue 10; `cargo test --test robustness -- --ignored --nocapture`.
+#[test]
+#[ignore = "about a minute; run by hand for the figures"]
+fn load_200_containers_16_at_a_time() {
+    report("load", &container_load(200, 16));
+}
+
+#[test]
+fn fifty_concurrent_execs_into_one_container() {
+    let w = World::new("execs");
+    let id = w.id("execs");
+    let b = marked_bundle(&w, &["sleep", "1000"], &id);
+    w.start(&id, &b);
+    let root = w.root.clone();
+    let t0 = Instant::now();
+    let results: Vec<(usize, Ran)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..50)
+            .map(|i| {
+                let (root, id) = (&root, &id);
+                s.spawn(move || {
+                    let n = i.to_string();
+                    let args = ["exec", id.as_str(), "echo", n.as_str()];
+                    (i, hako_at(root, id, &args, Duration::from_secs(30)))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let wall = t0.elapsed();
+    let bad: Vec<String> = results
+        .iter()
+        .filter(|(i, r)| !r.ok() || r.stdout != format!("{i}\n"))
+        .map(|(i, r)| r.describe(&format!("exec #{i}")))
+        .collect();
+    eprintln!(
+        "50 concurrent execs: wall {:.2} s, {} failures",
+        wall.as_secs_f64(),
+        bad.len()
+    );
+    assert!(bad.is_empty(), "{bad:#?}");
+    assert_eq!(w.state(&id)["status"], "running");
+    w.hako(&["delete", "--force", &id]).ok();
+    let left = leftovers(&w, &id, &b, Duration::from_secs(2));
+    assert!(left.is_empty(), "{left:#?}");
+}
+
+#[test]
+fn concurrent_kill_delete_and_state_on_one_container() {
+    let w = World::new("kds");
+    let root = w.root.clone();
+    let limit = Duration::from_secs(30);
+    let mut problems = Vec::new();
+    for round in 0..6 {
+        let id = w.id("kds");
+        let b = marked_bundle(&w, &["sleep", "1000"], &id);
+        w.start(&id, &b);
+        let argv = |a: &[&str]| a.iter().map(|s| s.replace("ID", &id)).collect::<Vec<_>>();
+        let kills = [
+            argv(&["kill", "ID", "KILL"]),
+            argv(&["kill", "ID", "TERM"]),
+            argv(&["kill", "--all", "ID", "KILL"]),
+        ];
+        let deletes = [
+            argv(&["delete", "--force", "ID"]),
+            argv(&["delete", "--force", "ID"]),
+        ];
+        let states = vec![argv(&["state", "ID"]); 8];
+        // All at once: the kills, the deletes and the readers race on one container.
+        let (kills, deletes, states) = std::thread::scope(|s| {
+            let go = |set: Vec<Vec<String>>| {
+                set.into_iter()
+                    .map(|a| {
+                        let (root, id) = (&root, &id);
+                        s.spawn(move || {
+                            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+                            hako_at(root, id, &a, limit)
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let (k, d, st) = (go(kills.to_vec()), go(deletes.to_vec()), go(states));
+            let join = |v: Vec<std::thread::ScopedJoinHandle<'_, Ran>>| {
+                v.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
+            };
+            (join(k), join(d), join(st))
+        });
+        for k in &kills {
+            let benign = ["container not running", "container does not exist"];
+            if !k.ok() && !benign.iter().any(|m| k.stderr.contains(m)) {
+                problems.push(format!("round {round}: {}", k.describe("kill")));
+            }
+        }
+        for d in &deletes {
+            if !d.ok() {
+                problems.push(format!("round {round}: {}", d.describe("delete --force")));
+            }
+        }
+        for st in &states {
+            if let Err(e) = check_state_output(st) {
+                problems.push(format!("round {round}: {e}"));
+            }
+        }
+        for l in leftovers(&w, &id, &b, Duration::from_secs(2)) {
+            problems.push(format!("round {round}: left {l}"));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
