@@ -215,7 +215,7 @@ fn wait_and_exec(a: &InitArgs<'_>, fifo: OwnedFd, state: Option<Vec<u8>>) -> Err
             Err(e) => return Error::sys("reading exec fifo", e),
         }
     }
-    drop(fifo);
+    // The fifo stays open (close-on-exec) until execve: `start` waits for it to close.
     if let Some(state) = state {
         let state = with_status(&state, "created");
         if let Err(e) = hooks::run(hooks::Kind::StartContainer, plan.spec.hooks(), &state) {
