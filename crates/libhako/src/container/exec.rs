@@ -242,6 +242,18 @@ fn child_steps(job: &Job<'_>, chan: &Channel) -> Result<std::ffi::CString> {
     crate::process::ready(job.args, job.env, job.preserve_fds, chan, last)
 }
 
+/// After Ready, the child's end of the channel is closed by its execve (close-on-exec): EOF
+/// means the program runs, as `start` waits for the init; a failed execve reports `Failed`.
+fn exec_done(chan: &Channel) -> Result<()> {
+    loop {
+        match chan.recv()? {
+            None => return Ok(()),
+            Some(Msg::Failed { message, .. }) => return Err(Error::Init(message)),
+            Some(_) => {}
+        }
+    }
+}
+
 /// Drive the child to Ready: the exec'd process's host PID and its pty master, if sent back.
 fn drive(
     chan: &Channel,
@@ -266,7 +278,7 @@ fn drive(
                 }
             }
             Some((Msg::Ready, _)) => match pid {
-                Some(p) => break Ok((p, pty)),
+                Some(p) => break exec_done(chan).map(|()| (p, pty)),
                 None => break Err(Error::Init("exec process sent Ready before its PID".into())),
             },
             Some((Msg::Failed { message, .. }, _)) => break Err(Error::Init(message)),
