@@ -121,7 +121,7 @@ pub fn find_program(arg0: &CStr, env: &[CString]) -> Result<CString> {
     let shown = String::from_utf8_lossy(name);
     if name.contains(&b'/') {
         let p = Path::new(std::ffi::OsStr::from_bytes(name));
-        std::fs::metadata(p).map_err(|e| {
+        let meta = std::fs::metadata(p).map_err(|e| {
             Error::Init(format!(
                 "exec: {shown:?}: stat {shown}: {}",
                 crate::error::errno_text(nix::errno::Errno::from_raw(
@@ -129,6 +129,12 @@ pub fn find_program(arg0: &CStr, env: &[CString]) -> Result<CString> {
                 ))
             ))
         })?;
+        // As runc (Go's exec.LookPath): a directory or a file without any x bit is refused at
+        // create, so engines map it to their "permission denied" exit code (126).
+        let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
+        if meta.is_dir() || mode & 0o111 == 0 {
+            return Err(Error::Init(format!("exec: {shown:?}: permission denied")));
+        }
         return Ok(arg0.to_owned());
     }
     let path = env_value(env, "PATH").unwrap_or(DEFAULT_PATH);
