@@ -95,6 +95,10 @@ fn setup(a: &InitArgs<'_>) -> Result<(OwnedFd, Option<Vec<u8>>)> {
         nix::unistd::setresgid(gid, gid, gid).ctx(|| "setgid to 0 in the user namespace".into())?;
         nix::unistd::setresuid(uid, uid, uid).ctx(|| "setuid to 0 in the user namespace".into())?;
     }
+    if plan.creates(CloneFlags::CLONE_NEWNET) {
+        // As runc: a network namespace made for the container has its loopback up.
+        sys::loopback_up().ctx(|| "bringing up the loopback interface".into())?;
+    }
     let cgroupns = plan.has(CloneFlags::CLONE_NEWCGROUP);
     let proc = plan
         .spec

@@ -501,3 +501,31 @@ pub fn bpf_attach_device_program(
     };
     Errno::result(ret).map(drop)
 }
+
+/// Bring the loopback interface of the calling process's network namespace up, as runc does
+/// for a network namespace it creates (`SIOCGIFFLAGS`, then `SIOCSIFFLAGS` with `IFF_UP`).
+pub fn loopback_up() -> Result<(), Errno> {
+    use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: `ifreq` is plain old data (a name array and a union of integers and addresses);
+    // all zeroes is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the NUL-terminated name and writes `ifru_flags` of the live,
+    // properly sized `req`; `sock` is an open socket for the duration of the call.
+    let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) };
+    Errno::result(ret)?;
+    // SAFETY: SIOCGIFFLAGS just wrote the `ifru_flags` member of the union.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
+    // SAFETY: SIOCSIFFLAGS reads the name and `ifru_flags` of the live `req`.
+    let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) };
+    Errno::result(ret).map(drop)
+}
