@@ -12,6 +12,8 @@ pub struct MountOptions {
     pub propagation: Vec<MsFlags>,
     /// Options the kernel flags do not know, passed as the filesystem's data string.
     pub data: Vec<String>,
+    /// runc's `tmpcopyup` extension: a tmpfs starts with a copy of the directory it covers.
+    pub copy_up: bool,
 }
 
 impl Default for MountOptions {
@@ -20,6 +22,7 @@ impl Default for MountOptions {
             flags: MsFlags::empty(),
             propagation: Vec::new(),
             data: Vec::new(),
+            copy_up: false,
         }
     }
 }
@@ -40,6 +43,10 @@ impl MountOptions {
 pub fn parse(options: &[String]) -> MountOptions {
     let mut out = MountOptions::default();
     for opt in options {
+        if opt == "tmpcopyup" {
+            out.copy_up = true;
+            continue;
+        }
         if let Some(p) = propagation(opt) {
             out.propagation.push(p);
             continue;
@@ -154,6 +161,14 @@ mod tests {
         let o = p(&["nosuid", "mode=755", "size=65536k"]);
         assert_eq!(o.data_string().as_deref(), Some("mode=755,size=65536k"));
         assert_eq!(p(&["ro"]).data_string(), None);
+    }
+
+    #[test]
+    fn tmpcopyup_is_an_extension_not_data() {
+        let o = p(&["nosuid", "tmpcopyup", "mode=1777"]);
+        assert!(o.copy_up);
+        assert_eq!(o.data_string().as_deref(), Some("mode=1777"));
+        assert!(!p(&["nosuid"]).copy_up);
     }
 
     #[test]

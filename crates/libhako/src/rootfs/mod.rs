@@ -12,6 +12,7 @@
 //! Steps 3-5 resolve every path with [`paths`] (RESOLVE_IN_ROOT) while the host's procfs is
 //! still there to name fds; after step 6 only "/" itself is touched.
 
+mod copyup;
 mod devices;
 mod mounts;
 mod paths;

@@ -3,7 +3,7 @@
 //! the destination is resolved again, so remounts and propagation changes act on the new
 //! mount and not on the directory beneath it.
 
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -48,6 +48,11 @@ pub fn mount_one(root: BorrowedFd<'_>, m: &MountPlan, new_cgroupns: bool) -> Res
     } else if m.fstype == "cgroup" || m.fstype == "cgroup2" {
         mount_cgroup(root, m, &target, new_cgroupns)?;
     } else {
+        // tmpcopyup: the directory as it was, read after the tmpfs covers it.
+        let below = (m.options.copy_up && m.fstype == "tmpfs")
+            .then(|| super::copyup::open_dir(target.as_fd()))
+            .transpose()
+            .ctx(|| format!("opening {dest} to copy it up"))?;
         let data = m.options.data_string();
         match mount(
             Some(&m.source),
@@ -62,6 +67,12 @@ pub fn mount_one(root: BorrowedFd<'_>, m: &MountPlan, new_cgroupns: bool) -> Res
                 return mount_one(root, &host_sys(m), new_cgroupns)
             }
             r => r.ctx(|| format!("mounting {} on {dest}", m.fstype))?,
+        }
+        if let Some(below) = below {
+            let above = open_in_root(root, &m.destination, nix::fcntl::OFlag::O_RDONLY)
+                .ctx(|| format!("reopening mount destination {dest}"))?;
+            super::copyup::copy_tree(below.as_fd(), above.as_fd())
+                .ctx(|| format!("copying {dest} up into its tmpfs"))?;
         }
     }
     if !m.options.propagation.is_empty() {
