@@ -5,6 +5,9 @@ set -euo pipefail
 pkgs=(busybox-static runc pkg-config libseccomp-dev gcc libc6-dev)
 # tests/rootless.rs: newuidmap/newgidmap, useradd/usermod, setpriv, ps.
 pkgs+=(uidmap passwd util-linux procps)
+# tests/engines.rs: Podman (conmon, CNI plugins and iptables for its default bridge), Docker,
+# containerd and its ctr, umoci (an OCI image archive for ctr), ip netns.
+pkgs+=(podman conmon containernetworking-plugins iptables docker.io containerd umoci iproute2)
 # The VMs of scripts/vm-cgroup-tests.sh (pure cgroup v2 and v1 layouts).
 pkgs+=(qemu-system-x86 linux-image-amd64 xz-utils cpio)
 missing=()
