@@ -43,7 +43,7 @@ impl MountOptions {
 pub fn parse(options: &[String]) -> MountOptions {
     let mut out = MountOptions::default();
     for opt in options {
-        if opt == "tmpcopyup" {
+        if opt == COPY_UP {
             out.copy_up = true;
             continue;
         }
@@ -60,56 +60,76 @@ pub fn parse(options: &[String]) -> MountOptions {
     out
 }
 
+/// Propagation option names, in runc's table.
+const PROPAGATION: &[(&str, MsFlags)] = &[
+    ("private", MsFlags::MS_PRIVATE),
+    ("rprivate", MsFlags::MS_PRIVATE.union(MsFlags::MS_REC)),
+    ("shared", MsFlags::MS_SHARED),
+    ("rshared", MsFlags::MS_SHARED.union(MsFlags::MS_REC)),
+    ("slave", MsFlags::MS_SLAVE),
+    ("rslave", MsFlags::MS_SLAVE.union(MsFlags::MS_REC)),
+    ("unbindable", MsFlags::MS_UNBINDABLE),
+    ("runbindable", MsFlags::MS_UNBINDABLE.union(MsFlags::MS_REC)),
+];
+
+/// Flag option names, in runc's table: `(name, set?, flags)`.
+const FLAGS: &[(&str, bool, MsFlags)] = {
+    use MsFlags as F;
+    &[
+        ("defaults", true, F::empty()),
+        ("ro", true, F::MS_RDONLY),
+        ("rw", false, F::MS_RDONLY),
+        ("nosuid", true, F::MS_NOSUID),
+        ("suid", false, F::MS_NOSUID),
+        ("nodev", true, F::MS_NODEV),
+        ("dev", false, F::MS_NODEV),
+        ("noexec", true, F::MS_NOEXEC),
+        ("exec", false, F::MS_NOEXEC),
+        ("sync", true, F::MS_SYNCHRONOUS),
+        ("async", false, F::MS_SYNCHRONOUS),
+        ("dirsync", true, F::MS_DIRSYNC),
+        ("remount", true, F::MS_REMOUNT),
+        ("mand", true, F::MS_MANDLOCK),
+        ("nomand", false, F::MS_MANDLOCK),
+        ("noatime", true, F::MS_NOATIME),
+        ("atime", false, F::MS_NOATIME),
+        ("nodiratime", true, F::MS_NODIRATIME),
+        ("diratime", false, F::MS_NODIRATIME),
+        ("relatime", true, F::MS_RELATIME),
+        ("norelatime", false, F::MS_RELATIME),
+        ("strictatime", true, F::MS_STRICTATIME),
+        ("nostrictatime", false, F::MS_STRICTATIME),
+        ("lazytime", true, F::MS_LAZYTIME),
+        ("nolazytime", false, F::MS_LAZYTIME),
+        ("silent", true, F::MS_SILENT),
+        ("loud", false, F::MS_SILENT),
+        ("bind", true, F::MS_BIND),
+        ("rbind", true, F::MS_BIND.union(F::MS_REC)),
+    ]
+};
+
+/// runc's `tmpcopyup` extension ([`MountOptions::copy_up`]).
+const COPY_UP: &str = "tmpcopyup";
+
+/// Every option name [`parse`] understands (anything else is filesystem data): flags,
+/// propagation changes and the `tmpcopyup` extension. What `features` reports as
+/// `mountOptions`.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    FLAGS
+        .iter()
+        .map(|f| f.0)
+        .chain(PROPAGATION.iter().map(|p| p.0))
+        .chain([COPY_UP])
+}
+
 /// Propagation option names.
 pub fn propagation(opt: &str) -> Option<MsFlags> {
-    Some(match opt {
-        "private" => MsFlags::MS_PRIVATE,
-        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        "shared" => MsFlags::MS_SHARED,
-        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
-        "slave" => MsFlags::MS_SLAVE,
-        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        "unbindable" => MsFlags::MS_UNBINDABLE,
-        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
-        _ => return None,
-    })
+    PROPAGATION.iter().find(|p| p.0 == opt).map(|p| p.1)
 }
 
 /// `(set?, flag)` for a flag option name.
 fn flag(opt: &str) -> Option<(bool, MsFlags)> {
-    use MsFlags as F;
-    Some(match opt {
-        "defaults" => (true, F::empty()),
-        "ro" => (true, F::MS_RDONLY),
-        "rw" => (false, F::MS_RDONLY),
-        "nosuid" => (true, F::MS_NOSUID),
-        "suid" => (false, F::MS_NOSUID),
-        "nodev" => (true, F::MS_NODEV),
-        "dev" => (false, F::MS_NODEV),
-        "noexec" => (true, F::MS_NOEXEC),
-        "exec" => (false, F::MS_NOEXEC),
-        "sync" => (true, F::MS_SYNCHRONOUS),
-        "async" => (false, F::MS_SYNCHRONOUS),
-        "dirsync" => (true, F::MS_DIRSYNC),
-        "remount" => (true, F::MS_REMOUNT),
-        "mand" => (true, F::MS_MANDLOCK),
-        "nomand" => (false, F::MS_MANDLOCK),
-        "noatime" => (true, F::MS_NOATIME),
-        "atime" => (false, F::MS_NOATIME),
-        "nodiratime" => (true, F::MS_NODIRATIME),
-        "diratime" => (false, F::MS_NODIRATIME),
-        "relatime" => (true, F::MS_RELATIME),
-        "norelatime" => (false, F::MS_RELATIME),
-        "strictatime" => (true, F::MS_STRICTATIME),
-        "nostrictatime" => (false, F::MS_STRICTATIME),
-        "lazytime" => (true, F::MS_LAZYTIME),
-        "nolazytime" => (false, F::MS_LAZYTIME),
-        "silent" => (true, F::MS_SILENT),
-        "loud" => (false, F::MS_SILENT),
-        "bind" => (true, F::MS_BIND),
-        "rbind" => (true, F::MS_BIND | F::MS_REC),
-        _ => return None,
-    })
+    FLAGS.iter().find(|f| f.0 == opt).map(|f| (f.1, f.2))
 }
 
 /// Flags that a bind remount may change (the rest come from the original mount).
@@ -169,6 +189,18 @@ mod tests {
         assert!(o.copy_up);
         assert_eq!(o.data_string().as_deref(), Some("mode=1777"));
         assert!(!p(&["nosuid"]).copy_up);
+    }
+
+    #[test]
+    fn every_name_is_understood_once() {
+        let names: Vec<_> = names().collect();
+        assert_eq!(names.len(), 38);
+        for n in names {
+            let o = p(&[n]);
+            assert!(o.data.is_empty(), "{n} became data");
+            let kinds = [flag(n).is_some(), propagation(n).is_some(), o.copy_up];
+            assert_eq!(kinds.iter().filter(|k| **k).count(), 1, "{n}");
+        }
     }
 
     #[test]
