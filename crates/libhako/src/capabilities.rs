@@ -86,6 +86,17 @@ pub fn sanitize(config: &mut Value) -> Result<Vec<String>> {
     Ok(ignored.into_iter().collect())
 }
 
+/// The names [`sanitize`] keeps on this kernel, in capability-number order (for `features`).
+pub fn known() -> Vec<String> {
+    let kernel = caps::runtime::thread_all_supported();
+    let mut all: Vec<_> = caps::all().into_iter().collect();
+    all.sort_by_key(|c| c.index());
+    all.into_iter()
+        .map(|c| c.to_string())
+        .filter(|name| available(name, &kernel))
+        .collect()
+}
+
 /// runc's warning for skipped names.
 pub fn warning(ignored: &[String]) -> Option<String> {
     (!ignored.is_empty()).then(|| {

@@ -11,6 +11,7 @@ pub mod container;
 pub mod crashpoint;
 pub mod error;
 pub mod exeguard;
+pub mod features;
 pub mod hooks;
 pub mod idmap;
 pub mod init;

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::mountopts::{self, MountOptions};
 
 /// Spec versions accepted: major 1, minor up to this one without a warning.
-const MAX_KNOWN_MINOR: u64 = 3;
+pub const MAX_KNOWN_MINOR: u64 = 3;
 
 /// One namespace: made anew, or joined through `path`.
 #[derive(Debug, Clone)]
