@@ -14,10 +14,16 @@ use clap::{Parser, ValueEnum};
 #[command(
     name = "hako",
     about = "hako: an OCI container runtime (runc-compatible)",
-    version = commands::version::short(),
-    long_version = commands::version::long(),
+    version = commands::version::flag_text(),
+    disable_version_flag = true,
+    disable_help_subcommand = true,
+    arg_required_else_help = true,
+    after_help = commands::version::help_section(),
 )]
 struct Cli {
+    /// Print the version.
+    #[arg(short = 'v', long, action = clap::ArgAction::Version)]
+    version: Option<bool>,
     /// Root directory for container state [default: /run/hako, or $XDG_RUNTIME_DIR/hako for an
     /// unprivileged user]
     #[arg(long, global = true)]
@@ -56,11 +62,7 @@ pub enum LogFormat {
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
-            let _ = e.print();
-            std::process::exit(code);
-        }
+        Err(e) => std::process::exit(usage_error(e)),
     };
     let logger = log::Logger::new(cli.log.clone(), cli.log_format, cli.debug);
     // runc's rule for the default; `spec` needs no state root.
@@ -89,7 +91,37 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             logger.error(&e.to_string());
-            std::process::exit(1);
+            let code = e.downcast_ref::<commands::Failure>().map_or(1, |f| f.code);
+            std::process::exit(code);
+        }
+    }
+}
+
+/// Report a command line clap refused, with runc's exit status: no verb at all shows the help
+/// (status 0), an unknown verb is runc's "No help topic" (3), any other usage error 1.
+fn usage_error(e: clap::Error) -> i32 {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    match e.kind() {
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            let _ = <Cli as clap::CommandFactory>::command().print_help();
+            0
+        }
+        ErrorKind::InvalidSubcommand => {
+            let verb = match e.get(ContextKind::InvalidSubcommand) {
+                Some(ContextValue::String(v)) => v.clone(),
+                _ => String::new(),
+            };
+            let f = commands::help::no_topic(&verb);
+            log::Logger::new(None, LogFormat::Text, false).error(&f.msg);
+            f.code
+        }
+        _ => {
+            let _ = e.print();
+            if e.use_stderr() {
+                1
+            } else {
+                0
+            }
         }
     }
 }

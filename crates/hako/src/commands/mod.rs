@@ -1,13 +1,17 @@
 //! One short file per verb. Each returns the process exit code or an error for `main` to log.
 
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod events;
 pub mod exec;
+pub mod features;
+pub mod help;
 pub mod kill;
 pub mod list;
 pub mod pause;
 pub mod ps;
+pub mod restore;
 pub mod resume;
 pub mod run;
 pub mod spec;
@@ -62,6 +66,15 @@ pub enum Verb {
     Update(Box<update::Args>),
     /// Print the container's events and resource statistics.
     Events(events::Args),
+    /// Show what hako supports here (runtime-spec Features JSON).
+    Features(features::Args),
+    /// Checkpoint a running container (not supported: fails).
+    Checkpoint(Box<checkpoint::Args>),
+    /// Restore a container from a checkpoint (not supported: fails).
+    Restore(Box<restore::Args>),
+    /// Show the help of hako or of one verb.
+    #[command(visible_alias = "h")]
+    Help(help::Args),
 }
 
 /// Run one verb.
@@ -81,5 +94,27 @@ pub fn dispatch(ctx: &Ctx<'_>, verb: Verb) -> anyhow::Result<i32> {
         Verb::Ps(a) => ps::run(ctx, a),
         Verb::Update(a) => update::run(ctx, *a),
         Verb::Events(a) => events::run(ctx, a),
+        Verb::Features(a) => features::run(a),
+        Verb::Checkpoint(a) => checkpoint::run(ctx, *a),
+        Verb::Restore(a) => restore::run(*a),
+        Verb::Help(a) => help::run(a),
     }
 }
+
+/// An error that exits with runc's status for it instead of 1 (`exec`: 255, an unknown help
+/// topic: 3); `main` logs `msg` as any other error.
+#[derive(Debug)]
+pub struct Failure {
+    /// The exit status.
+    pub code: i32,
+    /// The error line.
+    pub msg: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+impl std::error::Error for Failure {}
