@@ -118,15 +118,22 @@ fn exec_into_stopped_or_unknown_container_fails() {
     let b = w.bundle(&["true"]);
     let id = w.id("stopped");
     w.hako(&["run", "--keep", "--bundle", b.path(), &id]).ok();
-    let out = w.hako(&["exec", &id, "true"]).fails();
-    assert_eq!(out.error_msg(), "cannot exec in a stopped container");
-    let out = w.hako(&["exec", "no-such-container", "true"]).fails();
-    assert_eq!(out.error_msg(), "container does not exist");
-    let (id, _) = running(&w, "nope");
-    let out = w.hako(&["exec", &id, "no-such-program"]).fails();
+    // runc: every exec failure is "exec failed: ..." with exit status 255.
+    let out = w.hako(&["exec", &id, "true"]);
+    assert_eq!(out.code(), Some(255));
     assert_eq!(
         out.error_msg(),
-        "exec: \"no-such-program\": executable file not found in $PATH"
+        "exec failed: cannot exec in a stopped container"
+    );
+    let out = w.hako(&["exec", "no-such-container", "true"]);
+    assert_eq!(out.code(), Some(255));
+    assert_eq!(out.error_msg(), "exec failed: container does not exist");
+    let (id, _) = running(&w, "nope");
+    let out = w.hako(&["exec", &id, "no-such-program"]);
+    assert_eq!(out.code(), Some(255));
+    assert_eq!(
+        out.error_msg(),
+        "exec failed: exec: \"no-such-program\": executable file not found in $PATH"
     );
 }
 

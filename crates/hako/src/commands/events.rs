@@ -3,8 +3,6 @@
 use std::io::Write;
 use std::time::Duration;
 
-use anyhow::Context;
-
 use super::Ctx;
 
 /// `events` arguments.
@@ -32,8 +30,7 @@ pub fn run(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
         let line = serde_json::to_string(e).map_err(std::io::Error::other)?;
         writeln!(out, "{line}")?;
         out.flush()
-    })
-    .context("events")?;
+    })?;
     Ok(0)
 }
 

@@ -67,8 +67,19 @@ pub struct Args {
     command: Vec<String>,
 }
 
-/// Run the exec; the exit code is the process's.
+/// Run the exec; the exit code is the process's. As runc, a failure is `exec failed: ...`
+/// with exit status 255.
 pub fn run(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
+    exec(ctx, a).map_err(|e| {
+        super::Failure {
+            code: 255,
+            msg: format!("exec failed: {e}"),
+        }
+        .into()
+    })
+}
+
+fn exec(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
     if a.apparmor.is_some() || a.process_label.is_some() {
         anyhow::bail!("--apparmor/--process-label: no LSM is supported on this host");
     }

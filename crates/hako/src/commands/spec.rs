@@ -35,7 +35,8 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
     {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            anyhow::bail!("File {} exists. Remove it first", path.display())
+            // runc's words: it names the file relative to the bundle it changed into.
+            anyhow::bail!("File config.json exists. Remove it first")
         }
         Err(e) => return Err(anyhow::anyhow!("creating {}: {e}", path.display())),
     };

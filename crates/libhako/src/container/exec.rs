@@ -84,7 +84,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         }
         Status::Paused => {
             return Err(Error::Lifecycle(
-                "cannot exec in a paused container, use --ignore-paused to override".into(),
+                "cannot exec in a paused container (use --ignore-paused to override)".into(),
             ))
         }
     }

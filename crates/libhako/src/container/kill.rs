@@ -11,14 +11,21 @@ use crate::state::{self, StateDir, Status};
 pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
     let sd = StateDir::open(root, id, false)?;
     let stored = sd.load()?;
-    if matches!(sd.status(&stored), Status::Stopped | Status::Creating) {
+    let status = sd.status(&stored);
+    // runc: `--all` of a stopped container signals what is left in its cgroup, not an error.
+    if status == Status::Creating || (status == Status::Stopped && !all) {
         return Err(Error::Lifecycle("container not running".into()));
     }
     if all {
         // The cgroup holds every process of the container, whatever its PID namespace.
         let cgroup = crate::cgroups::Cgroup::from_paths(&stored.cgroup_paths);
         if let (Some(cg), Ok(signal)) = (cgroup, nix::sys::signal::Signal::try_from(sig)) {
-            return cg.kill_all(signal);
+            let r = cg.kill_all(signal);
+            return if status == Status::Stopped { Ok(()) } else { r };
+        }
+        if status == Status::Stopped {
+            // Its PID may belong to another process by now: nothing to signal.
+            return Ok(());
         }
         for pid in pidns_members(stored.pid) {
             let sig = nix::sys::signal::Signal::try_from(sig).ok();

@@ -13,9 +13,7 @@ pub fn update(root: &Path, id: &str, r: &LinuxResources) -> Result<()> {
     let sd = StateDir::open(root, id, true)?;
     let stored = sd.load()?;
     if matches!(sd.status(&stored), Status::Stopped | Status::Creating) {
-        return Err(Error::Lifecycle(format!(
-            "cannot update container {id}: container not running"
-        )));
+        return Err(Error::Lifecycle("container not running".into()));
     }
     let cg = super::pause::cgroup(&stored)?;
     cg.check_memory_update(r)?;
