@@ -121,6 +121,12 @@ fn setup(a: &InitArgs<'_>) -> Result<(OwnedFd, Option<Vec<u8>>)> {
         }
     }
     rootfs::finalize(plan)?;
+    let personality = plan
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.personality().as_ref());
+    crate::procattrs::apply(proc, personality)?;
     if let Some(filter) = plan.seccomp.as_ref().filter(|_| !no_new_privs(plan)) {
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the uid switch
         // and the capability drop (runc's order). With it, it goes last, in process::ready.

@@ -139,6 +139,7 @@ pub fn parse_config(bytes: &[u8]) -> Result<Config> {
         .and_then(|l| l.remove("seccomp"));
     let ignored_capabilities = crate::capabilities::sanitize(&mut raw)?;
     check_namespace_types(&raw)?;
+    crate::procattrs::sanitize(&mut raw)?;
     let mount_idmaps = crate::idmap::from_raw(&raw)?;
     let spec = serde_json::from_value(raw).map_err(|e| {
         // A typed error from the bytes names the line and column; the value's cannot.
@@ -198,6 +199,8 @@ pub fn validate(config: Config, bundle: &Path) -> Result<Plan> {
     crate::idmap::check(&mut mounts, &mount_idmaps, &spec, &namespaces)?;
     let devices = check_devices(&spec)?;
     let rootfs_propagation = check_linux(&spec, &namespaces)?;
+    crate::procattrs::check_linux(&spec, &mut warnings)?;
+    crate::lsm::check_mount_label(&spec)?;
     let seccomp = crate::seccomp::compile(seccomp.as_ref())?;
     Ok(Plan {
         spec,
@@ -320,6 +323,8 @@ pub fn check_process_fields(
             ));
         }
     }
+    crate::lsm::check_process(process)?;
+    crate::procattrs::check_process(process)?;
     Ok((
         cstrings("process.args", &args)?,
         cstrings("process.env", &env)?,

@@ -193,6 +193,59 @@ pub fn fsmount(ctx: BorrowedFd<'_>, attrs: u32) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
 }
 
+/// `personality(2)`: set the execution domain (`PER_LINUX` 0, `PER_LINUX32` 8).
+pub fn set_personality(persona: libc::c_ulong) -> Result<(), Errno> {
+    // SAFETY: personality takes one integer and touches no memory of ours.
+    let ret = unsafe { libc::personality(persona) };
+    Errno::result(ret).map(drop)
+}
+
+/// `struct sched_attr` of `sched_setattr(2)` (the `SCHED_ATTR_SIZE_VER0` layout).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SchedAttr {
+    /// Size of this struct.
+    pub size: u32,
+    /// `SCHED_OTHER` (0), `FIFO` (1), `RR` (2), `BATCH` (3), `IDLE` (5), `DEADLINE` (6).
+    pub policy: u32,
+    /// `SCHED_FLAG_*`.
+    pub flags: u64,
+    /// Nice value, for `SCHED_OTHER` and `SCHED_BATCH`.
+    pub nice: i32,
+    /// Static priority, for `SCHED_FIFO` and `SCHED_RR`.
+    pub priority: u32,
+    /// `SCHED_DEADLINE` runtime, in nanoseconds.
+    pub runtime: u64,
+    /// `SCHED_DEADLINE` deadline, in nanoseconds.
+    pub deadline: u64,
+    /// `SCHED_DEADLINE` period, in nanoseconds.
+    pub period: u64,
+}
+
+/// `sched_setattr(0, attr, 0)`: the calling thread's scheduling policy and attributes.
+///
+/// # References
+/// <https://man7.org/linux/man-pages/man2/sched_setattr.2.html>
+pub fn sched_setattr(attr: &SchedAttr) -> Result<(), Errno> {
+    let attr = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        ..*attr
+    };
+    // SAFETY: `attr` is a fully initialised `struct sched_attr` whose size field matches its
+    // size; it lives for the call and the kernel only reads it.
+    let ret = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// `ioprio_set(IOPRIO_WHO_PROCESS, 0, (class << 13) | level)`: the calling process's I/O
+/// priority.
+pub fn ioprio_set_self(class: u32, level: u32) -> Result<(), Errno> {
+    let value = (class << 13) | level;
+    // SAFETY: plain syscall with integer arguments.
+    let ret = unsafe { libc::syscall(libc::SYS_ioprio_set, 1, 0, value) };
+    Errno::result(ret).map(drop)
+}
+
 /// `seccomp(SECCOMP_SET_MODE_FILTER, flags, prog)`: load a BPF filter into the calling thread.
 /// Returns the listener fd when `flags` has `SECCOMP_FILTER_FLAG_NEW_LISTENER`.
 ///

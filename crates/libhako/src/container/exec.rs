@@ -105,6 +105,11 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         _ => None,
     };
     let joins = namespace_fds(stored.pid)?;
+    let personality = sd
+        .load_config()?
+        .linux()
+        .as_ref()
+        .and_then(|l| l.personality().clone());
     let seccomp = crate::seccomp::load_saved(&sd.path)?;
     let set = if opts.detach {
         None
@@ -122,6 +127,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         console: console.as_ref(),
         seccomp: seccomp.as_ref(),
         cgroup: cgroup.as_ref(),
+        personality: personality.as_ref(),
     };
     let intermediate = match sys::clone3(0, None).ctx(|| "clone3 for exec".into())? {
         Forked::Child => {
@@ -176,6 +182,7 @@ struct Job<'a> {
     console: Option<&'a OwnedFd>,
     seccomp: Option<&'a crate::seccomp::Filter>,
     cgroup: Option<&'a crate::cgroups::Cgroup>,
+    personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
 }
 
 fn run_child(job: &Job<'_>, chan: &Channel) -> ! {
@@ -205,10 +212,12 @@ fn child_steps(job: &Job<'_>, chan: &Channel) -> Result<std::ffi::CString> {
     crate::exeguard::non_dumpable()?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .ctx(|| "resetting the signal mask".into())?;
+    crate::procattrs::exec_affinity(job.process, true)?;
     // Into the container's cgroup(s) first ("0" = the writer), so nothing forked escapes it.
     if let Some(cg) = job.cgroup {
         cg.driver().add_pid(0)?;
     }
+    crate::procattrs::exec_affinity(job.process, false)?;
     let mut in_userns = false;
     for (flag, fd) in job.joins {
         setns(fd.as_fd(), *flag).ctx(|| format!("joining the container's {flag:?} namespace"))?;
@@ -232,6 +241,7 @@ fn child_steps(job: &Job<'_>, chan: &Channel) -> Result<std::ffi::CString> {
             None => chan.send_with_fd(&Msg::Pty, pty.master.as_fd())?,
         }
     }
+    crate::procattrs::apply(job.process, job.personality)?;
     // The container's filter, in the init's order (see init.rs).
     let nnp = job.process.no_new_privileges().unwrap_or(false);
     if let Some(filter) = job.seccomp.filter(|_| !nnp) {
