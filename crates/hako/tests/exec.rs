@@ -299,3 +299,31 @@ fn foreground_run_relays_the_terminal() {
     assert!(text.contains("relayed-42"), "{text}");
     assert_eq!(out.status.code(), Some(4), "{text}");
 }
+
+#[test]
+fn socket_activation_fds_are_passed_with_listen_env() {
+    let w = World::new("listen-fds");
+    let b = w.bundle(&["sh", "-c", "echo $LISTEN_FDS $LISTEN_PID; cat <&3"]);
+    let id = w.id("listen");
+    let data = w.dir.join("activation.txt");
+    std::fs::write(&data, "from fd 3\n").unwrap();
+    // The shell opens fd 3 and execs hako with its own pid as LISTEN_PID, as systemd would.
+    let script = format!(
+        "exec 3<{}; LISTEN_FDS=1 LISTEN_PID=$$ exec {} --root {} run --bundle {} {id}",
+        data.display(),
+        common::hako_bin(),
+        w.root.display(),
+        b.path()
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1 1\nfrom fd 3\n");
+}

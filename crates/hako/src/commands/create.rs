@@ -42,9 +42,26 @@ impl Common {
             pid_file: self.pid_file.clone(),
             no_pivot: self.no_pivot,
             preserve_fds: self.preserve_fds,
+            listen_fds: listen_fds(),
             console_socket: self.console_socket.clone(),
             detach: true,
         }
+    }
+}
+
+/// Socket activation (sd_listen_fds): `LISTEN_FDS` counts fds from 3 meant for this process
+/// when `LISTEN_PID` is our pid.
+fn listen_fds() -> u32 {
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|p| p == std::process::id());
+    let n = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse().ok());
+    match (ours, n) {
+        (true, Some(n)) => n,
+        _ => 0,
     }
 }
 

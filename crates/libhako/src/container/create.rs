@@ -35,6 +35,10 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// Socket-activation fds handed to the runtime (`LISTEN_FDS` for our pid): passed on at
+    /// 3.., before the `--preserve-fds` ones, with `LISTEN_FDS=N` and `LISTEN_PID=1` added to
+    /// the process environment, as runc does.
+    pub listen_fds: u32,
     /// `--console-socket`: where the pty master goes when `process.terminal` is set.
     pub console_socket: Option<PathBuf>,
     /// Whether the runtime detaches after create (`create`, `run -d`): a terminal then needs a
@@ -60,6 +64,19 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         std::fs::canonicalize(&opts.bundle).map_err(|e| Error::io("bundle", &opts.bundle, e))?;
     let mut plan = spec::validate(spec::load(&bundle)?, &bundle)?;
     crate::rootless::check(&plan)?;
+    if opts.listen_fds > 0 {
+        for kv in [
+            format!("LISTEN_FDS={}", opts.listen_fds),
+            "LISTEN_PID=1".into(),
+        ] {
+            let key = kv.split('=').next().unwrap_or_default().to_string();
+            plan.env
+                .retain(|e| !e.to_bytes().starts_with(format!("{key}=").as_bytes()));
+            plan.env.push(
+                std::ffi::CString::new(kv).map_err(|_| Error::config("LISTEN_FDS", "NUL byte"))?,
+            );
+        }
+    }
     crate::idmap::prepare(&mut plan)?;
     let terminal = plan
         .spec
@@ -184,7 +201,7 @@ fn spawn(
                 chan: child,
                 fifo,
                 no_pivot: opts.no_pivot,
-                preserve_fds: opts.preserve_fds,
+                preserve_fds: opts.preserve_fds + opts.listen_fds,
                 console_socket,
             })
         }
