@@ -218,11 +218,10 @@ fn lsm_labels_are_refused_with_the_reason() {
     let p = json!({"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0},
                    "apparmorProfile": "x"});
     std::fs::write(&proc_json, p.to_string()).unwrap();
-    let msg = w
-        .hako(&["exec", "--process", proc_json.to_str().unwrap(), &id])
-        .fails()
-        .error_msg();
-    assert!(msg.starts_with("process.apparmorProfile"), "{msg}");
+    let out = w.hako(&["exec", "--process", proc_json.to_str().unwrap(), &id]);
+    assert!(!out.0.status.success(), "{}", out.stderr());
+    let msg = out.error_msg();
+    assert!(msg.contains("process.apparmorProfile: \"x\""), "{msg}");
 }
 
 #[test]
