@@ -312,7 +312,8 @@ impl Drop for TempDir {
 /// shims, conmons and cleanup processes the engines started for us.
 fn kill_strays(marker: &Path) {
     let me = std::process::id().to_string();
-    let marker = marker.to_string_lossy().into_owned();
+    // With the slash: /tmp/x-1 must not match /tmp/x-12's processes.
+    let marker = format!("{}/", marker.display());
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return;
     };
