@@ -327,3 +327,22 @@ fn socket_activation_fds_are_passed_with_listen_env() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "1 1\nfrom fd 3\n");
 }
+
+#[test]
+fn kill_sends_real_time_signals() {
+    let w = World::new("kill-rt");
+    // busybox's trap takes the number: RTMIN+3 is 37 with glibc's SIGRTMIN of 34.
+    let mut b = w.bundle(&[
+        "sh",
+        "-c",
+        "trap 'echo got-rt > /tmp/rt; exit 0' 37; while true; do sleep 0.05; done",
+    ]);
+    b.edit(|c| c["root"]["readonly"] = serde_json::json!(false));
+    let id = w.id("rt");
+    w.hako(&["run", "-d", "--bundle", b.path(), &id]).ok();
+    std::thread::sleep(Duration::from_millis(200));
+    w.hako(&["kill", &id, "RTMIN+3"]).ok();
+    w.wait_status(&id, "stopped");
+    let seen = std::fs::read_to_string(b.rootfs().join("tmp/rt")).unwrap_or_default();
+    assert_eq!(seen, "got-rt\n");
+}

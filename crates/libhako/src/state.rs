@@ -9,7 +9,6 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
-use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -322,9 +321,9 @@ pub fn signal(stored: &Stored, sig: i32) -> Result<()> {
     if !alive(stored.pid, stored.pid_start) {
         return Err(Error::Lifecycle("container not running".into()));
     }
-    let sig = nix::sys::signal::Signal::try_from(sig).ok();
-    nix::sys::signal::kill(Pid::from_raw(stored.pid), sig)
-        .map_err(|e| Error::sys(format!("sending signal to pid {}", stored.pid), e))
+    // A raw number: real-time signals (RTMIN+3) have no `Signal` of nix's.
+    crate::sys::kill(stored.pid, sig)
+        .map_err(|e| Error::sys(format!("sending signal {sig} to pid {}", stored.pid), e))
 }
 
 /// The current time in RFC 3339 with nanoseconds, UTC (`2026-11-29T13:21:34.305016962Z`).
@@ -424,7 +423,11 @@ mod tests {
             cgroup_paths: Default::default(),
         };
         sd.save(&st).unwrap();
-        assert_eq!(sd.status(&sd.load().unwrap()), Status::Creating);
+        // Seen by another reader while `create` (sd) holds the lock: still being created.
+        let reader = StateDir::open(&dir, "c1", false).unwrap();
+        assert_eq!(reader.status(&reader.load().unwrap()), Status::Creating);
+        // Seen by the lock holder itself (as `delete` after a crashed create): stopped.
+        assert_eq!(sd.status(&sd.load().unwrap()), Status::Stopped);
         std::fs::write(sd.path.join(STATE_FILE), b"{trunc").unwrap();
         assert!(sd.load().is_err_and(|e| e.to_string().contains("corrupt")));
         sd.remove().unwrap();

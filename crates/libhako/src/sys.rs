@@ -582,3 +582,10 @@ pub fn loopback_up() -> Result<(), Errno> {
     let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) };
     Errno::result(ret).map(drop)
 }
+
+/// `kill(2)` with a raw signal number, for the real-time signals nix's `Signal` cannot name.
+pub fn kill(pid: i32, sig: i32) -> Result<(), Errno> {
+    // SAFETY: kill takes two integers and touches no memory of ours.
+    let ret = unsafe { libc::kill(pid, sig) };
+    Errno::result(ret).map(drop)
+}

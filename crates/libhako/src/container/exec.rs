@@ -187,8 +187,8 @@ struct Job<'a> {
 
 fn run_child(job: &Job<'_>, chan: &Channel) -> ! {
     let err = match child_steps(job, chan) {
-        Ok(program) => {
-            let e = nix::unistd::execve(&program, job.args, job.env);
+        Ok((program, env)) => {
+            let e = nix::unistd::execve(&program, job.args, &env);
             let msg = format!(
                 "exec {:?}: {}",
                 program.to_string_lossy(),
@@ -206,7 +206,7 @@ fn run_child(job: &Job<'_>, chan: &Channel) -> ! {
     std::process::exit(127)
 }
 
-fn child_steps(job: &Job<'_>, chan: &Channel) -> Result<std::ffi::CString> {
+fn child_steps(job: &Job<'_>, chan: &Channel) -> Result<(std::ffi::CString, Vec<std::ffi::CString>)> {
     // A copy of the runtime about to enter the container: non-dumpable from birth, so that no
     // container process can open its /proc/<pid>/{exe,fd} (see exeguard).
     crate::exeguard::non_dumpable()?;
@@ -248,8 +248,11 @@ fn child_steps(job: &Job<'_>, chan: &Channel) -> Result<std::ffi::CString> {
         crate::seccomp::load(filter, chan)?;
     }
     crate::process::finalize(job.process, in_userns)?;
+    // As the init (and runc): HOME from the container's /etc/passwd when the env has none.
+    let env = crate::process::with_home(job.env, nix::unistd::getuid().as_raw());
     let last = job.seccomp.filter(|_| nnp);
-    crate::process::ready(job.args, job.env, job.preserve_fds, chan, last)
+    let program = crate::process::ready(job.args, &env, job.preserve_fds, chan, last)?;
+    Ok((program, env))
 }
 
 /// After Ready, the child's end of the channel is closed by its execve (close-on-exec): EOF

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
 use crate::state::{self, StateDir, Status};
@@ -28,8 +27,7 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
             return Ok(());
         }
         for pid in pidns_members(stored.pid) {
-            let sig = nix::sys::signal::Signal::try_from(sig).ok();
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
+            let _ = crate::sys::kill(pid, sig);
         }
         return Ok(());
     }
