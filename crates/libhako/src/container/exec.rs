@@ -156,9 +156,15 @@ fn namespace_fds(init: i32) -> Result<Vec<(CloneFlags, OwnedFd)>> {
     for (name, flag) in NAMESPACES {
         let theirs = format!("/proc/{init}/ns/{name}");
         let ours = format!("/proc/self/ns/{name}");
-        let (Ok(t), Ok(o)) = (std::fs::read_link(&theirs), std::fs::read_link(&ours)) else {
+        // A namespace type this kernel lacks is skipped; one of the init's that cannot be
+        // read is an error, never a reason to run the process in the runtime's namespaces
+        // (a non-root runtime cannot read those of an init that has not exec'd yet: it is
+        // non-dumpable, see exeguard).
+        let Ok(o) = std::fs::read_link(&ours) else {
             continue;
         };
+        let t = std::fs::read_link(&theirs)
+            .map_err(|e| Error::io("reading the container's namespace", &theirs, e))?;
         if t != o {
             let fd = open(
                 theirs.as_str(),
