@@ -93,11 +93,25 @@ fn leftovers(w: &World, id: &str, b: &Bundle, grace: Duration) -> Vec<String> {
         found.push(format!("process {p} ({})", comm.trim()));
     }
     let bundle = std::fs::canonicalize(&b.dir).unwrap_or_else(|_| b.dir.clone());
-    let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    if host.contains(bundle.to_str().unwrap()) {
+    let host = std::fs::read("/proc/self/mountinfo").unwrap();
+    let needle = mountinfo_escape(bundle.as_os_str());
+    if host.windows(needle.len()).any(|w| w == needle) {
         found.push("a host mount of the bundle".into());
     }
     found
+}
+
+/// A path as /proc/*/mountinfo spells it (space, tab, newline and backslash in octal).
+fn mountinfo_escape(path: &std::ffi::OsStr) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = Vec::new();
+    for &c in path.as_bytes() {
+        match c {
+            b' ' | b'\t' | b'\n' | b'\\' => out.extend(format!("\\{c:03o}").bytes()),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Run `cmd` with stdio to /dev/null (a container may inherit it), at most `limit`; `None`
@@ -562,4 +576,397 @@ fn concurrent_kill_delete_and_state_on_one_container() {
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Hostile input on the command line and in the state dir
+
+/// `hako args` fails with runc's exit code (255 for exec, 1 otherwise) and one error line;
+/// nothing appears under the root.
+#[track_caller]
+fn refused_cleanly(w: &World, args: &[&std::ffi::OsStr]) -> String {
+    let out = w.cmd().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    // One runc-style error line (exit 255 from exec, as runc), or clap's refusal (exit 1) of an
+    // argument that is not UTF-8.
+    let code = out.status.code();
+    let one_line = err.lines().count() == 1 && err.contains("level=error");
+    let clap = err.starts_with("error: invalid UTF-8") && code == Some(1);
+    let runc_code = if args[0] == "exec" { 255 } else { 1 };
+    assert!(
+        clap || (one_line && code == Some(runc_code)),
+        "{args:?}: {code:?} {err}"
+    );
+    let entries: Vec<_> = std::fs::read_dir(&w.root)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(entries.is_empty(), "{args:?} left {entries:?}");
+    err
+}
+
+#[test]
+fn ids_with_odd_bytes_are_refused_cleanly() {
+    use std::ffi::{OsStr, OsString};
+    use std::os::unix::ffi::OsStringExt;
+    let w = World::new("oddid");
+    let b = w.bundle(&["true"]);
+    let long = "a".repeat(2000);
+    let ids: Vec<OsString> = [
+        &b"a/b"[..],
+        b"../escape",
+        b"..",
+        b".",
+        b"a\nb",
+        b"a b",
+        b"\x01\x02",
+        b"a\xffb",
+        b"\xc3\x28",
+        b"",
+        long.as_bytes(),
+    ]
+    .iter()
+    .map(|b| OsString::from_vec(b.to_vec()))
+    .collect();
+    for id in &ids {
+        let create = [
+            OsStr::new("create"),
+            OsStr::new("--bundle"),
+            b.dir.as_os_str(),
+            id,
+        ];
+        refused_cleanly(&w, &create);
+        for verb in ["state", "start", "delete", "kill", "pause", "exec"] {
+            let mut args = vec![OsStr::new(verb)];
+            if verb == "delete" {
+                args.push(OsStr::new("--force"));
+            }
+            args.push(id);
+            if verb == "exec" {
+                args.push(OsStr::new("true"));
+            }
+            refused_cleanly(&w, &args);
+        }
+    }
+    assert!(!w.dir.join("escape").exists() && !w.root.join("../escape").exists());
+}
+
+#[test]
+fn bundle_paths_with_odd_bytes_work_or_fail_cleanly() {
+    use std::os::unix::ffi::OsStrExt;
+    let w = World::new("oddpath");
+    for name in [
+        &b"with space"[..],
+        b"new\nline",
+        b"\xce\xbb-unicode",
+        b"not-utf8-\xff",
+    ] {
+        let b = w.bundle(&["true"]);
+        let odd = w.dir.join(std::ffi::OsStr::from_bytes(name));
+        std::fs::rename(&b.dir, &odd).unwrap();
+        let b = Bundle { dir: odd };
+        let id = w.id("oddpath");
+        let out = w
+            .cmd()
+            .arg("run")
+            .arg("--bundle")
+            .arg(&b.dir)
+            .arg(&id)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        match out.status.code() {
+            Some(0) => {}
+            Some(1) => assert_eq!(err.matches("level=error").count(), 1, "{name:?}: {err}"),
+            other => panic!("{name:?}: exit {other:?}: {err}"),
+        }
+        let left = leftovers(&w, &id, &b, Duration::from_secs(2));
+        assert!(left.is_empty(), "{name:?}: {left:#?}");
+    }
+}
+
+#[test]
+fn hook_paths_with_odd_bytes_are_refused_cleanly() {
+    let w = World::new("oddhook");
+    // Refused by validation (naming the field), or, for a path that is well-formed but runs
+    // nothing, by the failing hook; either way nothing is left.
+    let field = "hooks.createRuntime[0].path";
+    for (path, why, want) in [
+        ("relative/hook", "relative", field),
+        ("/bin/tr\u{0}ue", "NUL byte", field),
+        ("", "empty", field),
+        ("/no/such/hook", "missing", "createRuntime hook #0"),
+        ("/bin/\ntrue", "newline", "createRuntime hook #0"),
+    ] {
+        let id = w.id("oddhook");
+        let mut b = marked_bundle(&w, &["true"], &id);
+        b.edit(|c| c["hooks"] = json!({"createRuntime": [{"path": path}]}));
+        let out = marked(&w, &id)
+            .args(["create", "--bundle", b.path(), &id])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{why}: {err}");
+        assert_eq!(err.matches("level=error").count(), 1, "{why}: {err}");
+        assert!(err.contains(want), "{why}: the error names the hook: {err}");
+        let left = leftovers(&w, &id, &b, Duration::from_secs(2));
+        assert!(left.is_empty(), "{why}: {left:#?}");
+    }
+}
+
+#[test]
+fn garbage_state_files_give_a_clear_error_and_delete_force_removes_them() {
+    let w = World::new("garbage");
+    let real = json!({
+        "id": "x", "pid": 1, "pid_start": 1, "bundle": "/b", "rootfs": "/b/rootfs",
+        "created": "2026-01-01T00:00:00Z", "owner": "root", "creating": false
+    })
+    .to_string();
+    let shapes: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        b"\x00\xff\xfe garbage".to_vec(),
+        real.as_bytes()[..real.len() / 2].to_vec(),
+        real.replace("\"pid\":1", "\"pid\":\"one\"").into_bytes(),
+        real.replace("\"pid\":1", "\"pid\":99999999999999")
+            .into_bytes(),
+        b"[]".to_vec(),
+        b"null".to_vec(),
+        vec![b'['; 100_000],
+    ];
+    for (i, bytes) in shapes.iter().enumerate() {
+        let id = w.id("garbage");
+        std::fs::create_dir_all(w.state_dir(&id)).unwrap();
+        std::fs::write(w.state_dir(&id).join("state.json"), bytes).unwrap();
+        let st = w.hako(&["state", &id]).fails();
+        let msg = st.error_msg();
+        assert!(msg.contains("corrupt state file"), "shape {i}: {msg}");
+        // list skips what it cannot read, and still prints valid JSON.
+        let l = w.hako(&["list", "--format", "json"]).ok();
+        assert!(
+            serde_json::from_str::<Value>(l.stdout().trim()).is_ok(),
+            "{}",
+            l.stdout()
+        );
+        w.hako(&["delete", "--force", &id]).ok();
+        assert!(!w.state_dir(&id).exists(), "shape {i}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. The container outlives the runtime
+
+#[test]
+fn container_outlives_the_runtime_and_is_found_again() {
+    let w = World::new("outlive");
+    let id = w.id("outlive");
+    let b = marked_bundle(&w, &["sleep", "1000"], &id);
+    w.start(&id, &b);
+    // Every hako process has exited: only the container's process carries the marker.
+    let pid = w.state(&id)["pid"].as_i64().unwrap() as i32;
+    let procs = marked_processes(&id);
+    assert_eq!(procs, vec![pid], "only the container runs");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(w.state(&id)["status"], "running");
+    assert_eq!(w.state(&id)["pid"], pid);
+    let out = w.hako(&["exec", &id, "echo", "still-here"]).ok();
+    assert_eq!(out.stdout(), "still-here\n");
+    w.hako(&["delete", "--force", &id]).ok();
+    let left = leftovers(&w, &id, &b, Duration::from_secs(2));
+    assert!(left.is_empty(), "{left:#?}");
+}
+
+#[test]
+fn a_recycled_pid_is_never_mistaken_for_the_container() {
+    let w = World::new("recycled");
+    // An unrelated live process stands in for a PID the kernel gave to someone else.
+    let mut other = Command::new("sleep").arg("100").spawn().unwrap();
+    let pid = other.id() as i32;
+    let (start, _) = stat(pid).unwrap();
+    let fake = |id: &str, pid_start: u64| {
+        std::fs::create_dir_all(w.state_dir(id)).unwrap();
+        let st = json!({
+            "id": id, "pid": pid, "pid_start": pid_start, "bundle": "/nonexistent",
+            "rootfs": "/nonexistent/rootfs", "created": "2026-01-01T00:00:00Z",
+            "owner": "root", "creating": false
+        });
+        std::fs::write(w.state_dir(id).join("state.json"), st.to_string()).unwrap();
+    };
+    // The same PID with another start time: a different process.
+    let id = w.id("recycled");
+    fake(&id, start + 1);
+    let st = w.state(&id);
+    assert_eq!(st["status"], "stopped", "{st}");
+    assert_eq!(st["pid"], 0, "{st}");
+    let msg = w.hako(&["kill", &id, "KILL"]).fails().error_msg();
+    assert_eq!(msg, "container not running");
+    w.hako(&["delete", &id]).ok();
+    w.hako(&["delete", "--force", &id]).ok();
+    assert!(!w.state_dir(&id).exists());
+    assert!(
+        stat(pid).is_some_and(|(s, st)| s == start && st != 'Z'),
+        "hako signalled a process that was not the container"
+    );
+    // The right start time: the liveness check does look at the process.
+    let id = w.id("recycled");
+    fake(&id, start);
+    assert_eq!(w.state(&id)["status"], "running");
+    let _ = std::fs::remove_dir_all(w.state_dir(&id));
+    other.kill().unwrap();
+    other.wait().unwrap();
+}
+
+#[test]
+fn an_init_killed_behind_hakos_back_reads_as_stopped() {
+    let w = World::new("behind");
+    for started in [false, true] {
+        let id = w.id("behind");
+        let b = marked_bundle(&w, &["sleep", "1000"], &id);
+        w.hako(&["create", "--bundle", b.path(), &id]).ok();
+        if started {
+            w.hako(&["start", &id]).ok();
+        }
+        let pid = w.state(&id)["pid"].as_i64().unwrap() as i32;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
+        w.wait_status(&id, "stopped");
+        assert_eq!(w.state(&id)["pid"], 0);
+        // An init that exited before start is reported at once, not waited for.
+        let t0 = Instant::now();
+        let mut start = w.cmd();
+        start.args(["start", &id]);
+        let st = status_within(&mut start, Duration::from_secs(10)).expect("start hung");
+        assert_eq!(st.code(), Some(1));
+        assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+        w.hako(&["delete", &id]).ok();
+        let left = leftovers(&w, &id, &b, Duration::from_secs(2));
+        assert!(left.is_empty(), "started={started}: {left:#?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Signals and exits of `run`
+
+/// Children of `pid` that are zombies.
+fn zombie_children(pid: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            let Ok(s) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+                return false;
+            };
+            let Some(rest) = s.rfind(')').map(|i| &s[i + 2..]) else {
+                return false;
+            };
+            let f: Vec<&str> = rest.split(' ').collect();
+            f.first() == Some(&"Z") && f.get(1).and_then(|pp| pp.parse().ok()) == Some(pid)
+        })
+        .collect()
+}
+
+/// Poll `f` every 10 ms for up to 10 s.
+#[track_caller]
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn run_forwards_hup_int_usr1_and_term() {
+    let w = World::new("fwd");
+    let id = w.id("fwd");
+    let script = "for s in HUP INT USR1; do trap \"echo $s >> /tmp/sigs\" $s; done; \
+                  trap 'echo TERM >> /tmp/sigs; exit 3' TERM; \
+                  touch /tmp/ready; while :; do sleep 0.02; done";
+    let mut b = marked_bundle(&w, &["sh", "-c", script], &id);
+    b.edit(|c| c["root"]["readonly"] = json!(false));
+    let (sigs, ready) = (b.rootfs().join("tmp/sigs"), b.rootfs().join("tmp/ready"));
+    let mut run = marked(&w, &id)
+        .args(["run", "--bundle", b.path(), &id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let hako = nix::unistd::Pid::from_raw(run.id() as i32);
+    wait_until("the container to be ready", || ready.exists());
+    let mut want = String::new();
+    for (sig, name) in [
+        (nix::sys::signal::SIGHUP, "HUP"),
+        (nix::sys::signal::SIGINT, "INT"),
+        (nix::sys::signal::SIGUSR1, "USR1"),
+    ] {
+        nix::sys::signal::kill(hako, sig).unwrap();
+        want.push_str(name);
+        want.push('\n');
+        wait_until(name, || {
+            std::fs::read_to_string(&sigs).unwrap_or_default() == want
+        });
+    }
+    nix::sys::signal::kill(hako, nix::sys::signal::SIGTERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = run.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "run did not exit after TERM");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "run exits with the container's status"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&sigs).unwrap(),
+        "HUP\nINT\nUSR1\nTERM\n"
+    );
+    let left = leftovers(&w, &id, &b, Duration::from_secs(2));
+    assert!(left.is_empty(), "{left:#?}");
+}
+
+#[test]
+fn run_reaps_every_child_it_inherits() {
+    let w = World::new("reap");
+    let id = w.id("reap");
+    // No PID namespace: orphans of the container are reparented to `hako run`, the subreaper.
+    let script = "for i in 1 2 3 4 5; do (sleep 0.1 &); done; touch /tmp/ready; sleep 2";
+    let mut b = marked_bundle(&w, &["sh", "-c", script], &id);
+    b.edit(|c| {
+        c["root"]["readonly"] = json!(false);
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "pid");
+    });
+    let ready = b.rootfs().join("tmp/ready");
+    let mut run = marked(&w, &id)
+        .args(["run", "--bundle", b.path(), &id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let hako = run.id() as i32;
+    wait_until("the container to be ready", || ready.exists());
+    // The orphans have exited by now; none may linger as a zombie of hako.
+    std::thread::sleep(Duration::from_millis(700));
+    let zombies = zombie_children(hako);
+    assert!(zombies.is_empty(), "zombies under hako run: {zombies:?}");
+    assert_eq!(run.wait().unwrap().code(), Some(0));
+    let left = leftovers(&w, &id, &b, Duration::from_secs(2));
+    assert!(left.is_empty(), "{left:#?}");
+}
+
+#[test]
+fn run_of_a_program_that_exits_at_once_never_hangs() {
+    let w = World::new("fast");
+    let b = w.bundle(&["true"]);
+    for _ in 0..10 {
+        let id = w.id("fast");
+        let mut run = w.cmd();
+        run.args(["run", "--bundle", b.path(), &id]);
+        let st = status_within(&mut run, Duration::from_secs(10)).expect("run hung");
+        assert_eq!(st.code(), Some(0));
+    }
 }

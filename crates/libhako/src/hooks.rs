@@ -67,6 +67,44 @@ impl Kind {
     }
 }
 
+/// Refuse, before anything is created, a hook that could never run as written: a `path` that
+/// is not absolute (the spec requires it; a relative one would resolve against the runtime's
+/// cwd) or a NUL byte in its path, args or env.
+pub fn check(hooks: &Option<Hooks>) -> Result<()> {
+    const KINDS: [Kind; 6] = [
+        Kind::Prestart,
+        Kind::CreateRuntime,
+        Kind::CreateContainer,
+        Kind::StartContainer,
+        Kind::Poststart,
+        Kind::Poststop,
+    ];
+    for kind in KINDS {
+        for (i, hook) in kind.of(hooks).iter().enumerate() {
+            let field = |f: &str| format!("hooks.{}[{i}].{f}", kind.name());
+            let path = hook.path();
+            if path.as_os_str().as_encoded_bytes().contains(&0) {
+                return Err(Error::config(field("path"), "contains a NUL byte"));
+            }
+            if !path.is_absolute() {
+                return Err(Error::config(
+                    field("path"),
+                    format!("{:?}: not an absolute path", path.display().to_string()),
+                ));
+            }
+            for (name, list) in [("args", hook.args()), ("env", hook.env())] {
+                if let Some(j) = list.iter().flatten().position(|a| a.contains('\0')) {
+                    return Err(Error::config(
+                        field(&format!("{name}[{j}]")),
+                        "contains a NUL byte",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Run every hook of `kind` in order, each with `state` on stdin; the first failure is returned.
 pub fn run(kind: Kind, hooks: &Option<Hooks>, state: &[u8]) -> Result<()> {
     for (i, hook) in kind.of(hooks).iter().enumerate() {

@@ -198,6 +198,7 @@ pub fn validate(config: Config, bundle: &Path) -> Result<Plan> {
     let mut mounts = check_mounts(&spec, bundle)?;
     crate::idmap::check(&mut mounts, &mount_idmaps, &spec, &namespaces)?;
     let devices = check_devices(&spec)?;
+    crate::hooks::check(spec.hooks())?;
     let rootfs_propagation = check_linux(&spec, &namespaces)?;
     crate::procattrs::check_linux(&spec, &mut warnings)?;
     crate::lsm::check_mount_label(&spec)?;
