@@ -60,6 +60,7 @@ pub enum LogFormat {
 }
 
 fn main() {
+    libhako::trace::start();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => std::process::exit(usage_error(e)),

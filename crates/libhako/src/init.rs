@@ -23,6 +23,7 @@ use crate::namespaces::{self, Strategy};
 use crate::spec::Plan;
 use crate::sync::{Channel, Msg};
 use crate::sys;
+use crate::trace;
 use crate::{console, hooks, process, rootfs, seccomp};
 
 /// What the init needs besides the plan.
@@ -71,6 +72,7 @@ fn setup(a: &InitArgs<'_>) -> Result<(OwnedFd, Option<Vec<u8>>)> {
         }
     }
     namespaces::join_paths(&plan.namespaces)?;
+    trace::step("init: namespaces");
     namespaces::unshare_new(plan, a.strategy.unshare)?;
     // Non-dumpable until execve (CVE-2019-5736 class, see exeguard): from here on no process of
     // the container may open our /proc/<pid>/{exe,fd}. Not earlier: until Go a non-root
@@ -120,6 +122,7 @@ fn setup(a: &InitArgs<'_>) -> Result<(OwnedFd, Option<Vec<u8>>)> {
             None => a.chan.send_with_fd(&Msg::Pty, pty.master.as_fd())?,
         }
     }
+    trace::step("init: mounts, pivot_root");
     rootfs::finalize(plan)?;
     let personality = plan
         .spec
@@ -133,6 +136,7 @@ fn setup(a: &InitArgs<'_>) -> Result<(OwnedFd, Option<Vec<u8>>)> {
         seccomp::load(filter, &a.chan)?;
     }
     process::finalize(proc, plan.has(CloneFlags::CLONE_NEWUSER))?;
+    trace::step("init: credentials");
     Ok((fifo, state))
 }
 
@@ -233,6 +237,7 @@ fn wait_and_exec(a: &InitArgs<'_>, fifo: OwnedFd, state: Option<Vec<u8>>) -> Err
             return e;
         }
     }
+    trace::step("init: released, exec");
     match nix::unistd::execve(&program, &plan.args, &env) {
         Err(e) => {
             let msg = format!(

@@ -30,6 +30,7 @@ pub mod spec;
 pub mod state;
 pub mod sync;
 pub mod sys;
+pub mod trace;
 pub mod userns;
 
 pub use error::{Error, Result};

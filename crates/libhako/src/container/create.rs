@@ -19,6 +19,7 @@ use crate::spec::{self, Plan};
 use crate::state::{self, StateDir, Stored};
 use crate::sync::{self, Channel, Msg};
 use crate::sys::{self, Forked};
+use crate::trace;
 
 /// Options of `create` (and `run`).
 #[derive(Debug, Clone, Default)]
@@ -63,6 +64,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let bundle =
         std::fs::canonicalize(&opts.bundle).map_err(|e| Error::io("bundle", &opts.bundle, e))?;
     let mut plan = spec::validate(spec::load(&bundle)?, &bundle)?;
+    trace::step("config validated");
     crate::rootless::check(&plan)?;
     if opts.listen_fds > 0 {
         for kv in [
@@ -100,6 +102,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     };
     let sd = StateDir::create(&opts.root, &opts.id)?;
     crashpoint::at(Step::StateDir);
+    trace::step("state dir");
     let mut guard = Cleanup {
         sd: &sd,
         child: None,
@@ -140,6 +143,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         cgroup.setup(resources)?;
     }
     crashpoint::at(Step::Cgroup);
+    trace::step("cgroup");
     sd.save_config(&plan.spec)?;
     crate::seccomp::save(&sd.path, plan.seccomp.as_ref())?;
     let fifo = sd.fifo();
@@ -234,6 +238,7 @@ fn drive(
         cg.place(child)?;
     }
     record_pid(guard.sd, child)?;
+    trace::step("clone, maps, cgroup join");
     chan.send(&Msg::Go)?;
     let mut init = child;
     let mut pty = None;
@@ -266,7 +271,10 @@ fn drive(
                 let _ = waitpid(child, None);
                 guard.child = None;
             }
-            Some((Msg::Ready, _)) => return Ok((init, pty)),
+            Some((Msg::Ready, _)) => {
+                trace::step("init ready");
+                return Ok((init, pty));
+            }
             #[cfg(feature = "crash-points")]
             Some((Msg::CrashPoint, _)) => crashpoint::die(),
             Some((Msg::Failed { message, .. }, _)) => return Err(Error::Init(message)),

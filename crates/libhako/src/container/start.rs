@@ -10,6 +10,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use crate::error::{Error, Result};
 use crate::hooks;
 use crate::state::{StateDir, Status};
+use crate::trace;
 
 /// Wait (at most `EXEC_WAIT`) until the init has exec'd the program (or died): its read end
 /// of the fifo is close-on-exec, and a fifo writer sees POLLERR once no reader is left. So
@@ -71,7 +72,9 @@ pub fn start(root: &Path, id: &str) -> Result<Vec<String>> {
     f.write_all(b"0")
         .map_err(|e| Error::io("writing exec fifo", &fifo, e))?;
     std::fs::remove_file(&fifo).map_err(|e| Error::io("removing exec fifo", &fifo, e))?;
+    trace::step("start: fifo written");
     wait_for_exec(&f);
+    trace::step("start: program exec'd");
     let spec = match sd.load_config() {
         Ok(spec) if spec.hooks().is_some() => spec,
         _ => return Ok(Vec::new()),
