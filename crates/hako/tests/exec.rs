@@ -346,3 +346,28 @@ fn kill_sends_real_time_signals() {
     let seen = std::fs::read_to_string(b.rootfs().join("tmp/rt")).unwrap_or_default();
     assert_eq!(seen, "got-rt\n");
 }
+
+#[test]
+fn exec_into_paused_container_needs_ignore_paused() {
+    let w = World::new("exec-paused");
+    let b = w.bundle(&["sleep", "1000"]);
+    let id = w.id("paused");
+    w.hako(&["run", "-d", "--bundle", b.path(), &id]).ok();
+    w.hako(&["pause", &id]).ok();
+    // runc's status for a failed exec is 255.
+    let out = w.hako(&["exec", &id, "true"]);
+    assert_eq!(out.code(), Some(255));
+    assert!(out.error_msg().contains("paused"), "{}", out.stderr());
+    // With --ignore-paused the process joins the frozen cgroup and runs once resumed.
+    let child = w
+        .cmd()
+        .args(["exec", "--ignore-paused", &id, "sh", "-c", "echo thawed"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    w.hako(&["resume", &id]).ok();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "thawed\n");
+}

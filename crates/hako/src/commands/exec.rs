@@ -100,6 +100,7 @@ fn exec(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
         pid_file: a.pid_file,
         console_socket: a.console_socket,
         preserve_fds: a.preserve_fds,
+        ignore_paused: a.ignore_paused,
     })?;
     Ok(code)
 }

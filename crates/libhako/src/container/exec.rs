@@ -41,6 +41,8 @@ pub struct ExecOptions {
     pub console_socket: Option<PathBuf>,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// `--ignore-paused`: exec into a paused container (the process starts frozen).
+    pub ignore_paused: bool,
 }
 
 /// The namespaces an exec'd process joins, in setns order.
@@ -82,6 +84,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
                 "cannot exec in a container that is still being created".into(),
             ))
         }
+        Status::Paused if opts.ignore_paused => {}
         Status::Paused => {
             return Err(Error::Lifecycle(
                 "cannot exec in a paused container (use --ignore-paused to override)".into(),
