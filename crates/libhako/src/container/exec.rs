@@ -215,7 +215,10 @@ fn run_child(job: &Job<'_>, chan: &Channel) -> ! {
     std::process::exit(127)
 }
 
-fn child_steps(job: &Job<'_>, chan: &Channel) -> Result<(std::ffi::CString, Vec<std::ffi::CString>)> {
+fn child_steps(
+    job: &Job<'_>,
+    chan: &Channel,
+) -> Result<(std::ffi::CString, Vec<std::ffi::CString>)> {
     // A copy of the runtime about to enter the container: non-dumpable from birth, so that no
     // container process can open its /proc/<pid>/{exe,fd} (see exeguard).
     crate::exeguard::non_dumpable()?;

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-
 use crate::error::{Error, Result};
 use crate::state::{self, StateDir, Status};
 
