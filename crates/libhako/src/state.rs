@@ -318,12 +318,20 @@ pub fn alive(pid: i32, start: u64) -> bool {
 
 /// Send `sig` to the init if it is still the same process.
 pub fn signal(stored: &Stored, sig: i32) -> Result<()> {
+    // Pin the process before checking it: with the pidfd open, a matching start time proves it
+    // is the init, and a process that gets the PID later cannot receive the signal.
+    let pidfd = (stored.pid > 0)
+        .then(|| crate::sys::pidfd_open(nix::unistd::Pid::from_raw(stored.pid)).ok())
+        .flatten();
     if !alive(stored.pid, stored.pid_start) {
         return Err(Error::Lifecycle("container not running".into()));
     }
     // A raw number: real-time signals (RTMIN+3) have no `Signal` of nix's.
-    crate::sys::kill(stored.pid, sig)
-        .map_err(|e| Error::sys(format!("sending signal {sig} to pid {}", stored.pid), e))
+    match &pidfd {
+        Some(fd) => crate::sys::pidfd_send_signal(std::os::fd::AsFd::as_fd(fd), sig),
+        None => crate::sys::kill(stored.pid, sig),
+    }
+    .map_err(|e| Error::sys(format!("sending signal {sig} to pid {}", stored.pid), e))
 }
 
 /// The current time in RFC 3339 with nanoseconds, UTC (`2026-11-29T13:21:34.305016962Z`).

@@ -18,8 +18,14 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
         // The cgroup holds every process of the container, whatever its PID namespace.
         let cgroup = crate::cgroups::Cgroup::from_paths(&stored.cgroup_paths);
         if let (Some(cg), Ok(signal)) = (cgroup, nix::sys::signal::Signal::try_from(sig)) {
-            let r = cg.kill_all(signal);
-            return if status == Status::Stopped { Ok(()) } else { r };
+            return match cg.kill_all(signal) {
+                _ if status == Status::Stopped => Ok(()),
+                // A concurrent delete removed the cgroup after we read the state.
+                Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => {
+                    Err(Error::Lifecycle("container not running".into()))
+                }
+                r => r,
+            };
         }
         if status == Status::Stopped {
             // Its PID may belong to another process by now: nothing to signal.

@@ -50,7 +50,12 @@ fn kill_and_wait(stored: &Stored) -> Result<()> {
     if !alive(stored.pid, stored.pid_start) {
         return Ok(());
     }
-    match nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL) {
+    let sigkill = nix::sys::signal::Signal::SIGKILL;
+    let sent = match &pidfd {
+        Some(fd) => crate::sys::pidfd_send_signal(std::os::fd::AsFd::as_fd(fd), sigkill as i32),
+        None => nix::sys::signal::kill(pid, sigkill),
+    };
+    match sent {
         Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
         Err(e) => return Err(Error::sys(format!("killing init pid {pid}"), e)),
     }
