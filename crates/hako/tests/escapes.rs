@@ -209,6 +209,64 @@ fn init_is_not_dumpable_until_it_execs() {
     assert!(after.contains("/bin/busybox\nEXE-OPEN"), "{after}");
 }
 
+/// An exec'd process is a copy of the runtime until its execve, holding runtime fds (here also
+/// fd 7, a host directory `hako exec` inherited). It reads the container's /etc/passwd for
+/// HOME, which the container made a FIFO: it waits there, in the container's namespaces, with
+/// the container's credentials. The container's init must not reach its exe or its fds.
+#[test]
+fn exec_child_is_not_dumpable_until_it_execs() {
+    let w = World::new("exec-dumpable");
+    let secret = host_secret(&w, "secret");
+    let attacker = r#"
+        n=0; found=
+        while [ $n -lt 500 ] && [ -z "$found" ]; do
+          for d in /proc/[0-9]*; do
+            [ "$(cat $d/comm 2>/dev/null)" = hako ] || continue
+            found=$d
+            {
+              readlink $d/exe && echo EXE-OPEN || echo EXE-DENIED
+              for f in $d/fd/*; do
+                cat $f/flag 2>/dev/null && echo FD-OPEN
+                readlink $f >/dev/null 2>&1 && echo FD-OPEN || echo FD-DENIED
+              done
+            } > /tmp/result 2>&1
+          done
+          n=$((n+1)); sleep 0.02
+        done
+        [ -n "$found" ] || echo NOTHING > /tmp/result
+        echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd
+        sleep 100
+    "#;
+    let mut b = w.bundle(&["sh", "-c", attacker]);
+    writable_root(&mut b);
+    // The init has HOME, so only the exec'd process (without it) reads /etc/passwd.
+    b.edit(|c| c["process"]["env"] = json!(["PATH=/bin", "HOME=/root"]));
+    let passwd = b.rootfs().join("etc/passwd");
+    std::fs::remove_file(&passwd).unwrap();
+    nix::unistd::mkfifo(&passwd, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    let id = w.id("exec-dumpable");
+    w.hako(&["run", "-d", "--bundle", b.path(), &id]).ok();
+    let process = w.dir.join("process.json");
+    let p = json!({"args": ["true"], "cwd": "/", "env": ["PATH=/bin"],
+                   "user": {"uid": 0, "gid": 0}, "noNewPrivileges": true,
+                   "capabilities": {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"],
+                                    "permitted": ["CAP_KILL"]}});
+    std::fs::write(&process, p.to_string()).unwrap();
+    let out = host_sh(&format!(
+        "exec 7<{}; exec {} --root {} exec --process {} {id}",
+        s(&secret),
+        hako_bin(),
+        s(&w.root),
+        s(&process)
+    ));
+    let result = std::fs::read_to_string(b.rootfs().join("tmp/result")).unwrap_or_default();
+    out.ok();
+    assert!(result.contains("EXE-DENIED"), "{result}");
+    assert!(result.contains("FD-DENIED"), "{result}");
+    assert!(!result.contains("OPEN"), "{result}");
+    assert!(!result.contains("HOST-SECRET"), "{result}");
+}
+
 /// From the host: the binary the init runs until exec is the sealed view, which refuses to
 /// be opened for writing even by root (EROFS), not the installed hako.
 #[test]
