@@ -202,12 +202,14 @@ fn crash_at(step: Step) -> Vec<String> {
                 problems.push("list shows it as created".into());
             }
         }
+        // Nothing is recorded before state.json; after it, a dead create reads as stopped.
         let st = w.hako(&["state", &id]);
-        if st.code() == Some(0) {
-            let v: Value = serde_json::from_str(&st.stdout()).unwrap_or(Value::Null);
-            if v["status"] == "created" || v["status"] == "running" {
-                problems.push(format!("state shows it as {}", v["status"]));
-            }
+        let v: Value = serde_json::from_str(&st.stdout()).unwrap_or(Value::Null);
+        match (step, st.code()) {
+            (Step::StateDir, Some(1)) if st.stderr().contains("does not exist") => {}
+            (Step::StateDir, _) => problems.push(format!("state: {}", st.stderr())),
+            (_, Some(0)) if v["status"] == "stopped" => {}
+            _ => problems.push(format!("state: {v} {}", st.stderr())),
         }
         std::thread::sleep(Duration::from_millis(50));
     }
