@@ -371,3 +371,16 @@ fn exec_into_paused_container_needs_ignore_paused() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "thawed\n");
 }
+
+#[test]
+fn exec_into_a_sub_cgroup_is_refused_clearly() {
+    let w = World::new("exec-subcg");
+    let (id, _) = running(&w, "subcg");
+    let out = w.hako(&["exec", "--cgroup", "sub", &id, "true"]);
+    assert_ne!(out.code(), Some(0));
+    assert!(
+        out.error_msg().contains("--cgroup \"sub\""),
+        "{}",
+        out.stderr()
+    );
+}

@@ -58,7 +58,7 @@ pub struct Args {
     /// Allow exec in a paused container.
     #[arg(long)]
     ignore_paused: bool,
-    /// Sub-cgroup to run in (accepted; the container's cgroup is used).
+    /// Sub-cgroup to run in (refused: not supported yet; the container's cgroup is used).
     #[arg(long)]
     cgroup: Option<String>,
     /// Container id.
@@ -82,6 +82,9 @@ pub fn run(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
 fn exec(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
     if a.apparmor.is_some() || a.process_label.is_some() {
         anyhow::bail!("--apparmor/--process-label: no LSM is supported on this host");
+    }
+    if let Some(sub) = &a.cgroup {
+        anyhow::bail!("--cgroup {sub:?}: exec into a sub-cgroup is not supported yet");
     }
     let process = match &a.process {
         Some(path) => {
