@@ -47,6 +47,31 @@ hyperfine -N --warmup 10 --runs "$runs" --export-markdown "$work/run.md" \
   -n hako "sh -c '$(cmd hako)'" -n runc "sh -c '$(cmd runc)'" -n crun "sh -c '$(cmd crun)'" >/dev/null
 cat "$work/run.md"
 
+echo "== run of /bin/true with 50 ms idle before each (cold cgroup path; $runs runs)"
+hyperfine -N --warmup 3 --runs "$runs" --prepare 'sleep 0.05' --export-markdown "$work/cold.md" \
+  -n hako "sh -c '$(cmd hako)'" -n runc "sh -c '$(cmd runc)'" -n crun "sh -c '$(cmd crun)'" >/dev/null
+cat "$work/cold.md"
+
+echo "== 50 containers run -d in parallel, then deleted (wall ms of the 50 runs, median of 5)"
+for rt in hako runc crun; do
+  case $rt in hako) bin=$hako;; runc) bin=runc;; crun) bin=$crun_wrap;; esac
+  python3 - "$bin" "$work/$rt-par" "$b" "$rt" <<'P'
+import subprocess, sys, time, statistics
+binary, root, bundle, name = sys.argv[1:5]
+walls = []
+for rep in range(5):
+    ids = [f"p{rep}-{i}" for i in range(50)]
+    s = time.perf_counter()
+    procs = [subprocess.Popen([binary, "--root", root, "run", "-d", "-b", bundle, i],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL) for i in ids]
+    failed = sum(p.wait() != 0 for p in procs)
+    walls.append(time.perf_counter() - s)
+    for i in ids:
+        subprocess.run([binary, "--root", root, "delete", "--force", i], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(f"{name:5} {statistics.median(walls)*1000:7.1f} ms  (failures in last round: {failed})")
+P
+done
+
 echo "== create / start / delete (ms, median of $runs)"
 for rt in hako runc crun; do
   case $rt in hako) bin=$hako;; runc) bin=runc;; crun) bin=$crun_wrap;; esac
