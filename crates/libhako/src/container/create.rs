@@ -6,7 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::stat::Mode;
-use nix::sys::wait::{waitpid, WaitStatus};
+use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use crate::cgroups;
@@ -284,11 +284,7 @@ fn drive(
                 )))
             }
             None => {
-                let why = match waitpid(child, None) {
-                    Ok(WaitStatus::Exited(_, c)) => format!("exit status {c}"),
-                    Ok(WaitStatus::Signaled(_, s, _)) => format!("signal {s}"),
-                    _ => "unknown status".into(),
-                };
+                let why = super::reap_reason(child);
                 guard.child = None;
                 return Err(Error::Init(format!(
                     "container init exited before it was ready ({why})"

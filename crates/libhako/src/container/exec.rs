@@ -12,7 +12,7 @@ use nix::fcntl::{open, OFlag};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::stat::Mode;
-use nix::sys::wait::{waitpid, WaitStatus};
+use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 
@@ -313,11 +313,7 @@ fn drive(
                 )))
             }
             None => {
-                let why = match waitpid(intermediate, None) {
-                    Ok(WaitStatus::Exited(_, c)) => format!("exit status {c}"),
-                    Ok(WaitStatus::Signaled(_, s, _)) => format!("signal {s}"),
-                    _ => "no status".into(),
-                };
+                let why = super::reap_reason(intermediate);
                 break Err(Error::Init(format!(
                     "exec process exited before it was ready ({why})"
                 )));

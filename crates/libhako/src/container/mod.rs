@@ -83,3 +83,13 @@ fn wait_gone(stored: &Stored, pidfd: Option<std::os::fd::OwnedFd>, limit: Durati
     }
     Ok(())
 }
+
+/// Reap a child that hung up early and say how it ended, for "exited before it was ready".
+fn reap_reason(child: Pid) -> String {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    match waitpid(child, None) {
+        Ok(WaitStatus::Exited(_, c)) => format!("exit status {c}"),
+        Ok(WaitStatus::Signaled(_, s, _)) => format!("signal {s}"),
+        _ => "no status".into(),
+    }
+}
