@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
 use common::{Bundle, World};
 use serde_json::{json, Value};
 
@@ -21,30 +19,6 @@ fn root_entries(w: &World) -> Vec<String> {
             .collect(),
         Err(_) => Vec::new(),
     }
-}
-
-/// Directories named `name` under /sys/fs/cgroup (not following symlinks).
-fn cgroups_named(name: &str) -> Vec<PathBuf> {
-    fn walk(dir: &Path, name: &str, depth: usize, out: &mut Vec<PathBuf>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd.flatten() {
-            if !e.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
-            }
-            let p = e.path();
-            if e.file_name() == name {
-                out.push(p.clone());
-            }
-            if depth > 0 {
-                walk(&p, name, depth - 1, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(Path::new("/sys/fs/cgroup"), name, 8, &mut out);
-    out
 }
 
 /// No process has the bundle as its root or cwd or has a mount of it, and the host has no
@@ -77,7 +51,7 @@ fn assert_no_trace(b: &Bundle, id: &str) {
     if own.contains(needle) {
         found.push("the host has a mount of the bundle".into());
     }
-    for cg in cgroups_named(id) {
+    for cg in common::cgroups_named(id) {
         found.push(format!("cgroup {}", cg.display()));
     }
     assert!(found.is_empty(), "left behind: {found:#?}");
@@ -467,9 +441,9 @@ fn corrupt_state_file() {
         nix::sys::signal::Signal::SIGKILL,
     );
     for _ in 0..500 {
-        let dirs = cgroups_named(&id);
+        let dirs = common::cgroups_named(&id);
         let _ = dirs.iter().rev().map(std::fs::remove_dir).count();
-        if cgroups_named(&id).is_empty() {
+        if common::cgroups_named(&id).is_empty() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));

@@ -142,22 +142,8 @@ fn stdin_piped_through_and_stdout_stderr_kept_apart() {
     let w = World::new("stdio");
     let b = w.bundle(&["sh", "-c", "cat; echo to-err >&2"]);
     let id = w.id("stdio");
-    let mut child = w
-        .cmd()
-        .args(["run", "--bundle", b.path(), &id])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"line one\nline two\n")
-        .unwrap();
-    // stdin is closed here: EOF must reach `cat` so the container ends.
-    let out = child.wait_with_output().unwrap();
+    // stdin is closed after the input: EOF must reach `cat` so the container ends.
+    let out = w.with_stdin(&["run", "--bundle", b.path(), &id], b"line one\nline two\n");
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "line one\nline two\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "to-err\n");

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -34,28 +34,6 @@ fn gone(pid: i32, start: u64) -> bool {
         None => true,
         Some((s, state)) => s != start || state == 'Z' || state == 'X',
     }
-}
-
-/// Directories named `name` under /sys/fs/cgroup (the default cgroup of container `name`).
-fn cgroups_named(name: &str) -> Vec<std::path::PathBuf> {
-    fn walk(dir: &Path, name: &str, depth: usize, out: &mut Vec<std::path::PathBuf>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                if e.file_name() == name {
-                    out.push(e.path());
-                }
-                if depth > 0 {
-                    walk(&e.path(), name, depth - 1, out);
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(Path::new("/sys/fs/cgroup"), name, 8, &mut out);
-    out
 }
 
 /// Poll `f` every 10 ms for up to 10 s.
@@ -187,7 +165,10 @@ fn create_start_stop_delete() {
     let before = now_secs();
     w.hako(&["create", "--bundle", b.path(), &id]).ok();
     assert!(w.state_dir(&id).is_dir());
-    assert!(!cgroups_named(&id).is_empty(), "the container has a cgroup");
+    assert!(
+        !common::cgroups_named(&id).is_empty(),
+        "the container has a cgroup"
+    );
 
     let out = w.hako(&["state", &id]).ok().stdout();
     assert_eq!(
@@ -255,7 +236,7 @@ fn create_start_stop_delete() {
     w.hako(&["delete", &id]).ok();
     assert!(!w.state_dir(&id).exists(), "delete removes the state dir");
     assert_eq!(
-        cgroups_named(&id),
+        common::cgroups_named(&id),
         Vec::<std::path::PathBuf>::new(),
         "cgroup left"
     );
@@ -522,7 +503,7 @@ fn delete_of_running_needs_force() {
     );
     assert!(!w.state_dir(&id).exists());
     assert_eq!(
-        cgroups_named(&id),
+        common::cgroups_named(&id),
         Vec::<std::path::PathBuf>::new(),
         "cgroup left"
     );
@@ -543,7 +524,7 @@ fn delete_of_created_kills_it() {
     );
     assert!(!w.state_dir(&id).exists());
     assert_eq!(
-        cgroups_named(&id),
+        common::cgroups_named(&id),
         Vec::<std::path::PathBuf>::new(),
         "cgroup left"
     );
@@ -758,18 +739,7 @@ fn stdio_passes_through_and_stdin_eof_reaches_the_container() {
         "while read l; do echo \"in:$l\"; done; echo eof; echo to-err >&2; exit 4",
     ]);
     let id = w.id("stdio");
-    let mut child = w
-        .cmd()
-        .args(["run", "--bundle", b.path(), &id])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"hello\nworld\n").unwrap();
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
+    let out = w.with_stdin(&["run", "--bundle", b.path(), &id], b"hello\nworld\n");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),

@@ -409,20 +409,7 @@ fn stdin_is_passed_through() {
     let w = World::new("proc-stdin");
     let b = sh(&w, "cat; echo end");
     let id = w.id("stdin");
-    let mut child = w
-        .cmd()
-        .args(["run", "--bundle", b.path(), &id])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(b"line one\nline two\n").unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
+    let out = w.with_stdin(&["run", "--bundle", b.path(), &id], b"line one\nline two\n");
     assert!(
         out.status.success(),
         "{}",

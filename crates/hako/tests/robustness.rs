@@ -27,28 +27,6 @@ const MARK: &str = "HAKO_ROBUST_MARK";
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// Directories named `name` under /sys/fs/cgroup, on every hierarchy (not following links).
-fn cgroups_named(name: &str) -> Vec<PathBuf> {
-    fn walk(dir: &Path, name: &str, depth: usize, out: &mut Vec<PathBuf>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                if e.file_name().to_str() == Some(name) {
-                    out.push(e.path());
-                }
-                if depth > 0 {
-                    walk(&e.path(), name, depth - 1, out);
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(Path::new("/sys/fs/cgroup"), name, 8, &mut out);
-    out
-}
-
 /// Every live (non-zombie) process whose environment holds `MARK=<mark>`.
 fn marked_processes(mark: &str) -> Vec<i32> {
     let needle = format!("{MARK}={mark}");
@@ -79,7 +57,7 @@ fn leftovers(w: &World, id: &str, b: &Bundle, grace: Duration) -> Vec<String> {
     if w.state_dir(id).exists() {
         found.push(format!("state dir {}", w.state_dir(id).display()));
     }
-    for cg in cgroups_named(id) {
+    for cg in common::cgroups_named(id) {
         found.push(format!("cgroup {}", cg.display()));
     }
     let deadline = Instant::now() + grace;

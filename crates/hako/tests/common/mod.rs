@@ -282,3 +282,51 @@ impl Out {
         serde_json::from_str(msg).unwrap_or_else(|_| msg.to_string())
     }
 }
+
+/// Directories named `name` under /sys/fs/cgroup, on every hierarchy (not following links):
+/// the default cgroup of container `name`, or one a test named itself.
+pub fn cgroups_named(name: &str) -> Vec<PathBuf> {
+    fn walk(dir: &Path, name: &str, depth: usize, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let p = e.path();
+            if e.file_name() == name {
+                out.push(p.clone());
+            }
+            if depth > 0 {
+                walk(&p, name, depth - 1, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new("/sys/fs/cgroup"), name, 8, &mut out);
+    out
+}
+
+impl World {
+    /// `hako <args>` with `input` written to its stdin, then stdin closed (EOF must reach the
+    /// container); stdout and stderr are captured separately.
+    pub fn with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hako");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write stdin");
+        child.wait_with_output().expect("wait hako")
+    }
+}
