@@ -10,26 +10,36 @@
 //!   ptrace) to every process without `CAP_SYS_PTRACE` in the initial user namespace. `execve`
 //!   makes the user program dumpable again, as it is under runc.
 //! * The `execve` itself runs inside the container: a program that is, or whose `#!`
-//!   interpreter is, `/proc/self/exe` makes the kernel run the runtime binary in the container,
-//!   as a fresh and dumpable process whose `/proc/<pid>/exe` any container process may reopen.
-//!   No check of the program can close this (the container can rewrite a script between a
-//!   check and the exec), so [`ensure_sealed`] makes the binary that is reachable that way
-//!   read-only: before `create`, `run` or `exec` makes any process, the runtime re-executes
-//!   itself once from a read-only view of its binary, a private overlayfs mount made with
-//!   `fsopen`/`fsmount` and attached to no mount namespace (so nobody can remount it
-//!   read-write; runc >= 1.2 does the same), or, where that is not possible (no overlayfs, an
-//!   unprivileged caller), from a sealed memfd copy (runc 1.0, crun). Reopening that file for
-//!   writing fails (EROFS, or EPERM on write for the memfd).
+//!   interpreter or ELF interpreter is, `/proc/self/exe` makes the kernel run the runtime
+//!   binary in the container, as a fresh and dumpable process whose `/proc/<pid>/exe` any
+//!   container process may reopen (and write once no hako runs). No check of the program can
+//!   close this (the container can rewrite a script between a check and the exec). What the
+//!   kernel finds as `/proc/self/exe` during that `execve` is the binary of the process that
+//!   calls it, so [`exec`] makes that a harmless one: the **exec trampoline**, a freestanding
+//!   program of about 2 KiB (`trampoline/trampoline.c`, built by `build.rs`) that the runtime
+//!   writes into a sealed, read-only memfd ([`prepare`], before any process is made). The
+//!   container process `execveat`s the memfd, which `execve`s the user program; a container
+//!   that points anything at `/proc/self/exe` reaches the sealed memfd, never the host binary.
+//!   The cost per create/exec is a memfd of 2 KiB and one `execve` of a program with no
+//!   dynamic loader and no libc (runc >= 1.2 briefly shipped the same idea as runc-dmz).
 //!
-//! Nothing is copied on the overlayfs path (the page cache is the binary's own); the cost is
-//! one `execve` of the runtime per create/run/exec.
+//! The trampoline adds an `execve` (and an `fcntl`) under the container's seccomp filter, so it
+//! is used only when the profile plainly allows `execve`, `execveat` and `fcntl` (Docker's and
+//! Podman's do); a profile that denies, logs, traces or notifies them keeps its exact
+//! semantics through the older defence, as do targets the trampoline is not built for and
+//! hosts that refuse executable memfds (`vm.memfd_noexec=2`): [`ensure_sealed`] re-executes the
+//! runtime once, before anything is created, from a read-only view of its binary, a private
+//! overlayfs mount made with `fsopen`/`fsmount` and attached to no mount namespace (so nobody
+//! can remount it read-write; runc >= 1.2 does the same), or, where that is not possible (no
+//! overlayfs, an unprivileged caller), from a sealed memfd copy (runc 1.0, crun). A runtime
+//! binary that is already read-only (installed on a read-only mount) needs neither.
 
 use std::ffi::{CStr, CString, OsString};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
-use nix::fcntl::{fcntl, open, openat, AtFlags, FcntlArg, OFlag, SealFlag};
+use nix::fcntl::{fcntl, open, openat, AtFlags, FcntlArg, FdFlag, OFlag, SealFlag};
 use nix::sys::stat::Mode;
 
 use crate::error::{Error, Result, SysContext};
@@ -68,6 +78,151 @@ fn sealed_fd(fd: BorrowedFd<'_>) -> bool {
     let sealed = fcntl(fd, FcntlArg::F_GET_SEALS)
         .is_ok_and(|s| SealFlag::from_bits_truncate(s).contains(base_seals()));
     ro || sealed
+}
+
+/// The exec trampoline for this target, built from `trampoline/trampoline.c`; empty where it
+/// could not be built.
+static TRAMPOLINE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/trampoline"));
+
+/// `MFD_EXEC` (Linux 6.3): an executable memfd, asked for explicitly where
+/// `vm.memfd_noexec` makes the default non-executable.
+const MFD_EXEC: u32 = 0x0010;
+
+/// Choose how the container's program is exec'd, before anything is created. `Some(fd)`: the
+/// sealed trampoline, pass it to [`exec`]. `None`: a direct `execve` is safe, because the
+/// running binary is already read-only, or has just been made so by [`ensure_sealed`] (which
+/// may re-execute the runtime). `seccomp` is the filter the container's processes run under.
+pub fn prepare(seccomp: Option<&crate::seccomp::Filter>) -> Result<Option<OwnedFd>> {
+    let fits = match seccomp {
+        Some(f) => f.plainly_allows(&["execve", "execveat", "fcntl"]),
+        None => true,
+    };
+    if fits && std::env::var_os(REEXEC_MARK).is_none() && !is_sealed()? {
+        if let Some(fd) = trampoline() {
+            return Ok(Some(fd));
+        }
+    }
+    ensure_sealed()?;
+    Ok(None)
+}
+
+/// The trampoline in a sealed, executable memfd; `None` where there is none for this target
+/// or the kernel refuses an executable memfd.
+fn trampoline() -> Option<OwnedFd> {
+    use nix::sys::memfd::{memfd_create, MFdFlags};
+    if TRAMPOLINE.is_empty() {
+        return None;
+    }
+    let name = c"hako:exec-trampoline";
+    let flags = MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING;
+    let fd = memfd_create(name, flags | MFdFlags::from_bits_retain(MFD_EXEC))
+        .or_else(|_| memfd_create(name, flags))
+        .ok()?;
+    let mut rest = TRAMPOLINE;
+    while !rest.is_empty() {
+        match nix::unistd::write(&fd, rest) {
+            Ok(n) if n > 0 => rest = &rest[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            _ => return None,
+        }
+    }
+    nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(0o555)).ok()?;
+    // F_SEAL_EXEC (Linux 6.3) also freezes the mode; older kernels seal without it.
+    let exec_seal = SealFlag::from_bits_retain(libc::F_SEAL_EXEC);
+    fcntl(fd.as_fd(), FcntlArg::F_ADD_SEALS(base_seals() | exec_seal))
+        .or_else(|_| fcntl(fd.as_fd(), FcntlArg::F_ADD_SEALS(base_seals())))
+        .ok()?;
+    Some(fd)
+}
+
+/// How a failed `execve` of the program is reported.
+pub struct Report<'a> {
+    /// The runtime's channel: gets `Failed { step, message }`.
+    pub chan: &'a crate::sync::Channel,
+    /// The step named in that message ("init", "exec").
+    pub step: &'a str,
+    /// The exit status of the process after a failure.
+    pub status: u8,
+}
+
+/// The message of a failed exec of `program`, without the error text.
+fn failure_prefix(program: &CStr) -> String {
+    format!("exec {:?}: ", program.to_string_lossy())
+}
+
+/// Exec `program` with `args` and `env`: through `trampoline` (see [`prepare`]) or directly.
+/// Returns only if the exec failed, after reporting it as `report` says: on stderr (the
+/// runtime may be gone: the container's stderr is the only witness), on the channel, exit.
+/// Through the trampoline, a failure of the program's own `execve` is reported by the
+/// trampoline itself, in the same words.
+pub fn exec(
+    program: &CStr,
+    args: &[CString],
+    env: &[CString],
+    trampoline: Option<BorrowedFd<'_>>,
+    report: &Report<'_>,
+) -> ! {
+    let err = match trampoline {
+        Some(t) => via_trampoline(t, program, args, env, report),
+        None => nix::unistd::execve(program, args, env).map_or_else(|e| e, |n| match n {}),
+    };
+    let message = format!(
+        "{}{}",
+        failure_prefix(program),
+        crate::error::errno_text(err)
+    );
+    eprintln!("hako: {message}");
+    let _ = report.chan.send(&crate::sync::Msg::Failed {
+        step: report.step.into(),
+        message,
+    });
+    std::process::exit(i32::from(report.status))
+}
+
+/// `execveat` the trampoline with its arguments (see `trampoline/trampoline.c`); the channel
+/// stays open across it, for the trampoline to report a failure. Returns the errno if the
+/// trampoline itself could not be exec'd.
+fn via_trampoline(
+    t: BorrowedFd<'_>,
+    program: &CStr,
+    args: &[CString],
+    env: &[CString],
+    report: &Report<'_>,
+) -> nix::errno::Errno {
+    const MARK: &str = "@@hako-errno@@";
+    let failed = crate::sync::Msg::Failed {
+        step: report.step.into(),
+        message: format!("{}{MARK}", failure_prefix(program)),
+    };
+    let json = serde_json::to_string(&failed).unwrap_or_default();
+    let Some(at) = json.rfind(MARK) else {
+        return nix::errno::Errno::EINVAL;
+    };
+    let chan = report.chan.as_fd();
+    let head = [
+        "hako-exec".to_string(),
+        chan.as_raw_fd().to_string(),
+        json[..at].to_string(),
+        json[at + MARK.len()..].to_string(),
+        format!("hako: {}", failure_prefix(program)),
+        report.status.to_string(),
+    ];
+    let mut argv = Vec::with_capacity(head.len() + 1 + args.len());
+    for h in head {
+        match CString::new(h) {
+            Ok(c) => argv.push(c),
+            Err(_) => return nix::errno::Errno::EINVAL,
+        }
+    }
+    argv.push(program.to_owned());
+    argv.extend(args.iter().cloned());
+    if let Err(e) = fcntl(chan, FcntlArg::F_SETFD(FdFlag::empty())) {
+        return e;
+    }
+    let err = nix::unistd::execveat(t, c"", &argv, env, AtFlags::AT_EMPTY_PATH)
+        .map_or_else(|e| e, |n| match n {});
+    let _ = fcntl(chan, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+    err
 }
 
 /// Make sure the running binary cannot be written through `/proc/<pid>/exe`: return if it is

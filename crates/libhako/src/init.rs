@@ -10,7 +10,7 @@
 //! exec is left, so `create` never succeeds for a container that cannot start.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::{open, OFlag};
@@ -43,6 +43,8 @@ pub struct InitArgs<'a> {
     /// The connected `--console-socket`, when `process.terminal` is set and one was given;
     /// without one the pty master goes back to the runtime over `chan`.
     pub console_socket: Option<&'a OwnedFd>,
+    /// The sealed exec trampoline, if the program is exec'd through it (see exeguard).
+    pub trampoline: Option<BorrowedFd<'a>>,
 }
 
 /// Run the init to `execve`. Never returns.
@@ -63,6 +65,7 @@ fn setup(a: &InitArgs<'_>) -> Result<(OwnedFd, Option<Vec<u8>>)> {
     // `run` blocks signals to forward them; the container starts with none blocked.
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .ctx(|| "resetting the signal mask".into())?;
+    sys::default_sigpipe().ctx(|| "resetting SIGPIPE".into())?;
     match a.chan.recv()? {
         Some(Msg::Go) => {}
         other => {
@@ -238,17 +241,10 @@ fn wait_and_exec(a: &InitArgs<'_>, fifo: OwnedFd, state: Option<Vec<u8>>) -> Err
         }
     }
     trace::step("init: released, exec");
-    match nix::unistd::execve(&program, &plan.args, &env) {
-        Err(e) => {
-            let msg = format!(
-                "exec {:?}: {}",
-                program.to_string_lossy(),
-                crate::error::errno_text(e)
-            );
-            // The runtime may be gone after start: the container's stderr is the only witness.
-            eprintln!("hako: {msg}");
-            Error::Init(msg)
-        }
-        Ok(never) => match never {},
-    }
+    let report = crate::exeguard::Report {
+        chan: &a.chan,
+        step: "init",
+        status: 1,
+    };
+    crate::exeguard::exec(&program, &plan.args, &env, a.trampoline, &report)
 }

@@ -123,6 +123,20 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
     Ok(())
 }
 
+/// SIGPIPE back to its default action. The Rust runtime ignores SIGPIPE in hako, and an
+/// ignored signal stays ignored across `execve`: a container process must not inherit that
+/// (runc's do not; `yes | head` must end `yes` by SIGPIPE).
+pub fn default_sigpipe() -> Result<(), Errno> {
+    // SAFETY: SIG_DFL installs no handler, so no code of ours can run in signal context.
+    unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    }
+    .map(drop)
+}
+
 /// `prctl(PR_SET_CHILD_SUBREAPER, 1)`: orphans of the container (and its init, when an
 /// intermediate process exits) are reparented to us so `run` can reap and report them.
 pub fn set_child_subreaper() -> Result<(), Errno> {

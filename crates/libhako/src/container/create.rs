@@ -2,7 +2,7 @@
 //! it through the sync protocol to Ready, and record the state. On any failure everything made
 //! so far (process, cgroup, state dir) is removed before the error is returned.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::stat::Mode;
@@ -59,12 +59,13 @@ pub struct Created {
 
 /// Create the container; the init waits for `start`.
 pub fn create(opts: &CreateOptions) -> Result<Created> {
-    // CVE-2019-5736: the init is a copy of this process; see exeguard. May re-exec once.
-    crate::exeguard::ensure_sealed()?;
     let bundle =
         std::fs::canonicalize(&opts.bundle).map_err(|e| Error::io("bundle", &opts.bundle, e))?;
     let mut plan = spec::validate(spec::load(&bundle)?, &bundle)?;
     trace::step("config validated");
+    // CVE-2019-5736: the init is a copy of this process; see exeguard. Before anything is
+    // made: this may re-exec the runtime.
+    let trampoline = crate::exeguard::prepare(plan.seccomp.as_ref())?;
     crate::rootless::check(&plan)?;
     if opts.listen_fds > 0 {
         for kv in [
@@ -149,7 +150,14 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let fifo = sd.fifo();
     nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
         .ctx(|| format!("creating exec fifo {}", fifo.display()))?;
-    let (init_pid, pty) = spawn(&plan, opts, &fifo, console.as_ref(), &mut guard)?;
+    let (init_pid, pty) = spawn(
+        &plan,
+        opts,
+        &fifo,
+        console.as_ref(),
+        trampoline.as_ref().map(AsFd::as_fd),
+        &mut guard,
+    )?;
     crashpoint::at(Step::ExecFifo);
     let (pid_start, _) = state::proc_stat(init_pid.as_raw())
         .ok_or_else(|| Error::Init(format!("container init {init_pid} exited during create")))?;
@@ -177,6 +185,7 @@ fn spawn(
     opts: &CreateOptions,
     fifo: &Path,
     console_socket: Option<&OwnedFd>,
+    trampoline: Option<BorrowedFd<'_>>,
     guard: &mut Cleanup<'_>,
 ) -> Result<(Pid, Option<OwnedFd>)> {
     let mut strategy = namespaces::strategy(&plan.namespaces);
@@ -207,6 +216,7 @@ fn spawn(
                 no_pivot: opts.no_pivot,
                 preserve_fds: opts.preserve_fds + opts.listen_fds,
                 console_socket,
+                trampoline,
             })
         }
         Forked::Parent(pid) => {

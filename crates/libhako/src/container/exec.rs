@@ -68,8 +68,6 @@ pub fn container_process(root: &Path, id: &str) -> Result<Process> {
 
 /// Run the process; returns its exit code (foreground) or 0 (detached).
 pub fn exec(opts: &ExecOptions) -> Result<i32> {
-    // CVE-2019-5736: the exec'd process is a copy of this one; see exeguard. May re-exec once.
-    crate::exeguard::ensure_sealed()?;
     let sd = StateDir::open(&opts.root, &opts.id, false)?;
     let stored = sd.load()?;
     match sd.status(&stored) {
@@ -92,6 +90,10 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         }
     }
     let (args, env) = spec::check_process_fields(&opts.process)?;
+    let seccomp = crate::seccomp::load_saved(&sd.path)?;
+    // CVE-2019-5736: the exec'd process is a copy of this one; see exeguard. Before anything
+    // is made: this may re-exec the runtime.
+    let trampoline = crate::exeguard::prepare(seccomp.as_ref())?;
     let terminal = opts.process.terminal().unwrap_or(false);
     if terminal && opts.console_socket.is_none() && opts.detach {
         return Err(Error::Lifecycle(
@@ -113,7 +115,6 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         .linux()
         .as_ref()
         .and_then(|l| l.personality().clone());
-    let seccomp = crate::seccomp::load_saved(&sd.path)?;
     let set = if opts.detach {
         None
     } else {
@@ -131,6 +132,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         seccomp: seccomp.as_ref(),
         cgroup: cgroup.as_ref(),
         personality: personality.as_ref(),
+        trampoline: trampoline.as_ref().map(AsFd::as_fd),
     };
     let intermediate = match sys::clone3(0, None).ctx(|| "clone3 for exec".into())? {
         Forked::Child => {
@@ -192,19 +194,18 @@ struct Job<'a> {
     seccomp: Option<&'a crate::seccomp::Filter>,
     cgroup: Option<&'a crate::cgroups::Cgroup>,
     personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
+    trampoline: Option<std::os::fd::BorrowedFd<'a>>,
 }
 
 fn run_child(job: &Job<'_>, chan: &Channel) -> ! {
     let err = match child_steps(job, chan) {
         Ok((program, env)) => {
-            let e = nix::unistd::execve(&program, job.args, &env);
-            let msg = format!(
-                "exec {:?}: {}",
-                program.to_string_lossy(),
-                e.map_or_else(crate::error::errno_text, |never| match never {})
-            );
-            eprintln!("hako: {msg}");
-            Error::Init(msg)
+            let report = crate::exeguard::Report {
+                chan,
+                step: "exec",
+                status: 127,
+            };
+            crate::exeguard::exec(&program, job.args, &env, job.trampoline, &report)
         }
         Err(e) => e,
     };
@@ -224,6 +225,7 @@ fn child_steps(
     crate::exeguard::non_dumpable()?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .ctx(|| "resetting the signal mask".into())?;
+    sys::default_sigpipe().ctx(|| "resetting SIGPIPE".into())?;
     crate::procattrs::exec_affinity(job.process, true)?;
     // Into the container's cgroup(s) first ("0" = the writer), so nothing forked escapes it.
     if let Some(cg) = job.cgroup {

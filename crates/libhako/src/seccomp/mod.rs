@@ -92,6 +92,28 @@ impl Filter {
     pub fn is_empty(&self) -> bool {
         self.program.is_empty()
     }
+
+    /// Whether each of `names` is plainly allowed: named only by rules that allow it with no
+    /// argument condition, or not named and allowed by the default action. Anything else
+    /// (an errno, a notification, a log entry, a condition) is not plain.
+    pub fn plainly_allows(&self, names: &[&str]) -> bool {
+        let Ok(p) = serde_json::from_value::<RawProfile>(self.raw.clone()) else {
+            return false;
+        };
+        let allow = |a: &str| a == "SCMP_ACT_ALLOW";
+        names.iter().all(|name| {
+            let mut rules = p
+                .syscalls
+                .iter()
+                .flatten()
+                .filter(|r| r.names.iter().any(|n| n == name))
+                .peekable();
+            if rules.peek().is_none() {
+                return allow(&p.default_action);
+            }
+            rules.all(|r| allow(&r.action) && r.args.iter().flatten().next().is_none())
+        })
+    }
 }
 
 /// `listenerPath` and `listenerMetadata`.
@@ -632,6 +654,38 @@ mod tests {
         assert_eq!(action("SCMP_ACT_NOTIFY", None), Some(ScmpAction::Notify));
         assert_eq!(action("SCMP_ACT_BOGUS", None), None);
         assert_eq!(action("scmp_act_allow", None), None);
+    }
+
+    #[test]
+    fn plainly_allowed_syscalls() {
+        let f = |v: Value| compile(Some(&v)).unwrap().unwrap();
+        let deny_default = f(serde_json::json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [
+            {"names": ["execve", "execveat"], "action": "SCMP_ACT_ALLOW"},
+            {"names": ["fcntl"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 1, "value": 2, "op": "SCMP_CMP_EQ"}]}
+        ]}));
+        assert!(deny_default.plainly_allows(&["execve", "execveat"]));
+        assert!(
+            !deny_default.plainly_allows(&["execve", "fcntl"]),
+            "a condition"
+        );
+        assert!(
+            !deny_default.plainly_allows(&["write"]),
+            "unnamed, default errno"
+        );
+        let allow_default = f(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["execveat"], "action": "SCMP_ACT_NOTIFY"}],
+            "listenerPath": "/run/x.sock"}));
+        assert!(allow_default.plainly_allows(&["execve", "fcntl"]));
+        assert!(
+            !allow_default.plainly_allows(&["execveat"]),
+            "a notification"
+        );
+        let logged = f(serde_json::json!({"defaultAction": "SCMP_ACT_LOG"}));
+        assert!(!logged.plainly_allows(&["execve"]));
     }
 
     #[test]
