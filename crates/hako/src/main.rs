@@ -37,7 +37,8 @@ struct Cli {
     /// Log debug messages.
     #[arg(long, global = true)]
     debug: bool,
-    /// Manage cgroups through systemd (not supported yet: refused with the reason).
+    /// Make the container's cgroup a transient systemd unit (linux.cgroupsPath is
+    /// "slice:prefix:name").
     #[arg(long, global = true)]
     systemd_cgroup: bool,
     /// Path to criu (accepted for compatibility; checkpoint is not supported).
@@ -82,12 +83,9 @@ fn main() {
     let ctx = commands::Ctx {
         root,
         logger: &logger,
+        systemd_cgroup: cli.systemd_cgroup,
     };
-    let result = if cli.systemd_cgroup {
-        Err(anyhow::anyhow!("{}", libhako::cgroups::systemd_refusal()))
-    } else {
-        commands::dispatch(&ctx, cli.verb)
-    };
+    let result = commands::dispatch(&ctx, cli.verb);
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {

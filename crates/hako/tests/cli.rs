@@ -102,7 +102,7 @@ fn features_has_every_key_of_the_schema() {
     for key in ["v1", "v2", "systemd", "systemdUser", "rdma"] {
         assert!(l["cgroup"][key].is_boolean(), "cgroup.{key}");
     }
-    assert_eq!(l["cgroup"]["systemd"], false);
+    assert_eq!(l["cgroup"]["systemd"], true);
     assert_eq!(l["cgroup"]["systemdUser"], false);
     let sc = &l["seccomp"];
     assert_eq!(sc["enabled"], true);
@@ -1227,13 +1227,6 @@ const ALLOWED: &[(&str, Differs, &str)] = &[
         "checkpoint is not supported",
     ),
     ("restore", Differs::Message, "restore is not supported"),
-    // hako refuses --systemd-cgroup for every verb, with the reason (systemd cgroups are not
-    // implemented), instead of accepting it and failing later or never.
-    (
-        "--systemd-cgroup",
-        Differs::ExitCode,
-        "--systemd-cgroup refused",
-    ),
 ];
 
 /// The `msg` of each `level=error` line (logrus text), in order.

@@ -220,7 +220,7 @@ pub fn features(runtime_version: &str, commit: &str) -> Features {
             cgroup: Cgroup {
                 v1: true,
                 v2: true,
-                systemd: false,
+                systemd: true,
                 systemd_user: false,
                 rdma: rdma(),
             },

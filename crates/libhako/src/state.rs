@@ -76,6 +76,10 @@ pub struct Stored {
     /// `""` for the unified tree).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub cgroup_paths: std::collections::BTreeMap<String, PathBuf>,
+    /// The systemd unit that owns the cgroup (`--systemd-cgroup`), which `update` and
+    /// `delete` talk to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
 }
 
 /// The OCI state, in the field order and shape runc prints.
@@ -429,6 +433,7 @@ mod tests {
             annotations: HashMap::new(),
             creating: true,
             cgroup_paths: Default::default(),
+            systemd_unit: None,
         };
         sd.save(&st).unwrap();
         // Seen by another reader while `create` (sd) holds the lock: still being created.

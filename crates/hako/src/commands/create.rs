@@ -45,6 +45,7 @@ impl Common {
             listen_fds: listen_fds(),
             console_socket: self.console_socket.clone(),
             detach: true,
+            systemd_cgroup: ctx.systemd_cgroup,
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct Ctx<'a> {
     pub root: PathBuf,
     /// The logger of the global flags.
     pub logger: &'a Logger,
+    /// `--systemd-cgroup`: `create` and `run` make the cgroup as a systemd unit (later verbs
+    /// follow what state.json recorded, as runc's).
+    pub systemd_cgroup: bool,
 }
 
 /// The verbs.

@@ -8,12 +8,18 @@
 //! (on v2 at clone time with `CLONE_INTO_CGROUP`); the directories are recorded in
 //! state.json (`cgroup_paths`, runc's key) so every later verb rebuilds the driver from them
 //! without looking at the layout again.
+//!
+//! With `--systemd-cgroup` ([`systemd`]) systemd makes the cgroup as a transient unit once the
+//! init exists ([`Cgroup::place`]), and the same filesystem drivers then act on the unit's
+//! directory; state.json also records the unit (`systemd_unit`) for `update` and `delete`.
 
+mod dbus;
 pub mod devices;
 mod fs;
 pub mod layout;
 pub mod resources;
 pub mod stats;
+pub mod systemd;
 mod v1;
 mod v2;
 
@@ -126,16 +132,21 @@ impl Driver for Hybrid {
     }
 }
 
-/// A container's cgroup: its driver and, during `create`, the directories made so far.
+/// A container's cgroup: its driver and, during `create`, the directories made so far; with
+/// `--systemd-cgroup`, the systemd unit that owns it.
 pub struct Cgroup {
     driver: Box<dyn Driver>,
-    made: Vec<PathBuf>,
+    made: std::cell::RefCell<Vec<PathBuf>>,
+    systemd: Option<systemd::Unit>,
+    /// What `setup` was given, written by `place` once systemd made the cgroup.
+    resources: Option<LinuxResources>,
 }
 
 impl std::fmt::Debug for Cgroup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cgroup")
             .field("paths", &self.driver.paths())
+            .field("systemd", &self.systemd)
             .finish()
     }
 }
@@ -145,18 +156,29 @@ impl Cgroup {
     pub fn new(driver: Box<dyn Driver>) -> Cgroup {
         Cgroup {
             driver,
-            made: Vec::new(),
+            made: Default::default(),
+            systemd: None,
+            resources: None,
         }
     }
 
-    /// The driver of a container's cgroup for this host, from `linux.cgroupsPath` and the id.
-    /// Nothing is created.
-    pub fn plan(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup> {
+    /// The driver of a container's cgroup for this host, from `linux.cgroupsPath` and the id;
+    /// with `systemd`, the unit `--systemd-cgroup` makes (systemd is asked where its cgroups
+    /// are, nothing is started). Nothing is created.
+    pub fn plan(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Result<Cgroup> {
         let info = std::fs::read_to_string("/proc/self/mountinfo")
             .map_err(|e| Error::io("reading", "/proc/self/mountinfo", e))?;
         let own = std::fs::read_to_string("/proc/self/cgroup")
             .map_err(|e| Error::io("reading", "/proc/self/cgroup", e))?;
-        Self::plan_from(&layout::parse_mountinfo(&info), &own, cgroups_path, id)
+        let mounts = layout::parse_mountinfo(&info);
+        if !systemd {
+            return Self::plan_from(&mounts, &own, cgroups_path, id);
+        }
+        let v2 = mounts.layout() == Some(Layout::V2);
+        let (unit, dir) = systemd::Unit::plan(cgroups_path, id, v2)?;
+        let mut cg = Self::plan_from(&mounts, &own, Some(&dir), id)?;
+        cg.systemd = Some(unit);
+        Ok(cg)
     }
 
     /// [`Cgroup::plan`] from the texts of mountinfo and /proc/self/cgroup.
@@ -197,6 +219,22 @@ impl Cgroup {
         Ok(Cgroup::new(driver))
     }
 
+    /// Rebuild the driver and the systemd unit (if any) from what state.json records.
+    pub fn from_state(
+        paths: &BTreeMap<String, PathBuf>,
+        systemd_unit: Option<&str>,
+    ) -> Option<Cgroup> {
+        let mut cg = Self::from_paths(paths)?;
+        let v2 = paths.len() == 1 && paths.contains_key("");
+        cg.systemd = systemd_unit.map(|u| systemd::Unit::existing(u, v2));
+        Some(cg)
+    }
+
+    /// The systemd unit that owns the cgroup, for state.json.
+    pub fn systemd_unit(&self) -> Option<String> {
+        self.systemd.as_ref().map(|u| u.place.unit.clone())
+    }
+
     /// Rebuild the driver from the paths recorded in state.json.
     pub fn from_paths(paths: &BTreeMap<String, PathBuf>) -> Option<Cgroup> {
         let unified = paths.get("");
@@ -233,23 +271,35 @@ impl Cgroup {
     }
 
     /// Make the cgroup and write the resources. On error the caller calls
-    /// [`Cgroup::remove_made`], which also removes what this call made.
+    /// [`Cgroup::remove_made`], which also removes what this call made. With systemd the
+    /// resources are only converted to unit properties here (so a bad value fails now): the
+    /// cgroup is made by [`Cgroup::place`], when the init exists.
     pub fn setup(&mut self, r: Option<&LinuxResources>) -> Result<()> {
-        self.made = self.driver.create()?;
+        if let Some(unit) = &self.systemd {
+            unit.prepare(r)?;
+            self.resources = r.cloned();
+            return Ok(());
+        }
+        *self.made.borrow_mut() = self.driver.create()?;
         // Even without resources the device rules apply: deny all but runc's allow-list.
         let none = LinuxResources::default();
         self.driver.apply(r.unwrap_or(&none), false)
     }
 
-    /// Undo a failed create: remove the directories `setup` made, deepest first (a cgroup that
-    /// existed before is left alone: it may be shared). The caller has killed the init.
+    /// Undo a failed create: stop the systemd unit if one was started, remove the directories
+    /// made, deepest first (a cgroup that existed before is left alone: it may be shared).
+    /// The caller has killed the init.
     pub fn remove_made(&self) {
-        fs::remove_all_made(&self.made);
+        if let Some(unit) = self.systemd.as_ref().filter(|u| u.started()) {
+            let _ = unit.stop();
+        }
+        fs::remove_all_made(&self.made.borrow());
     }
 
     /// The directory to open for `clone3(CLONE_INTO_CGROUP)`, opened (v2 only).
     pub fn clone_target(&self) -> Result<Option<OwnedFd>> {
-        let Some(dir) = self.driver.clone_into() else {
+        // systemd makes the cgroup only once the init exists.
+        let Some(dir) = self.driver.clone_into().filter(|_| self.systemd.is_none()) else {
             return Ok(None);
         };
         let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
@@ -259,12 +309,30 @@ impl Cgroup {
     }
 
     /// Put the freshly cloned init in the cgroup(s), unless it was born there
-    /// ([`Cgroup::clone_target`]). Called by the parent before it sends `Go`.
+    /// ([`Cgroup::clone_target`]). Called by the parent before it sends `Go`. With systemd:
+    /// start the unit with the init in it, make the directories systemd does not (v1
+    /// hierarchies it leaves alone), join them, and write the resources through the fs.
     pub fn place(&self, pid: Pid) -> Result<()> {
-        if self.driver.clone_into().is_some() {
-            return Ok(());
+        let Some(unit) = &self.systemd else {
+            if self.driver.clone_into().is_some() {
+                return Ok(());
+            }
+            return self.driver.add_pid(pid.as_raw());
+        };
+        unit.start(pid.as_raw())?;
+        *self.made.borrow_mut() = self.driver.create()?;
+        self.driver.add_pid(pid.as_raw())?;
+        let none = LinuxResources::default();
+        self.driver
+            .apply(self.resources.as_ref().unwrap_or(&none), false)
+    }
+
+    /// `update`: the systemd unit's properties (if any), then the files.
+    pub fn update(&self, r: &LinuxResources) -> Result<()> {
+        if let Some(unit) = &self.systemd {
+            unit.set(r)?;
         }
-        self.driver.add_pid(pid.as_raw())
+        self.driver.apply(r, true)
     }
 
     /// Send `sig` to every process of the cgroup: `cgroup.kill` for SIGKILL where the kernel
@@ -296,8 +364,10 @@ impl Cgroup {
             match self.driver.pids() {
                 Ok(p) if p.is_empty() => break,
                 Ok(_) => {}
-                // Already gone: nothing left to do.
-                Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => return Ok(()),
+                // Already gone: nothing left to do but the unit, if any.
+                Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => {
+                    return self.systemd.as_ref().map_or(Ok(()), systemd::Unit::stop)
+                }
                 Err(e) => return Err(e),
             }
             if std::time::Instant::now() > deadline {
@@ -309,6 +379,11 @@ impl Cgroup {
             self.kill_all(Signal::SIGKILL)?;
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+        let Some(unit) = &self.systemd else {
+            return self.driver.destroy();
+        };
+        // systemd removes its own directories; any it left (or never made) go here.
+        unit.stop()?;
         self.driver.destroy()
     }
 
@@ -420,20 +495,6 @@ pub fn defer_cgroupns(s: &mut Strategy) {
     if s.at_clone.contains(CloneFlags::CLONE_NEWCGROUP) {
         s.at_clone.remove(CloneFlags::CLONE_NEWCGROUP);
         s.unshare.insert(CloneFlags::CLONE_NEWCGROUP);
-    }
-}
-
-/// Why `--systemd-cgroup` is refused on this host: no systemd as PID 1, or (where it runs)
-/// the D-Bus driver is not written yet.
-pub fn systemd_refusal() -> String {
-    if Path::new("/run/systemd/system").exists() {
-        "--systemd-cgroup: cgroups through systemd's D-Bus API are not supported yet; \
-         omit --systemd-cgroup to use the cgroup filesystem"
-            .into()
-    } else {
-        "--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); \
-         omit --systemd-cgroup to use the cgroup filesystem"
-            .into()
     }
 }
 

@@ -45,6 +45,8 @@ pub struct CreateOptions {
     /// Whether the runtime detaches after create (`create`, `run -d`): a terminal then needs a
     /// console socket, as runc requires.
     pub detach: bool,
+    /// `--systemd-cgroup`: the cgroup is a transient systemd unit.
+    pub systemd_cgroup: bool,
 }
 
 /// A created container.
@@ -117,7 +119,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     let resources = linux.and_then(|l| l.resources().as_ref());
     // Rootless: no cgroup at all unless the caller may write one (runc's rule).
     guard.cgroup = cgroups::keep_if_writable(
-        cgroups::Cgroup::plan(cgroups_path, &opts.id)?,
+        cgroups::Cgroup::plan(cgroups_path, &opts.id, opts.systemd_cgroup)?,
         cgroups_path,
         resources,
     )?;
@@ -136,6 +138,10 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
             .as_ref()
             .map(cgroups::Cgroup::paths)
             .unwrap_or_default(),
+        systemd_unit: guard
+            .cgroup
+            .as_ref()
+            .and_then(cgroups::Cgroup::systemd_unit),
     };
     // Recorded before the cgroup is made (and the init's PID as soon as it exists): whenever
     // this process dies, state.json names what `delete --force` must remove.

@@ -37,7 +37,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
         }
     }
     // The init is gone: remove the cgroup (killing any process left in it) before the state.
-    if let Some(cg) = crate::cgroups::Cgroup::from_paths(&stored.cgroup_paths) {
+    let unit = stored.systemd_unit.as_deref();
+    if let Some(cg) = crate::cgroups::Cgroup::from_state(&stored.cgroup_paths, unit) {
         cg.destroy()?;
     }
     let warnings = match sd.load_config() {

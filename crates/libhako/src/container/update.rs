@@ -17,5 +17,5 @@ pub fn update(root: &Path, id: &str, r: &LinuxResources) -> Result<()> {
     }
     let cg = super::pause::cgroup(&stored)?;
     cg.check_memory_update(r)?;
-    cg.driver().apply(r, true)
+    cg.update(r)
 }
