@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as root on a Debian-like machine: installs what the tests need, then
 # format and lint checks, unit tests, integration tests (real containers) and differential
-# tests against runc, then the cgroup tests in pure-v2 and pure-v1 VMs.
+# tests against runc, then the cgroup tests in pure-v2 and pure-v1 VMs and the --systemd-cgroup
+# tests in a VM running systemd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "the test suite runs real containers: run it as root" >&2; exit 1; }
@@ -11,3 +12,5 @@ cargo clippy --all-targets -q -- -D warnings
 cargo test --workspace
 # The cgroup tests again on pure v2 and pure v1 hosts, in throw-away VMs (about 1-2 min each).
 scripts/vm-cgroup-tests.sh v2 v1
+# --systemd-cgroup where systemd is PID 1 (of a PID namespace in a v2 VM; about 40 s).
+scripts/vm-systemd-tests.sh
