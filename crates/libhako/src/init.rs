@@ -45,8 +45,6 @@ pub struct InitArgs<'a> {
     pub console_socket: Option<&'a OwnedFd>,
     /// The sealed exec trampoline, if the program is exec'd through it (see exeguard).
     pub trampoline: Option<BorrowedFd<'a>>,
-    /// The runtime joins the init's cgroups after Go and says `Joined` (see sync.rs).
-    pub late_join: bool,
 }
 
 /// Run the init to `execve`. Never returns.
@@ -128,16 +126,6 @@ fn setup(a: &InitArgs<'_>) -> Result<(OwnedFd, Option<Vec<u8>>)> {
         }
     }
     trace::step("init: mounts, pivot_root");
-    if a.late_join {
-        match a.chan.recv()? {
-            Some(Msg::Joined) => trace::step("init: cgroups joined"),
-            other => {
-                return Err(Error::Init(format!(
-                    "expected Joined from the runtime, got {other:?}"
-                )))
-            }
-        }
-    }
     rootfs::finalize(plan)?;
     let personality = plan
         .spec
@@ -156,7 +144,7 @@ fn setup(a: &InitArgs<'_>) -> Result<(OwnedFd, Option<Vec<u8>>)> {
 }
 
 /// Whether any hook needs the runtime's pause before pivot_root or the state in the init.
-pub fn has_create_hooks(plan: &Plan) -> bool {
+fn has_create_hooks(plan: &Plan) -> bool {
     use crate::hooks::Kind;
     let h = plan.spec.hooks();
     [

@@ -6,14 +6,12 @@
 //!  --------------------                         -------------------
 //!  clone3(CLONE_NEW*) ---------------------->   starts in its namespaces, waits
 //!  write uid/gid maps, oom_score_adj
-//!  [join cgroups]
 //!  send Go --------------------------------->   joins namespaces by path, unshares;
 //!                                               if a PID/time namespace must be entered
 //!                                               by a child: fork, and the intermediate
 //!     <---------------------------------------- sends Pid(init), exits
-//!                                               mounts, devices, pivot_root
-//!  [join cgroups, send Joined] ------------->   [waits for Joined]
-//!                                               sysctls, rlimits, user, caps, cwd, PATH
+//!                                               mounts, devices, pivot_root, sysctls,
+//!                                               rlimits, user, caps, cwd, PATH lookup
 //!     <---------------------------------------- [SeccompListener + fd, when a rule
 //!  send fd + state to listenerPath               notifies; see seccomp.rs]
 //!     <---------------------------------------- Ready  | Error{step, message}
@@ -21,12 +19,6 @@
 //!  (hako start) write exec.fifo ------------>   execve(process.args)
 //! ```
 //! An init that dies without a message is seen as EOF and reported with its wait status.
-//!
-//! The cgroup join comes before Go, or (`late_join`, when nothing the init does before its
-//! mounts are done depends on it: no cgroup namespace, no fork, no create hooks, and a join
-//! that is a `cgroup.procs` write) right after Go, while the init makes its mounts: the first
-//! write to a v1 `cgroup.procs` after an idle moment waits several milliseconds for an RCU
-//! grace period in the kernel, and this way the init's work fills that wait.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -44,8 +36,6 @@ use crate::error::{Error, Result, SysContext};
 pub enum Msg {
     /// Parent -> init: the maps are written, go on.
     Go,
-    /// Parent -> init, with a late join only: the init is in its cgroups.
-    Joined,
     /// Intermediate -> parent: the host PID of the real init.
     Pid(i32),
     /// Init -> parent: everything is set up; the init now waits for `start`.
@@ -204,7 +194,6 @@ mod tests {
         let (p, c) = pair().unwrap();
         let msgs = [
             Msg::Go,
-            Msg::Joined,
             Msg::Pid(42),
             Msg::Ready,
             Msg::Failed {

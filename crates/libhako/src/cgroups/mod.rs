@@ -308,12 +308,6 @@ impl Cgroup {
             .map(Some)
     }
 
-    /// Whether [`Cgroup::place`] is only `cgroup.procs` writes (no systemd unit, no
-    /// `CLONE_INTO_CGROUP`): the join that can overlap the init's own work.
-    pub fn placed_by_write(&self) -> bool {
-        self.systemd.is_none() && self.driver.clone_into().is_none()
-    }
-
     /// Put the freshly cloned init in the cgroup(s), unless it was born there
     /// ([`Cgroup::clone_target`]). Called by the parent before it sends `Go`. With systemd:
     /// start the unit with the init in it, make the directories systemd does not (v1

@@ -197,14 +197,6 @@ fn spawn(
     let mut strategy = namespaces::strategy(&plan.namespaces);
     cgroups::defer_cgroupns(&mut strategy);
     let (parent, child) = sync::pair()?;
-    // Join after Go when nothing before the init's mounts depends on it (see sync.rs).
-    let late_join = guard
-        .cgroup
-        .as_ref()
-        .is_some_and(cgroups::Cgroup::placed_by_write)
-        && !strategy.fork
-        && !plan.has(nix::sched::CloneFlags::CLONE_NEWCGROUP)
-        && !init::has_create_hooks(plan);
     let into = guard
         .cgroup
         .as_ref()
@@ -231,14 +223,13 @@ fn spawn(
                 preserve_fds: opts.preserve_fds + opts.listen_fds,
                 console_socket,
                 trampoline,
-                late_join,
             })
         }
         Forked::Parent(pid) => {
             drop(child);
             guard.child = Some(pid);
             crashpoint::at(Step::Clone);
-            drive(plan, strategy, late_join, &parent, pid, guard)
+            drive(plan, strategy, &parent, pid, guard)
         }
     }
 }
@@ -246,7 +237,6 @@ fn spawn(
 fn drive(
     plan: &Plan,
     strategy: Strategy,
-    late_join: bool,
     chan: &Channel,
     child: Pid,
     guard: &mut Cleanup<'_>,
@@ -260,22 +250,12 @@ fn drive(
     if let Some(adj) = plan.spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         crate::procfs::write_pid_file(child.as_raw(), "oom_score_adj", adj.to_string().as_bytes())?;
     }
-    if late_join {
-        chan.send(&Msg::Go)?;
-        trace::step("clone, maps");
+    if let Some(cg) = &guard.cgroup {
+        cg.place(child)?;
     }
-    let joined = (|| {
-        if let Some(cg) = &guard.cgroup {
-            cg.place(child)?;
-        }
-        record_pid(guard.sd, child)?;
-        trace::step("cgroup join");
-        chan.send(&if late_join { Msg::Joined } else { Msg::Go })
-    })();
-    if let Err(e) = joined {
-        // After Go the init may have failed (and exited) first: its reason is the one.
-        return Err(late_join.then(|| init_failure(chan)).flatten().unwrap_or(e));
-    }
+    record_pid(guard.sd, child)?;
+    trace::step("clone, maps, cgroup join");
+    chan.send(&Msg::Go)?;
     let mut init = child;
     let mut pty = None;
     loop {
@@ -327,19 +307,6 @@ fn drive(
                 )));
             }
         }
-    }
-}
-
-/// The failure the init reported, if it reports one within 100 ms.
-fn init_failure(chan: &Channel) -> Option<Error> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut fds = [PollFd::new(chan.as_fd(), PollFlags::POLLIN)];
-    if poll(&mut fds, PollTimeout::from(100u8)).ok()? == 0 {
-        return None;
-    }
-    match chan.recv() {
-        Ok(Some(Msg::Failed { message, .. })) => Some(Error::Init(message)),
-        _ => None,
     }
 }
 
