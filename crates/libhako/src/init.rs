@@ -45,6 +45,8 @@ pub struct InitArgs<'a> {
     pub console_socket: Option<&'a OwnedFd>,
     /// The sealed exec trampoline, if the program is exec'd through it (see exeguard).
     pub trampoline: Option<BorrowedFd<'a>>,
+    /// The v1 `tasks` files the init writes itself into after Go (`cgroups::join_self`).
+    pub join: Vec<OwnedFd>,
 }
 
 /// Run the init to `execve`. Never returns.
@@ -74,6 +76,8 @@ fn setup(a: &InitArgs<'_>) -> Result<(OwnedFd, Option<Vec<u8>>)> {
             )))
         }
     }
+    // Into the v1 cgroups before anything else (a fork, a cgroup namespace); v2 at the clone.
+    crate::cgroups::join_self(&a.join)?;
     namespaces::join_paths(&plan.namespaces)?;
     trace::step("init: namespaces");
     namespaces::unshare_new(plan, a.strategy.unshare)?;

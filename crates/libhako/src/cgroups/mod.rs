@@ -53,6 +53,9 @@ pub trait Driver {
     fn apply(&self, r: &LinuxResources, update: bool) -> Result<()>;
     /// The v2 directory the init can be cloned into, if any.
     fn clone_into(&self) -> Option<&Path>;
+    /// The v1 `tasks` files a single-threaded process writes `0` to, to move itself (see
+    /// [`join_self`]); empty for v2.
+    fn self_join(&self) -> Vec<PathBuf>;
     /// Move a process into the cgroup(s).
     fn add_pid(&self, pid: i32) -> Result<()>;
     /// Host PIDs of every process in the cgroup and below.
@@ -101,7 +104,10 @@ impl Driver for Hybrid {
         self.v1.apply(r, update)
     }
     fn clone_into(&self) -> Option<&Path> {
-        None
+        Some(&self.unified)
+    }
+    fn self_join(&self) -> Vec<PathBuf> {
+        self.v1.self_join()
     }
     fn add_pid(&self, pid: i32) -> Result<()> {
         self.v1.add_pid(pid)?;
@@ -308,16 +314,32 @@ impl Cgroup {
             .map(Some)
     }
 
-    /// Put the freshly cloned init in the cgroup(s), unless it was born there
-    /// ([`Cgroup::clone_target`]). Called by the parent before it sends `Go`. With systemd:
-    /// start the unit with the init in it, make the directories systemd does not (v1
+    /// The `tasks` files a new process of the container writes `0` to, opened here (by the
+    /// runtime, before the clone): see [`join_self`]. `None` with systemd, whose unit is
+    /// given the process by PID ([`Cgroup::place`]; `exec` then uses `add_pid(0)`).
+    pub fn self_join_files(&self) -> Result<Option<Vec<OwnedFd>>> {
+        if self.systemd.is_some() {
+            return Ok(None);
+        }
+        self.driver
+            .self_join()
+            .iter()
+            .map(|p| {
+                open(p, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
+                    .ctx(|| format!("opening {}", p.display()))
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
+    /// Put the freshly cloned init in the cgroup(s). Called by the parent before it sends
+    /// `Go`. Without systemd there is nothing left to do: the init was born in its v2 cgroup
+    /// ([`Cgroup::clone_target`]) and joins its v1 cgroups itself ([`join_self`]). With
+    /// systemd: start the unit with the init in it, make the directories systemd does not (v1
     /// hierarchies it leaves alone), join them, and write the resources through the fs.
     pub fn place(&self, pid: Pid) -> Result<()> {
         let Some(unit) = &self.systemd else {
-            if self.driver.clone_into().is_some() {
-                return Ok(());
-            }
-            return self.driver.add_pid(pid.as_raw());
+            return Ok(());
         };
         unit.start(pid.as_raw())?;
         *self.made.borrow_mut() = self.driver.create()?;
@@ -496,6 +518,19 @@ pub fn defer_cgroupns(s: &mut Strategy) {
         s.at_clone.remove(CloneFlags::CLONE_NEWCGROUP);
         s.unshare.insert(CloneFlags::CLONE_NEWCGROUP);
     }
+}
+
+/// Move the calling process into the v1 cgroups whose `tasks` files are `files`
+/// ([`Cgroup::self_join_files`]). The caller is single-threaded, so moving its one thread
+/// moves the process; and a write of `0` (the writer itself) to `tasks` is the one cgroup
+/// migration the kernel makes without taking its global threadgroup lock for writing, whose
+/// first taking after an idle moment waits for an RCU grace period (~10 ms here): writing the
+/// init's PID to `cgroup.procs` from the runtime would wait for it on every cold start.
+pub fn join_self(files: &[OwnedFd]) -> Result<()> {
+    for f in files {
+        nix::unistd::write(f, b"0").ctx(|| "joining the container's v1 cgroup (tasks)".into())?;
+    }
+    Ok(())
 }
 
 /// Whether the container with these recorded paths is frozen.

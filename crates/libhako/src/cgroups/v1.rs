@@ -109,6 +109,10 @@ impl Driver for V1 {
         None
     }
 
+    fn self_join(&self) -> Vec<PathBuf> {
+        self.unique().into_iter().map(|d| d.join("tasks")).collect()
+    }
+
     fn add_pid(&self, pid: i32) -> Result<()> {
         for d in self.unique() {
             fs::write(d, "cgroup.procs", &pid.to_string())?;

@@ -113,6 +113,10 @@ impl Driver for V2 {
         Some(&self.dir)
     }
 
+    fn self_join(&self) -> Vec<PathBuf> {
+        Vec::new()
+    }
+
     fn add_pid(&self, pid: i32) -> Result<()> {
         fs::write(&self.dir, "cgroup.procs", &pid.to_string())
     }

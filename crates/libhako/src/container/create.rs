@@ -203,6 +203,13 @@ fn spawn(
         .map(cgroups::Cgroup::clone_target)
         .transpose()?
         .flatten();
+    let join = guard
+        .cgroup
+        .as_ref()
+        .map(cgroups::Cgroup::self_join_files)
+        .transpose()?
+        .flatten()
+        .unwrap_or_default();
     match sys::clone3(
         strategy.at_clone.bits() as u64,
         into.as_ref().map(|f| f.as_raw_fd()),
@@ -223,10 +230,12 @@ fn spawn(
                 preserve_fds: opts.preserve_fds + opts.listen_fds,
                 console_socket,
                 trampoline,
+                join,
             })
         }
         Forked::Parent(pid) => {
             drop(child);
+            drop(join);
             guard.child = Some(pid);
             crashpoint::at(Step::Clone);
             drive(plan, strategy, &parent, pid, guard)

@@ -5,7 +5,7 @@
 //! drives it over the sync protocol, writes the pid file, and for a foreground exec waits for
 //! it as `run` waits for the init.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{open, OFlag};
@@ -121,6 +121,16 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         Some(foreground::block_signals()?)
     };
     let cgroup = crate::cgroups::Cgroup::from_paths(&stored.cgroup_paths);
+    let into = cgroup
+        .as_ref()
+        .map(crate::cgroups::Cgroup::clone_target)
+        .transpose()?
+        .flatten();
+    let join = cgroup
+        .as_ref()
+        .map(crate::cgroups::Cgroup::self_join_files)
+        .transpose()?
+        .flatten();
     let (parent, child) = sync::pair()?;
     let job = Job {
         process: &opts.process,
@@ -131,10 +141,13 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         console: console.as_ref(),
         seccomp: seccomp.as_ref(),
         cgroup: cgroup.as_ref(),
+        join: join.as_deref(),
         personality: personality.as_ref(),
         trampoline: trampoline.as_ref().map(AsFd::as_fd),
     };
-    let intermediate = match sys::clone3(0, None).ctx(|| "clone3 for exec".into())? {
+    let intermediate = match sys::clone3(0, into.as_ref().map(AsRawFd::as_raw_fd))
+        .ctx(|| "clone3 for exec".into())?
+    {
         Forked::Child => {
             drop(parent);
             run_child(&job, &child)
@@ -193,6 +206,8 @@ struct Job<'a> {
     console: Option<&'a OwnedFd>,
     seccomp: Option<&'a crate::seccomp::Filter>,
     cgroup: Option<&'a crate::cgroups::Cgroup>,
+    /// The v1 `tasks` files to write `0` to (`None`: a systemd cgroup, joined by `add_pid`).
+    join: Option<&'a [OwnedFd]>,
     personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
     trampoline: Option<std::os::fd::BorrowedFd<'a>>,
 }
@@ -227,9 +242,12 @@ fn child_steps(
         .ctx(|| "resetting the signal mask".into())?;
     sys::default_sigpipe().ctx(|| "resetting SIGPIPE".into())?;
     crate::procattrs::exec_affinity(job.process, true)?;
-    // Into the container's cgroup(s) first ("0" = the writer), so nothing forked escapes it.
-    if let Some(cg) = job.cgroup {
-        cg.driver().add_pid(0)?;
+    // Into the container's cgroup(s) first ("0" = the writer), so nothing forked escapes it:
+    // v2 at the clone, v1 by its tasks files (see cgroups::join_self).
+    match (job.cgroup, job.join) {
+        (_, Some(files)) => crate::cgroups::join_self(files)?,
+        (Some(cg), None) => cg.driver().add_pid(0)?,
+        (None, None) => {}
     }
     crate::procattrs::exec_affinity(job.process, false)?;
     let mut in_userns = false;
