@@ -62,7 +62,7 @@ pub fn sanitize(config: &mut Value) -> Result<Vec<String>> {
     let Some(sets) = caps.as_object_mut() else {
         return Ok(Vec::new());
     };
-    let kernel = caps::runtime::thread_all_supported();
+    let kernel = kernel_caps();
     let mut ignored = BTreeSet::new();
     for set in SETS {
         let Some(list) = sets.get_mut(set).and_then(Value::as_array_mut) else {
@@ -88,13 +88,20 @@ pub fn sanitize(config: &mut Value) -> Result<Vec<String>> {
 
 /// The names [`sanitize`] keeps on this kernel, in capability-number order (for `features`).
 pub fn known() -> Vec<String> {
-    let kernel = caps::runtime::thread_all_supported();
+    let kernel = kernel_caps();
     let mut all: Vec<_> = caps::all().into_iter().collect();
     all.sort_by_key(|c| c.index());
     all.into_iter()
         .map(|c| c.to_string())
         .filter(|name| available(name, &kernel))
         .collect()
+}
+
+/// The capabilities this kernel knows: from `/proc/sys/kernel/cap_last_cap` (one read), else
+/// probed one by one with `PR_CAPBSET_READ`.
+fn kernel_caps() -> caps::CapsHashSet {
+    caps::runtime::procfs_all_supported(None)
+        .unwrap_or_else(|_| caps::runtime::thread_all_supported())
 }
 
 /// runc's warning for skipped names.
