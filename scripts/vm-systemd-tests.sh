@@ -29,22 +29,22 @@ sd=
 for _ in $(seq 300); do
   sd=$(cat /proc/$outer/task/$outer/children 2>/dev/null | awk '{print $1}')
   if [ -n "$sd" ] && [ -S /run/systemd/private ] &&
-     state=$(nsenter -t "$sd" -p -m systemctl is-system-running 2>/dev/null) ||
+     state=$(timeout 10 nsenter -t "$sd" -p -m systemctl is-system-running 2>/dev/null) ||
      [ "${state:-}" = degraded ]; then
     break
   fi
   sleep 0.1
 done
-if [ -z "$sd" ] || ! nsenter -t "$sd" -p -m systemctl is-system-running >/dev/null 2>&1; then
+if [ -z "$sd" ] || ! timeout 10 nsenter -t "$sd" -p -m systemctl is-system-running >/dev/null 2>&1; then
   echo "systemd did not come up (state: ${state:-none}); its log:" >&2
   cat /tmp/systemd.log >&2
   dmesg | tail -40 >&2
-  nsenter -t "$sd" -p -m systemctl --failed --no-pager >&2 || true
+  timeout 10 nsenter -t "$sd" -p -m systemctl --failed --no-pager >&2 || true
   [ "${state:-}" = degraded ] || exit 1
 fi
-echo "== systemd $(nsenter -t "$sd" -p -m systemctl --version | head -1 | cut -d' ' -f2) is PID 1 of the test namespace (host pid $sd)"
+echo "== systemd $(timeout 10 nsenter -t "$sd" -p -m systemctl --version | head -1 | cut -d' ' -f2) is PID 1 of the test namespace (host pid $sd)"
 set +e
-nsenter -t "$sd" -p -m -- env TMPDIR=/tmp "$BIN" --test-threads=2 2>&1 | tee /tmp/tests.log
+timeout 300 nsenter -t "$sd" -p -m -- env TMPDIR=/tmp "$BIN" --test-threads=2 2>&1 | tee /tmp/tests.log
 rc=${PIPESTATUS[0]}
 if [ "$rc" != 0 ]; then
   echo "== systemd's log about hako units:" >&2
