@@ -1,101 +1,148 @@
 #!/usr/bin/env bash
-# Side-by-side start-up benchmark of hako, runc and crun on one busybox bundle running
-# /bin/true: `run` back to back, create/start/delete, and peak RSS of the runtime process.
-# Usage (root): bench/run.sh [RUNS]   (default 200 runs per measurement)
+# Side-by-side start-up benchmark of hako, Debian's runc and crun on one busybox bundle:
+# `run` of /bin/true back to back and after 50 ms idle, 50 parallel `run -d`, each lifecycle
+# verb (create/start/state/kill/delete, list), peak RSS, plus the kernel floor. Medians.
+# Usage (root): bench/run.sh [RUNS]   (default 200 runs per measurement; runs are interleaved)
 #
-# crun 1.8 refuses this machine's hybrid cgroup layout; as documented for this host it runs in
-# a private mount namespace with an empty file over /sys/fs/cgroup/unified/cgroup.controllers.
+# crun 1.8 refuses this machine's hybrid cgroup layout. As the issue prescribes, the whole
+# benchmark runs in one private mount namespace in which an empty file is bind-mounted over
+# /sys/fs/cgroup/unified/cgroup.controllers: the same conditions for all three runtimes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-200}
-command -v hyperfine >/dev/null || { apt-get install -y -qq hyperfine >/dev/null; }
-command -v crun >/dev/null || { apt-get install -y -qq crun >/dev/null; }
-scripts/deps.sh
-cargo build --release -q
-hako=$PWD/target/release/hako
+if [ -z "${HAKO_BENCH_NS:-}" ]; then
+  command -v crun >/dev/null || apt-get install -y -qq crun >/dev/null
+  scripts/deps.sh
+  cargo build --release -q
+  HAKO_BENCH_NS=1 exec unshare -m "$0" "$@"
+fi
+mount --make-rprivate /
 work=$(mktemp -d /tmp/hako-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap 'for r in hako runc crun; do for d in "$work"/$r-*; do [ -d "$d" ] && for c in $(ls "$d"); do $r --root "$d" delete -f "$c" >/dev/null 2>&1; done; done; done; rm -rf "$work"' EXIT
+: > "$work/empty"
+if [ -e /sys/fs/cgroup/unified/cgroup.controllers ]; then
+  mount --bind "$work/empty" /sys/fs/cgroup/unified/cgroup.controllers
+fi
+hako=$PWD/target/release/hako
 b=$work/bundle
 mkdir -p "$b/rootfs/bin"
 cp "$(command -v busybox)" "$b/rootfs/bin/busybox"
-ln -s busybox "$b/rootfs/bin/true"
-(cd "$b" && "$hako" spec && sed -i -e 's/"terminal": true/"terminal": false/' -e 's/"sh"$/"true"/' config.json)
+for t in true sleep; do ln -s busybox "$b/rootfs/bin/$t"; done
+(cd "$b" && "$hako" spec)
 # The same bundle for all three; no device rules (crun and runc would need cgroups for them).
 python3 - "$b/config.json" <<'P'
 import json, sys
-p = sys.argv[1]; c = json.load(open(p)); c["linux"].pop("resources", None)
+p = sys.argv[1]; c = json.load(open(p))
+c["linux"].pop("resources", None)
+c["process"]["terminal"] = False
+c["process"]["args"] = ["true"]
 c["ociVersion"] = "1.0.2"  # crun 1.8 knows no newer spec version
 json.dump(c, open(p, "w"), indent=1)
+c["process"]["args"] = ["sleep", "1000"]
+json.dump(c, open(p.replace("config.json", "sleep.json"), "w"), indent=1)
 P
-empty=$work/empty; : > "$empty"
-crun_wrap=$work/crun
-cat > "$crun_wrap" <<W
-#!/bin/sh
-exec unshare -m sh -c 'mount --bind $empty /sys/fs/cgroup/unified/cgroup.controllers && exec crun "\$@"' crun "\$@"
-W
-chmod +x "$crun_wrap"
+mkdir -p "$work/sleeper"
+cp -a "$b/rootfs" "$work/sleeper/rootfs"  # runc refuses a symlinked rootfs
+cp "$b/sleep.json" "$work/sleeper/config.json"
 
-cmd() { # runtime -> a command line that runs /bin/true once
-  case $1 in
-    hako) echo "$hako --root $work/hako-state run -b $b bench-\$\$" ;;
-    runc) echo "runc --root $work/runc-state run -b $b bench-\$\$" ;;
-    crun) echo "$crun_wrap --root $work/crun-state run -b $b bench-\$\$" ;;
-  esac
+bin() { case $1 in hako) echo "$hako" ;; *) echo "$1" ;; esac; }
+rts="hako runc crun"
+echo "# $(date -u +%FT%TZ), $(nproc) cpus, kernel $(uname -r), hako $("$hako" --version | head -1 | awk '{print $3}'), $(runc --version | head -1), $(crun --version | head -1); $runs runs"
+echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# Time commands interleaved: each round runs every command once, in a rotating order, so that
+# drifting machine state (caches, the kernel's RCU state, other load) hits all alike.
+# Prints the median, mean and min of each, and its ratio to the last one named (crun).
+interleaved() { # title idle_ms warmup name cmd [name cmd ...]
+  python3 - "$runs" "$@" <<'P2'
+import os, sys, time, statistics, shlex
+runs, title, idle, warm = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]) / 1000, int(sys.argv[4])
+cmds = list(zip(sys.argv[5::2], [shlex.split(c) for c in sys.argv[6::2]]))
+t = {n: [] for n, _ in cmds}
+null = os.open(os.devnull, os.O_RDWR)
+for r in range(warm + runs):
+    k = r % len(cmds)
+    for name, argv in cmds[k:] + cmds[:k]:
+        if idle:
+            time.sleep(idle)
+        s = time.perf_counter()
+        pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=[
+            (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1)])
+        _, st = os.waitpid(pid, 0)
+        if st != 0:
+            sys.exit(f"{name}: {argv} failed with wait status {st}")
+        if r >= warm:
+            t[name].append(time.perf_counter() - s)
+print(f"== {title}")
+last = statistics.median(t[cmds[-1][0]])
+for name, _ in cmds:
+    v = t[name]; med = statistics.median(v)
+    print(f"{name:9} median {med*1000:7.2f} ms   mean {statistics.mean(v)*1000:7.2f}   min {min(v)*1000:7.2f}"
+          f"   ratio to {cmds[-1][0]} {med/last:5.2f}")
+P2
 }
-echo "== run of /bin/true, back to back ($runs runs each, interleaved by hyperfine order)"
-hyperfine -N --warmup 10 --runs "$runs" --export-markdown "$work/run.md" \
-  -n hako "sh -c '$(cmd hako)'" -n runc "sh -c '$(cmd runc)'" -n crun "sh -c '$(cmd crun)'" >/dev/null
-cat "$work/run.md"
 
-echo "== run of /bin/true with 50 ms idle before each (cold cgroup path; $runs runs)"
-hyperfine -N --warmup 3 --runs "$runs" --prepare 'sleep 0.05' --export-markdown "$work/cold.md" \
-  -n hako "sh -c '$(cmd hako)'" -n runc "sh -c '$(cmd runc)'" -n crun "sh -c '$(cmd crun)'" >/dev/null
-cat "$work/cold.md"
+args=()
+for rt in $rts; do args+=("$rt" "$(bin $rt) --root $work/$rt-run run -b $b bench"); done
+interleaved "run of /bin/true, back to back" 0 10 "${args[@]}"
+interleaved "run of /bin/true, 50 ms idle before each" 50 3 "${args[@]}"
+interleaved "kernel floor: unshare -pfmuin + chroot + /bin/true (no cgroups), against crun" 0 10 \
+  floor "unshare -pfmuin chroot $b/rootfs /bin/true" crun "$(bin crun) --root $work/crun-run run -b $b bench"
 
-echo "== 50 containers run -d in parallel, then deleted (wall ms of the 50 runs, median of 5)"
-for rt in hako runc crun; do
-  case $rt in hako) bin=$hako;; runc) bin=runc;; crun) bin=$crun_wrap;; esac
-  python3 - "$bin" "$work/$rt-par" "$b" "$rt" <<'P'
+echo "== 50 containers run -d in parallel, then deleted (wall ms, median of 5)"
+for rt in $rts; do
+  python3 - "$(bin $rt)" "$work/$rt-par" "$work/sleeper" "$rt" <<'P'
 import subprocess, sys, time, statistics
 binary, root, bundle, name = sys.argv[1:5]
-walls = []
+walls, failed = [], 0
 for rep in range(5):
     ids = [f"p{rep}-{i}" for i in range(50)]
     s = time.perf_counter()
     procs = [subprocess.Popen([binary, "--root", root, "run", "-d", "-b", bundle, i],
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL) for i in ids]
-    failed = sum(p.wait() != 0 for p in procs)
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for i in ids]
+    failed += sum(p.wait() != 0 for p in procs)
     walls.append(time.perf_counter() - s)
     for i in ids:
         subprocess.run([binary, "--root", root, "delete", "--force", i], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-print(f"{name:5} {statistics.median(walls)*1000:7.1f} ms  (failures in last round: {failed})")
+print(f"{name:5} median {statistics.median(walls)*1000:7.1f} ms   (failed runs: {failed})")
 P
 done
 
-echo "== create / start / delete (ms, median of $runs)"
-for rt in hako runc crun; do
-  case $rt in hako) bin=$hako;; runc) bin=runc;; crun) bin=$crun_wrap;; esac
-  python3 - "$bin" "$work/$rt-state2" "$b" "$runs" "$rt" <<'P'
+echo "== lifecycle verbs on a sleeping container (ms, median of $runs)"
+for rt in $rts; do
+  python3 - "$(bin $rt)" "$work/$rt-verbs" "$work/sleeper" "$runs" "$rt" <<'P'
 import subprocess, sys, time, statistics
 binary, root, bundle, runs, name = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
-t = {"create": [], "start": [], "delete": []}
+verbs = ["create", "state", "start", "list", "kill", "delete"]
+t = {v: [] for v in verbs}
+def timed(verb, args):
+    s = time.perf_counter()
+    subprocess.run([binary, "--root", root] + args, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    t[verb].append(time.perf_counter() - s)
 for i in range(runs):
-    cid = f"b{i}"
-    for verb, args in (("create", ["create", "-b", bundle, cid]), ("start", ["start", cid])):
-        s = time.perf_counter(); subprocess.run([binary, "--root", root] + args, check=True, stdin=subprocess.DEVNULL); t[verb].append(time.perf_counter() - s)
-    time.sleep(0.002)
-    s = time.perf_counter(); subprocess.run([binary, "--root", root, "delete", "--force", cid], check=True); t["delete"].append(time.perf_counter() - s)
+    cid = f"v{i}"
+    timed("create", ["create", "-b", bundle, cid])
+    timed("state", ["state", cid])
+    timed("start", ["start", cid])
+    timed("list", ["list"])
+    timed("kill", ["kill", cid, "KILL"])
+    for _ in range(200):
+        out = subprocess.run([binary, "--root", root, "state", cid], capture_output=True, text=True).stdout
+        if '"stopped"' in out: break
+        time.sleep(0.001)
+    timed("delete", ["delete", cid])
 print(f"{name:5} " + "  ".join(f"{k} {statistics.median(v)*1000:6.2f}" for k, v in t.items()))
 P
 done
 
 echo "== peak RSS of the runtime process during run (KiB, max of 20)"
-for rt in hako runc crun; do
+for rt in $rts; do
   peak=0
   for i in $(seq 20); do
-    c=$(cmd $rt | sed "s/\\\$\\\$/rss$i/")
-    r=$(/usr/bin/time -f %M sh -c "exec $c" 2>&1 >/dev/null | tail -1)
+    r=$(/usr/bin/time -f %M "$(bin $rt)" --root "$work/$rt-rss" run -b "$b" "rss$i" 2>&1 >/dev/null | tail -1)
     [ "$r" -gt "$peak" ] && peak=$r
   done
   echo "$rt $peak"
 done
+echo "== release binary: $(stat -c %s "$hako") bytes"
