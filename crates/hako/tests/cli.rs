@@ -127,7 +127,8 @@ fn features_has_every_key_of_the_schema() {
     assert!(strings(&sc["supportedFlags"])
         .iter()
         .all(|f| known.contains(f)));
-    for key in ["apparmor", "selinux", "intelRdt"] {
+    assert_eq!(l["apparmor"]["enabled"], true);
+    for key in ["selinux", "intelRdt"] {
         assert_eq!(l[key]["enabled"], false, "{key}");
     }
     assert!(l["mountExtensions"]["idmap"]["enabled"].is_boolean());

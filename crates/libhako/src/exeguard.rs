@@ -33,6 +33,8 @@
 //! can remount it read-write; runc >= 1.2 does the same), or, where that is not possible (no
 //! overlayfs, an unprivileged caller), from a sealed memfd copy (runc 1.0, crun). A runtime
 //! binary that is already read-only (installed on a read-only mount) needs neither.
+//! A process given an AppArmor profile takes that path too: the profile applies at the next
+//! `execve`, which must be the program's (runc's semantics), not the trampoline's.
 
 use std::ffi::{CStr, CString, OsString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -91,12 +93,18 @@ const MFD_EXEC: u32 = 0x0010;
 /// Choose how the container's program is exec'd, before anything is created. `Some(fd)`: the
 /// sealed trampoline, pass it to [`exec`]. `None`: a direct `execve` is safe, because the
 /// running binary is already read-only, or has just been made so by [`ensure_sealed`] (which
-/// may re-execute the runtime). `seccomp` is the filter the container's processes run under.
-pub fn prepare(seccomp: Option<&crate::seccomp::Filter>) -> Result<Option<OwnedFd>> {
-    let fits = match seccomp {
-        Some(f) => f.plainly_allows(&["execve", "execveat", "fcntl"]),
-        None => true,
-    };
+/// may re-execute the runtime). `seccomp` is the filter the container's processes run under;
+/// `apparmor`: the process enters an AppArmor profile at its next `execve` (see
+/// [`crate::lsm`]), which must be the program's, so the trampoline is not used.
+pub fn prepare(
+    seccomp: Option<&crate::seccomp::Filter>,
+    apparmor: bool,
+) -> Result<Option<OwnedFd>> {
+    let fits = !apparmor
+        && match seccomp {
+            Some(f) => f.plainly_allows(&["execve", "execveat", "fcntl"]),
+            None => true,
+        };
     if fits && std::env::var_os(REEXEC_MARK).is_none() && !is_sealed()? {
         if let Some(fd) = trampoline() {
             return Ok(Some(fd));

@@ -225,7 +225,9 @@ pub fn features(runtime_version: &str, commit: &str) -> Features {
                 rdma: rdma(),
             },
             seccomp: seccomp(),
-            apparmor: Enabled { enabled: false },
+            // hako applies `process.apparmorProfile` (lsm.rs). As the spec defines the field
+            // (and runc reports it), unrelated to whether this host has AppArmor enabled.
+            apparmor: Enabled { enabled: true },
             selinux: Enabled { enabled: false },
             intel_rdt: Enabled { enabled: false },
             mount_extensions: MountExtensions {

@@ -71,6 +71,26 @@ pub fn open_beneath(dir: BorrowedFd<'_>, shown: &str, rel: &Path, flags: OFlag) 
     Ok(fd)
 }
 
+/// [`open_beneath`] for writing, `None` if the file does not exist (an attribute an older
+/// kernel lacks).
+pub fn open_beneath_if_exists(
+    dir: BorrowedFd<'_>,
+    shown: &str,
+    rel: &Path,
+) -> Result<Option<OwnedFd>> {
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(
+            ResolveFlag::RESOLVE_BENEATH
+                | ResolveFlag::RESOLVE_NO_XDEV
+                | ResolveFlag::RESOLVE_NO_MAGICLINKS,
+        );
+    match openat2(dir, rel, how) {
+        Err(Errno::ENOENT) => Ok(None),
+        _ => open_beneath(dir, shown, rel, OFlag::O_WRONLY).map(Some),
+    }
+}
+
 /// Write `data` in one `write(2)` (procfs files take their value in one piece) to an open
 /// procfs file.
 pub fn write_fd(fd: BorrowedFd<'_>, shown: &str, data: &[u8]) -> Result<()> {
@@ -109,6 +129,19 @@ mod tests {
         let tmp = std::env::temp_dir();
         let err = open_dir(&tmp).unwrap_err().to_string();
         assert!(err.contains("is not on procfs"), "{err}");
+    }
+
+    #[test]
+    fn missing_files_are_none() {
+        let proc = open_dir(Path::new("/proc")).unwrap();
+        let rel = Path::new("self/attr/no-such-attribute");
+        assert!(open_beneath_if_exists(proc.as_fd(), "/proc", rel)
+            .unwrap()
+            .is_none());
+        let rel = Path::new("self/oom_score_adj");
+        assert!(open_beneath_if_exists(proc.as_fd(), "/proc", rel)
+            .unwrap()
+            .is_some());
     }
 
     #[test]

@@ -46,10 +46,10 @@ pub struct Args {
     /// Set no_new_privs.
     #[arg(long)]
     no_new_privs: bool,
-    /// AppArmor profile (refused: no AppArmor support yet).
+    /// AppArmor profile to run the process in (default: the container's).
     #[arg(long)]
     apparmor: Option<String>,
-    /// SELinux process label (refused: no SELinux support yet).
+    /// SELinux process label (refused: no SELinux support).
     #[arg(long)]
     process_label: Option<String>,
     /// Pass N extra fds (3..3+N).
@@ -80,8 +80,8 @@ pub fn run(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
 }
 
 fn exec(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
-    if a.apparmor.is_some() || a.process_label.is_some() {
-        anyhow::bail!("--apparmor/--process-label: no LSM is supported on this host");
+    if let Some(label) = &a.process_label {
+        anyhow::bail!("--process-label {label:?}: SELinux labels are not supported");
     }
     if let Some(sub) = &a.cgroup {
         anyhow::bail!("--cgroup {sub:?}: exec into a sub-cgroup is not supported yet");
@@ -142,6 +142,10 @@ fn from_flags(a: &Args, mut p: Process) -> anyhow::Result<Process> {
     p.set_user(user);
     if a.no_new_privs {
         p.set_no_new_privileges(Some(true));
+    }
+    // As runc: an empty --apparmor keeps the container's profile.
+    if let Some(profile) = a.apparmor.as_ref().filter(|s| !s.is_empty()) {
+        p.set_apparmor_profile(Some(profile.clone()));
     }
     if !a.cap.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();

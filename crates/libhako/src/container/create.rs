@@ -67,7 +67,13 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     trace::step("config validated");
     // CVE-2019-5736: the init is a copy of this process; see exeguard. Before anything is
     // made: this may re-exec the runtime.
-    let trampoline = crate::exeguard::prepare(plan.seccomp.as_ref())?;
+    let apparmor = plan
+        .spec
+        .process()
+        .as_ref()
+        .and_then(crate::lsm::apparmor_profile)
+        .is_some();
+    let trampoline = crate::exeguard::prepare(plan.seccomp.as_ref(), apparmor)?;
     crate::rootless::check(&plan)?;
     if opts.listen_fds > 0 {
         for kv in [

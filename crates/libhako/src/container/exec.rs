@@ -91,9 +91,12 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     }
     let (args, env) = spec::check_process_fields(&opts.process)?;
     let seccomp = crate::seccomp::load_saved(&sd.path)?;
+    let config = sd.load_config()?;
+    // As runc: the process's own AppArmor profile, else the container's.
+    let apparmor = crate::lsm::exec_profile(&opts.process, config.process().as_ref());
     // CVE-2019-5736: the exec'd process is a copy of this one; see exeguard. Before anything
     // is made: this may re-exec the runtime.
-    let trampoline = crate::exeguard::prepare(seccomp.as_ref())?;
+    let trampoline = crate::exeguard::prepare(seccomp.as_ref(), apparmor.is_some())?;
     let terminal = opts.process.terminal().unwrap_or(false);
     if terminal && opts.console_socket.is_none() && opts.detach {
         return Err(Error::Lifecycle(
@@ -110,8 +113,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         _ => None,
     };
     let joins = namespace_fds(stored.pid)?;
-    let personality = sd
-        .load_config()?
+    let personality = config
         .linux()
         .as_ref()
         .and_then(|l| l.personality().clone());
@@ -143,6 +145,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         cgroup: cgroup.as_ref(),
         join: join.as_deref(),
         personality: personality.as_ref(),
+        apparmor,
         trampoline: trampoline.as_ref().map(AsFd::as_fd),
     };
     let intermediate = match sys::clone3(0, into.as_ref().map(AsRawFd::as_raw_fd))
@@ -209,6 +212,8 @@ struct Job<'a> {
     /// The v1 `tasks` files to write `0` to (`None`: a systemd cgroup, joined by `add_pid`).
     join: Option<&'a [OwnedFd]>,
     personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
+    /// The AppArmor profile the program starts in.
+    apparmor: Option<&'a str>,
     trampoline: Option<std::os::fd::BorrowedFd<'a>>,
 }
 
@@ -274,6 +279,10 @@ fn child_steps(
         }
     }
     crate::procattrs::apply(job.process, job.personality)?;
+    if let Some(profile) = job.apparmor {
+        // As the init: before the seccomp filter and the capability drop.
+        crate::lsm::apply_apparmor(profile)?;
+    }
     // The container's filter, in the init's order (see init.rs).
     let nnp = job.process.no_new_privileges().unwrap_or(false);
     if let Some(filter) = job.seccomp.filter(|_| !nnp) {
