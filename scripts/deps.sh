@@ -10,6 +10,8 @@ pkgs+=(uidmap passwd util-linux procps)
 pkgs+=(podman conmon containernetworking-plugins iptables docker.io containerd umoci iproute2)
 # The VMs of scripts/vm-cgroup-tests.sh (pure cgroup v2 and v1 layouts).
 pkgs+=(qemu-system-x86 linux-image-amd64 xz-utils cpio)
+# tests/apparmor.rs (in scripts/vm-apparmor-tests.sh's VM): apparmor_parser loads test profiles.
+pkgs+=(apparmor)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,7 +2,7 @@
 # The whole test suite, as root on a Debian-like machine: installs what the tests need, then
 # format and lint checks, unit tests, integration tests (real containers) and differential
 # tests against runc, then the cgroup tests in pure-v2 and pure-v1 VMs and the --systemd-cgroup
-# tests in a VM running systemd.
+# tests in a VM running systemd, and the AppArmor tests in a VM booted with AppArmor.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "the test suite runs real containers: run it as root" >&2; exit 1; }
@@ -14,3 +14,5 @@ cargo test --workspace
 scripts/vm-cgroup-tests.sh v2 v1
 # --systemd-cgroup where systemd is PID 1 (of a PID namespace in a v2 VM; about 40 s).
 scripts/vm-systemd-tests.sh
+# process.apparmorProfile where AppArmor is enabled (a VM booted with it; about 1 min).
+scripts/vm-apparmor-tests.sh
