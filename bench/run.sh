@@ -89,26 +89,6 @@ interleaved "run of /bin/true, 50 ms idle before each" 50 3 "${args[@]}"
 interleaved "kernel floor: unshare -pfmuin + chroot + /bin/true (no cgroups), against crun" 0 10 \
   floor "unshare -pfmuin chroot $b/rootfs /bin/true" crun "$(bin crun) --root $work/crun-run run -b $b bench"
 
-echo "== 50 containers run -d in parallel, then deleted (wall ms, median of 5)"
-for rt in $rts; do
-  python3 - "$(bin $rt)" "$work/$rt-par" "$work/sleeper" "$rt" <<'P'
-import subprocess, sys, time, statistics
-binary, root, bundle, name = sys.argv[1:5]
-walls, failed = [], 0
-for rep in range(5):
-    ids = [f"p{rep}-{i}" for i in range(50)]
-    s = time.perf_counter()
-    procs = [subprocess.Popen([binary, "--root", root, "run", "-d", "-b", bundle, i],
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL) for i in ids]
-    failed += sum(p.wait() != 0 for p in procs)
-    walls.append(time.perf_counter() - s)
-    for i in ids:
-        subprocess.run([binary, "--root", root, "delete", "--force", i], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-print(f"{name:5} median {statistics.median(walls)*1000:7.1f} ms   (failed runs: {failed})")
-P
-done
-
 echo "== lifecycle verbs on a sleeping container (ms, median of $runs)"
 for rt in $rts; do
   python3 - "$(bin $rt)" "$work/$rt-verbs" "$work/sleeper" "$runs" "$rt" <<'P'
@@ -134,6 +114,29 @@ for i in range(runs):
     timed("delete", ["delete", cid])
 print(f"{name:5} " + "  ".join(f"{k} {statistics.median(v)*1000:6.2f}" for k, v in t.items()))
 P
+done
+
+# After the verbs: hundreds of cgroups removed at once leave the kernel busy for a while.
+for n in 50 200; do
+echo "== $n containers run -d in parallel, then deleted (wall ms, median of 5)"
+for rt in $rts; do
+  python3 - "$(bin $rt)" "$work/$rt-par" "$work/sleeper" "$rt" "$n" <<'P'
+import subprocess, sys, time, statistics
+binary, root, bundle, name, n = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+walls, failed = [], 0
+for rep in range(5):
+    ids = [f"p{rep}-{i}" for i in range(n)]
+    s = time.perf_counter()
+    procs = [subprocess.Popen([binary, "--root", root, "run", "-d", "-b", bundle, i],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for i in ids]
+    failed += sum(p.wait() != 0 for p in procs)
+    walls.append(time.perf_counter() - s)
+    for i in ids:
+        subprocess.run([binary, "--root", root, "delete", "--force", i], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print(f"{name:5} median {statistics.median(walls)*1000:7.1f} ms   (failed runs: {failed})")
+P
+done
 done
 
 echo "== peak RSS of the runtime process during run (KiB, max of 20)"
