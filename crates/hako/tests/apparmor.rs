@@ -62,10 +62,15 @@ impl Profile {
     /// Load a profile that allows everything but reading `/aa-secret` (as the container sees
     /// it: paths are mediated relative to the container's root).
     fn load(w: &World, tag: &str) -> Profile {
+        Profile::load_with(w, tag, "file,")
+    }
+
+    /// The same profile with `files` (its file rules) in place of `file,`.
+    fn load_with(w: &World, tag: &str, files: &str) -> Profile {
         let name = format!("hako-test-{}", common::unique(tag));
         let file = w.dir.join(format!("{name}.profile"));
         let text = format!(
-            "profile {name} flags=(attach_disconnected,mediate_deleted) {{\n  file,\n  \
+            "profile {name} flags=(attach_disconnected,mediate_deleted) {{\n  {files}\n  \
              capability,\n  network,\n  signal,\n  ptrace,\n  unix,\n  mount,\n  umount,\n  \
              pivot_root,\n  deny /aa-secret r,\n}}\n"
         );
@@ -139,6 +144,50 @@ fn init_runs_confined_and_unconfined_without_a_profile() {
         .ok()
         .stdout();
     assert_probe(&out, Some(&p.name));
+}
+
+/// A profile that lets nothing be executed (file rules without `x`): the program must still
+/// start, confined, because the transition happens at its own execve, which is checked
+/// against the runtime's (unconfined) label, as under runc. Were the program exec'd through
+/// hako's exec trampoline, the confined trampoline would need exec permission for it and the
+/// start would fail with EACCES: this is the test that the trampoline is skipped.
+#[test]
+fn profile_without_exec_rules_applies_at_the_programs_own_exec() {
+    require_apparmor!("profile_without_exec_rules_applies_at_the_programs_own_exec");
+    let w = World::new("aa-noexec");
+    let p = Profile::load_with(&w, "aa-noexec", "/** rwlkm,");
+    let name = p.name.clone();
+    let b = bundle(&w, &["cat", "/proc/self/attr/current"], |c| {
+        c["process"]["apparmorProfile"] = json!(name);
+    });
+    let out = w.hako(&["run", "--bundle", b.path(), &w.id("aa-noexec")]);
+    assert!(
+        out.0.status.success(),
+        "the confined program did not start: {}",
+        out.stderr()
+    );
+    assert!(
+        out.stdout().contains(&format!("{} (enforce)", p.name)),
+        "{}",
+        out.stdout()
+    );
+    let id = w.id("aa-noexec-d");
+    let b = bundle(&w, &["sleep", "100"], |_| {});
+    w.hako(&["run", "-d", "--bundle", b.path(), &id]).ok();
+    let out = w.hako(&[
+        "exec",
+        "--apparmor",
+        &p.name,
+        &id,
+        "cat",
+        "/proc/self/attr/current",
+    ]);
+    assert!(
+        out.0.status.success() && out.stdout().contains(&format!("{} (enforce)", p.name)),
+        "exec: {} {}",
+        out.stdout(),
+        out.stderr()
+    );
 }
 
 #[test]
