@@ -65,6 +65,8 @@ pub struct Filter {
     pub listener: Option<Listener>,
     /// The profile as written, kept in the state dir for `exec` ([`save`]).
     raw: Value,
+    /// The same, parsed (for [`Filter::plainly_allows`]).
+    profile: RawProfile,
 }
 
 impl std::fmt::Debug for Filter {
@@ -97,9 +99,7 @@ impl Filter {
     /// argument condition, or not named and allowed by the default action. Anything else
     /// (an errno, a notification, a log entry, a condition) is not plain.
     pub fn plainly_allows(&self, names: &[&str]) -> bool {
-        let Ok(p) = serde_json::from_value::<RawProfile>(self.raw.clone()) else {
-            return false;
-        };
+        let p = &self.profile;
         let allow = |a: &str| a == "SCMP_ACT_ALLOW";
         names.iter().all(|name| {
             let mut rules = p
@@ -270,7 +270,7 @@ pub fn compile(raw: Option<&Value>) -> Result<Option<Filter>> {
     let Some(raw) = raw.filter(|v| !v.is_null()) else {
         return Ok(None);
     };
-    let p: RawProfile = serde_json::from_value(raw.clone())
+    let mut p: RawProfile = serde_json::from_value(raw.clone())
         .map_err(|e| Error::config("linux.seccomp", e.to_string()))?;
     let syscalls = p.syscalls.as_deref().unwrap_or_default();
     if p.default_action.is_empty() && syscalls.is_empty() {
@@ -310,11 +310,11 @@ pub fn compile(raw: Option<&Value>) -> Result<Option<Filter>> {
         notify |= add_rules(&mut ctx, i, call, default)?;
     }
     let flags = flags(p.flags.as_deref(), notify)?;
-    let listener = match (notify, p.listener_path) {
+    let listener = match (notify, p.listener_path.take()) {
         (false, _) => None,
         (true, Some(path)) if !path.as_os_str().is_empty() => Some(Listener {
             path,
-            metadata: p.listener_metadata.unwrap_or_default(),
+            metadata: p.listener_metadata.take().unwrap_or_default(),
         }),
         (true, _) => {
             return Err(Error::config(
@@ -352,6 +352,7 @@ pub fn compile(raw: Option<&Value>) -> Result<Option<Filter>> {
         flags,
         listener,
         raw: raw.clone(),
+        profile: p,
     }))
 }
 
