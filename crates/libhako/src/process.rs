@@ -100,12 +100,7 @@ pub fn with_home(env: &[CString], uid: u32) -> Vec<CString> {
     if env_value(env, "HOME").is_none() {
         let home = std::fs::read_to_string("/etc/passwd")
             .ok()
-            .and_then(|text| {
-                text.lines().find_map(|l| {
-                    let f: Vec<&str> = l.split(':').collect();
-                    (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
-                })
-            })
+            .and_then(|text| passwd_entry(&text, uid).map(|f| f[5].to_string()))
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "/".into());
         if let Ok(c) = CString::new(format!("HOME={home}")) {
@@ -113,6 +108,14 @@ pub fn with_home(env: &[CString], uid: u32) -> Vec<CString> {
         }
     }
     out
+}
+
+/// The fields of the `/etc/passwd` line (in `text`) of `uid` (at least six).
+pub fn passwd_entry(text: &str, uid: u32) -> Option<Vec<&str>> {
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 6 && f[2].parse() == Ok(uid)).then_some(f)
+    })
 }
 
 /// Find the program as execvp would, on the container's PATH; errors use runc's wording.

@@ -381,13 +381,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 pub fn user_name(uid: u32) -> String {
     let local = std::fs::read_to_string("/etc/passwd")
         .ok()
-        .and_then(|text| {
-            text.lines().find_map(|l| {
-                let mut f = l.split(':');
-                let name = f.next()?;
-                (f.nth(1)?.parse() == Ok(uid)).then(|| name.to_string())
-            })
-        });
+        .and_then(|text| crate::process::passwd_entry(&text, uid).map(|f| f[0].to_string()));
     local
         .or_else(|| {
             nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
