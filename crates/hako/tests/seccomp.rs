@@ -713,3 +713,60 @@ fn trap_log_and_trace_actions() {
         out.stderr()
     );
 }
+
+/// An entry of `<root>/@seccomp-cache` split into its key part (magic, key length, key) and
+/// its program part (flags, BPF), as seccomp/cache.rs writes them.
+fn split_entry(bytes: &[u8]) -> (&[u8], &[u8]) {
+    let len = u32::from_le_bytes(bytes[16..20].try_into().unwrap()) as usize;
+    bytes.split_at(20 + len)
+}
+
+#[test]
+fn compiled_programs_are_cached_and_used_only_under_their_whole_key() {
+    let w = World::new("sc-cache");
+    let cache = w.root.join("@seccomp-cache");
+    let entries = || -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        v.sort();
+        v
+    };
+    let strict = allow_but(json!([{"names": ["mkdir", "mkdirat"],
+        "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]));
+    let open = allow_but(json!([{"names": ["sethostname"], "action": "SCMP_ACT_ERRNO"}]));
+    let mkdir = "mkdir /tmp/x 2>/dev/null; echo rc=$?";
+    assert_eq!(sh(&w, mkdir, strict.clone()).ok().stdout(), "rc=1\n");
+    let first = entries();
+    assert_eq!(first.len(), 1, "one entry after one profile");
+    let strict_entry = first[0].clone();
+    assert_eq!(sh(&w, mkdir, open.clone()).ok().stdout(), "rc=0\n");
+    let open_entry = entries()
+        .into_iter()
+        .find(|p| *p != strict_entry)
+        .expect("a second entry for the second profile");
+    // The cache dir is no container.
+    assert_eq!(w.hako(&["list", "-q"]).ok().stdout(), "");
+    let strict_bytes = std::fs::read(&strict_entry).unwrap();
+    let open_bytes = std::fs::read(&open_entry).unwrap();
+
+    // An entry holding another profile's key under this profile's name (a hash collision, or
+    // a planted file) is not used: the strict filter is compiled again and still denies.
+    std::fs::write(&strict_entry, &open_bytes).unwrap();
+    assert_eq!(sh(&w, mkdir, strict.clone()).ok().stdout(), "rc=1\n");
+    assert_eq!(std::fs::read(&strict_entry).unwrap(), strict_bytes);
+
+    // The entry really is what a hit loads: the strict key with the open program is obeyed
+    // while the file is hako's own (0600)...
+    let (strict_key, _) = split_entry(&strict_bytes);
+    let (_, open_program) = split_entry(&open_bytes);
+    let forged = [strict_key, open_program].concat();
+    std::fs::write(&strict_entry, &forged).unwrap();
+    assert_eq!(sh(&w, mkdir, strict.clone()).ok().stdout(), "rc=0\n");
+    // ...and ignored once anyone else could have written it.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&strict_entry, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert_eq!(sh(&w, mkdir, strict).ok().stdout(), "rc=1\n");
+    assert_eq!(std::fs::read(&strict_entry).unwrap(), strict_bytes);
+}

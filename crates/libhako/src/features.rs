@@ -336,7 +336,7 @@ fn idmap() -> bool {
 
 /// Whether hako compiles this `linux.seccomp` profile here.
 fn compiles(profile: Value) -> bool {
-    matches!(crate::seccomp::compile(Some(&profile)), Ok(Some(_)))
+    matches!(crate::seccomp::compile(Some(&profile), None), Ok(Some(_)))
 }
 
 /// A profile with one rule on `getpid` (plus whatever `extra` sets).

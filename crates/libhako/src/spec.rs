@@ -180,8 +180,9 @@ fn check_namespace_types(raw: &serde_json::Value) -> Result<()> {
     Ok(())
 }
 
-/// Validate a parsed config against the bundle and the host.
-pub fn validate(config: Config, bundle: &Path) -> Result<Plan> {
+/// Validate a parsed config against the bundle and the host. `seccomp_cache` is where
+/// compiled seccomp programs are kept (see seccomp/cache.rs), if anywhere.
+pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> Result<Plan> {
     let Config {
         spec,
         seccomp,
@@ -202,7 +203,7 @@ pub fn validate(config: Config, bundle: &Path) -> Result<Plan> {
     let rootfs_propagation = check_linux(&spec, &namespaces)?;
     crate::procattrs::check_linux(&spec, &mut warnings)?;
     crate::lsm::check_mount_label(&spec)?;
-    let seccomp = crate::seccomp::compile(seccomp.as_ref())?;
+    let seccomp = crate::seccomp::compile(seccomp.as_ref(), seccomp_cache)?;
     Ok(Plan {
         spec,
         bundle: bundle.to_path_buf(),

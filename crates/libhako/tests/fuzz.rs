@@ -355,7 +355,7 @@ fn config_parse_and_validate_never_panic() {
         |bytes| match libhako::spec::parse_config(bytes) {
             Ok(config) => {
                 // Validation reads the host (rootfs, namespace paths) but creates nothing.
-                let _ = libhako::spec::validate(config, &bundle);
+                let _ = libhako::spec::validate(config, &bundle, None);
                 true
             }
             Err(e) => {

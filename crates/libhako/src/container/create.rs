@@ -63,7 +63,8 @@ pub struct Created {
 pub fn create(opts: &CreateOptions) -> Result<Created> {
     let bundle =
         std::fs::canonicalize(&opts.bundle).map_err(|e| Error::io("bundle", &opts.bundle, e))?;
-    let mut plan = spec::validate(spec::load(&bundle)?, &bundle)?;
+    let seccomp_cache = opts.root.join(crate::seccomp::CACHE_DIR);
+    let mut plan = spec::validate(spec::load(&bundle)?, &bundle, Some(&seccomp_cache))?;
     trace::step("config validated");
     // CVE-2019-5736: the init is a copy of this process; see exeguard. Before anything is
     // made: this may re-exec the runtime.
@@ -183,6 +184,8 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
         write_pid_file(pf, init_pid)?;
     }
     guard.armed = false;
+    // Only now, so that a create that fails leaves nothing under the root.
+    crate::seccomp::remember(plan.seccomp.as_ref());
     Ok(Created {
         pid: init_pid,
         warnings: plan.warnings,

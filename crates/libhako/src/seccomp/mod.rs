@@ -35,9 +35,11 @@ use serde_json::Value;
 
 use crate::error::{Error, Result, SysContext};
 
+mod cache;
 mod enosys;
 use crate::state::Stored;
 use crate::sync::{Channel, Msg};
+pub use cache::DIR as CACHE_DIR;
 
 /// `SECCOMP_FILTER_FLAG_TSYNC`.
 pub const FLAG_TSYNC: u32 = 1;
@@ -67,6 +69,8 @@ pub struct Filter {
     raw: Value,
     /// The same, parsed (for [`Filter::plainly_allows`]).
     profile: RawProfile,
+    /// Its entry in the compiled-program cache, when one is used.
+    cached: Option<cache::Entry>,
 }
 
 impl std::fmt::Debug for Filter {
@@ -75,6 +79,7 @@ impl std::fmt::Debug for Filter {
             .field("instructions", &self.program.len())
             .field("flags", &format_args!("{:#x}", self.flags))
             .field("listener", &self.listener)
+            .field("cached", &self.cached)
             .finish()
     }
 }
@@ -93,6 +98,11 @@ impl Filter {
     /// Whether the program is empty (never, for a compiled profile).
     pub fn is_empty(&self) -> bool {
         self.program.is_empty()
+    }
+
+    /// Whether the program was read from the cache instead of compiled.
+    pub fn from_cache(&self) -> bool {
+        self.cached.as_ref().is_some_and(|c| c.hit)
     }
 
     /// Whether each of `names` is plainly allowed: named only by rules that allow it with no
@@ -265,17 +275,74 @@ fn lib_err(field: impl Into<String>, what: &str, e: libseccomp::error::SeccompEr
 }
 
 /// Check and compile `linux.seccomp` (the raw JSON value). `None` when there is nothing to
-/// load: no section, or neither a default action nor syscalls (runc's reading).
-pub fn compile(raw: Option<&Value>) -> Result<Option<Filter>> {
+/// load: no section, or neither a default action nor syscalls (runc's reading). With a
+/// `cache` directory, a program compiled before for the same profile is read from it instead
+/// (see cache.rs; [`remember`] stores a new one).
+pub fn compile(raw: Option<&Value>, cache: Option<&Path>) -> Result<Option<Filter>> {
     let Some(raw) = raw.filter(|v| !v.is_null()) else {
         return Ok(None);
     };
     let mut p: RawProfile = serde_json::from_value(raw.clone())
         .map_err(|e| Error::config("linux.seccomp", e.to_string()))?;
-    let syscalls = p.syscalls.as_deref().unwrap_or_default();
-    if p.default_action.is_empty() && syscalls.is_empty() {
+    if p.default_action.is_empty() && p.syscalls.as_deref().unwrap_or_default().is_empty() {
         return Ok(None);
     }
+    let mut cached = cache.and_then(|dir| cache::Entry::new(dir, raw));
+    if let Some(entry) = cached.as_mut() {
+        if let Some((program, flags)) = entry.load() {
+            entry.hit = true;
+            // The same profile compiled: it was valid, and notified when NEW_LISTENER is set.
+            let listener = listener(&mut p, flags & FLAG_NEW_LISTENER != 0)?;
+            return Ok(Some(Filter {
+                program,
+                flags,
+                listener,
+                raw: raw.clone(),
+                profile: p,
+                cached,
+            }));
+        }
+    }
+    let (program, flags, notify) = build(&p)?;
+    let listener = listener(&mut p, notify)?;
+    Ok(Some(Filter {
+        program,
+        flags,
+        listener,
+        raw: raw.clone(),
+        profile: p,
+        cached,
+    }))
+}
+
+/// Keep the program of `filter` in the cache it was looked up in, if it was compiled.
+pub fn remember(filter: Option<&Filter>) {
+    if let Some(f) = filter {
+        if let Some(entry) = f.cached.as_ref().filter(|c| !c.hit) {
+            entry.store(&f.program, f.flags);
+        }
+    }
+}
+
+/// `listenerPath` and `listenerMetadata` when a rule notifies (then the path is required).
+fn listener(p: &mut RawProfile, notify: bool) -> Result<Option<Listener>> {
+    match (notify, p.listener_path.take()) {
+        (false, _) => Ok(None),
+        (true, Some(path)) if !path.as_os_str().is_empty() => Ok(Some(Listener {
+            path,
+            metadata: p.listener_metadata.take().unwrap_or_default(),
+        })),
+        (true, _) => Err(Error::config(
+            "linux.seccomp.listenerPath",
+            "required when a rule uses SCMP_ACT_NOTIFY",
+        )),
+    }
+}
+
+/// Check every name of the profile and have libseccomp compile it: the program, the
+/// `seccomp(2)` flags, and whether a rule notifies.
+fn build(p: &RawProfile) -> Result<(Vec<libc::sock_filter>, u32, bool)> {
+    let syscalls = p.syscalls.as_deref().unwrap_or_default();
     let default_errno = errno_ret("linux.seccomp.defaultErrnoRet", p.default_errno_ret)?;
     let default = action(&p.default_action, default_errno).ok_or_else(|| {
         Error::config(
@@ -310,19 +377,6 @@ pub fn compile(raw: Option<&Value>) -> Result<Option<Filter>> {
         notify |= add_rules(&mut ctx, i, call, default)?;
     }
     let flags = flags(p.flags.as_deref(), notify)?;
-    let listener = match (notify, p.listener_path.take()) {
-        (false, _) => None,
-        (true, Some(path)) if !path.as_os_str().is_empty() => Some(Listener {
-            path,
-            metadata: p.listener_metadata.take().unwrap_or_default(),
-        }),
-        (true, _) => {
-            return Err(Error::config(
-                "linux.seccomp.listenerPath",
-                "required when a rule uses SCMP_ACT_NOTIFY",
-            ))
-        }
-    };
     // runc's -ENOSYS stub goes in front when the default refuses (see enosys.rs).
     let refuses = !matches!(
         default,
@@ -347,13 +401,7 @@ pub fn compile(raw: Option<&Value>) -> Result<Option<Filter>> {
             ),
         ));
     }
-    Ok(Some(Filter {
-        program,
-        flags,
-        listener,
-        raw: raw.clone(),
-        profile: p,
-    }))
+    Ok((program, flags, notify))
 }
 
 /// Add the rules of `syscalls[i]`; returns whether its action is NOTIFY.
@@ -543,7 +591,8 @@ pub fn save(state_dir: &Path, filter: Option<&Filter>) -> Result<()> {
     std::fs::write(&file, bytes).map_err(|e| Error::io("writing", &file, e))
 }
 
-/// The profile saved by [`save`], compiled again; `None` when the container has none.
+/// The profile saved by [`save`], compiled again (or read from the cache of the state root);
+/// `None` when the container has none.
 pub fn load_saved(state_dir: &Path) -> Result<Option<Filter>> {
     let file = state_dir.join(SAVED);
     let bytes = match std::fs::read(&file) {
@@ -553,7 +602,10 @@ pub fn load_saved(state_dir: &Path) -> Result<Option<Filter>> {
     };
     let raw: Value = serde_json::from_slice(&bytes)
         .map_err(|e| Error::Lifecycle(format!("{}: corrupt profile: {e}", file.display())))?;
-    compile(Some(&raw))
+    let cache = state_dir.parent().map(|root| root.join(CACHE_DIR));
+    let filter = compile(Some(&raw), cache.as_deref())?;
+    remember(filter.as_ref());
+    Ok(filter)
 }
 
 /// Runtime parent: a process sent its listener fd; pass it to `listenerPath` with the state
@@ -659,7 +711,7 @@ mod tests {
 
     #[test]
     fn plainly_allowed_syscalls() {
-        let f = |v: Value| compile(Some(&v)).unwrap().unwrap();
+        let f = |v: Value| compile(Some(&v), None).unwrap().unwrap();
         let deny_default = f(serde_json::json!({
         "defaultAction": "SCMP_ACT_ERRNO",
         "syscalls": [
@@ -745,7 +797,7 @@ mod tests {
 
     fn compile_json(json: &str) -> std::result::Result<Option<Filter>, String> {
         let v: Value = serde_json::from_str(json).unwrap();
-        compile(Some(&v)).map_err(|e| e.to_string())
+        compile(Some(&v), None).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -833,7 +885,7 @@ mod tests {
 
     #[test]
     fn empty_profile_is_no_filter_and_unknown_syscalls_are_skipped() {
-        assert!(compile(None).unwrap().is_none());
+        assert!(compile(None, None).unwrap().is_none());
         assert!(compile_json("{}").unwrap().is_none());
         let f = compile_json(
             r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":1,"flags":[],
