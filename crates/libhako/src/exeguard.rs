@@ -94,13 +94,13 @@ const MFD_EXEC: u32 = 0x0010;
 /// sealed trampoline, pass it to [`exec`]. `None`: a direct `execve` is safe, because the
 /// running binary is already read-only, or has just been made so by [`ensure_sealed`] (which
 /// may re-execute the runtime). `seccomp` is the filter the container's processes run under;
-/// `apparmor`: the process enters an AppArmor profile at its next `execve` (see
-/// [`crate::lsm`]), which must be the program's, so the trampoline is not used.
+/// `lsm_transition`: the process enters an AppArmor profile or a SELinux label at its next
+/// `execve` (see [`crate::lsm`]), which must be the program's, so the trampoline is not used.
 pub fn prepare(
     seccomp: Option<&crate::seccomp::Filter>,
-    apparmor: bool,
+    lsm_transition: bool,
 ) -> Result<Option<OwnedFd>> {
-    let fits = !apparmor
+    let fits = !lsm_transition
         && match seccomp {
             Some(f) => f.plainly_allows(&["execve", "execveat", "fcntl"]),
             None => true,

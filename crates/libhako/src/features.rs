@@ -225,10 +225,11 @@ pub fn features(runtime_version: &str, commit: &str) -> Features {
                 rdma: rdma(),
             },
             seccomp: seccomp(),
-            // hako applies `process.apparmorProfile` (lsm.rs). As the spec defines the field
-            // (and runc reports it), unrelated to whether this host has AppArmor enabled.
+            // hako applies `process.apparmorProfile`, `process.selinuxLabel` and
+            // `linux.mountLabel` (lsm.rs). As the spec defines the fields (and runc reports
+            // them), unrelated to whether this host has AppArmor or SELinux enabled.
             apparmor: Enabled { enabled: true },
-            selinux: Enabled { enabled: false },
+            selinux: Enabled { enabled: true },
             intel_rdt: Enabled { enabled: false },
             mount_extensions: MountExtensions {
                 idmap: Enabled { enabled: idmap() },

@@ -5,8 +5,8 @@
 //! Order matters: namespaces before mounts (mounts belong to the new mount namespace);
 //! hostname needs the UTS namespace; the exec fifo is opened before pivot_root hides the state
 //! dir; the bounding set is cut while CAP_SETPCAP is held; rlimits and groups are set while
-//! root; the AppArmor exec transition is asked for before the seccomp filter and the
-//! capability drop; capabilities are set after the uid switch (keep-caps); the program is
+//! root; the AppArmor and SELinux exec transitions are asked for before the seccomp filter and
+//! the capability drop; capabilities are set after the uid switch (keep-caps); the program is
 //! found on PATH as the final user; fds are closed last, and the init reports Ready only when
 //! nothing but exec is left, so `create` never succeeds for a container that cannot start.
 
@@ -138,10 +138,13 @@ fn setup(a: &InitArgs<'_>) -> Result<(OwnedFd, Option<Vec<u8>>)> {
         .as_ref()
         .and_then(|l| l.personality().as_ref());
     crate::procattrs::apply(proc, personality)?;
+    // As root, before the capability drop and before any seccomp filter (runc's order): the
+    // program's execve enters the profile and label (the trampoline is not used, see exeguard).
     if let Some(profile) = crate::lsm::apparmor_profile(proc) {
-        // As root, before the capability drop and before any seccomp filter (runc's order):
-        // the program's execve enters the profile (the trampoline is not used, see exeguard).
         crate::lsm::apply_apparmor(profile)?;
+    }
+    if let Some(label) = crate::lsm::selinux_label(proc) {
+        crate::lsm::apply_selinux(label)?;
     }
     if let Some(filter) = plan.seccomp.as_ref().filter(|_| !no_new_privs(plan)) {
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the uid switch

@@ -86,6 +86,8 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// `linux.seccomp`, compiled; loaded by the init (see [`crate::seccomp`]).
     pub seccomp: Option<crate::seccomp::Filter>,
+    /// `linux.mountLabel`, checked; added to the container's mounts (see [`crate::lsm`]).
+    pub mount_label: Option<String>,
 }
 
 impl Plan {
@@ -202,7 +204,7 @@ pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> 
     crate::hooks::check(spec.hooks())?;
     let rootfs_propagation = check_linux(&spec, &namespaces)?;
     crate::procattrs::check_linux(&spec, &mut warnings)?;
-    crate::lsm::check_mount_label(&spec)?;
+    let mount_label = crate::lsm::check_mount_label(&spec)?;
     let seccomp = crate::seccomp::compile(seccomp.as_ref(), seccomp_cache)?;
     Ok(Plan {
         spec,
@@ -216,6 +218,7 @@ pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> 
         env,
         warnings,
         seccomp,
+        mount_label,
     })
 }
 

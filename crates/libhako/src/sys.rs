@@ -334,6 +334,22 @@ pub fn setdomainname(name: &str) -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
+/// `fsetxattr(2)` of `name` to `value` (flags 0: create or replace) on the open file `fd`.
+pub fn fsetxattr(fd: BorrowedFd<'_>, name: &std::ffi::CStr, value: &[u8]) -> Result<(), Errno> {
+    // SAFETY: `name` is NUL-terminated and `value` is a byte slice of the given length, both
+    // alive for the call; the kernel only reads them.
+    let ret = unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
 /// `open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC [| AT_RECURSIVE])`: a detached
 /// copy of the mount at `path` (with its submounts when `recursive`), not yet attached anywhere,
 /// so its attributes (an idmapping) can still be changed.

@@ -49,7 +49,7 @@ pub struct Args {
     /// AppArmor profile to run the process in (default: the container's).
     #[arg(long)]
     apparmor: Option<String>,
-    /// SELinux process label (refused: no SELinux support).
+    /// SELinux label to run the process with (default: the container's).
     #[arg(long)]
     process_label: Option<String>,
     /// Pass N extra fds (3..3+N).
@@ -80,9 +80,6 @@ pub fn run(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
 }
 
 fn exec(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
-    if let Some(label) = &a.process_label {
-        anyhow::bail!("--process-label {label:?}: SELinux labels are not supported");
-    }
     if let Some(sub) = &a.cgroup {
         anyhow::bail!("--cgroup {sub:?}: exec into a sub-cgroup is not supported yet");
     }
@@ -146,6 +143,10 @@ fn from_flags(a: &Args, mut p: Process) -> anyhow::Result<Process> {
     // As runc: an empty --apparmor keeps the container's profile.
     if let Some(profile) = a.apparmor.as_ref().filter(|s| !s.is_empty()) {
         p.set_apparmor_profile(Some(profile.clone()));
+    }
+    // As runc: an empty --process-label keeps the container's label.
+    if let Some(label) = a.process_label.as_ref().filter(|s| !s.is_empty()) {
+        p.set_selinux_label(Some(label.clone()));
     }
     if !a.cap.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();

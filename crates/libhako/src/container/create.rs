@@ -68,13 +68,11 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     trace::step("config validated");
     // CVE-2019-5736: the init is a copy of this process; see exeguard. Before anything is
     // made: this may re-exec the runtime.
-    let apparmor = plan
-        .spec
-        .process()
-        .as_ref()
-        .and_then(crate::lsm::apparmor_profile)
-        .is_some();
-    let trampoline = crate::exeguard::prepare(plan.seccomp.as_ref(), apparmor)?;
+    // An AppArmor profile or SELinux label applies at the next execve: no trampoline.
+    let lsm_transition = plan.spec.process().as_ref().is_some_and(|p| {
+        crate::lsm::apparmor_profile(p).is_some() || crate::lsm::selinux_label(p).is_some()
+    });
+    let trampoline = crate::exeguard::prepare(plan.seccomp.as_ref(), lsm_transition)?;
     crate::rootless::check(&plan)?;
     if opts.listen_fds > 0 {
         for kv in [

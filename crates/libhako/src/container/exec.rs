@@ -92,11 +92,13 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     let (args, env) = spec::check_process_fields(&opts.process)?;
     let seccomp = crate::seccomp::load_saved(&sd.path)?;
     let config = sd.load_config()?;
-    // As runc: the process's own AppArmor profile, else the container's.
+    // As runc: the process's own AppArmor profile and SELinux label, else the container's.
     let apparmor = crate::lsm::exec_profile(&opts.process, config.process().as_ref());
+    let selinux = crate::lsm::exec_label(&opts.process, config.process().as_ref());
     // CVE-2019-5736: the exec'd process is a copy of this one; see exeguard. Before anything
     // is made: this may re-exec the runtime.
-    let trampoline = crate::exeguard::prepare(seccomp.as_ref(), apparmor.is_some())?;
+    let lsm_transition = apparmor.is_some() || selinux.is_some();
+    let trampoline = crate::exeguard::prepare(seccomp.as_ref(), lsm_transition)?;
     let terminal = opts.process.terminal().unwrap_or(false);
     if terminal && opts.console_socket.is_none() && opts.detach {
         return Err(Error::Lifecycle(
@@ -146,6 +148,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         join: join.as_deref(),
         personality: personality.as_ref(),
         apparmor,
+        selinux,
         trampoline: trampoline.as_ref().map(AsFd::as_fd),
     };
     let intermediate = match sys::clone3(0, into.as_ref().map(AsRawFd::as_raw_fd))
@@ -214,6 +217,8 @@ struct Job<'a> {
     personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
     /// The AppArmor profile the program starts in.
     apparmor: Option<&'a str>,
+    /// The SELinux label the program starts with.
+    selinux: Option<&'a str>,
     trampoline: Option<std::os::fd::BorrowedFd<'a>>,
 }
 
@@ -279,9 +284,12 @@ fn child_steps(
         }
     }
     crate::procattrs::apply(job.process, job.personality)?;
+    // As the init: before the seccomp filter and the capability drop.
     if let Some(profile) = job.apparmor {
-        // As the init: before the seccomp filter and the capability drop.
         crate::lsm::apply_apparmor(profile)?;
+    }
+    if let Some(label) = job.selinux {
+        crate::lsm::apply_selinux(label)?;
     }
     // The container's filter, in the init's order (see init.rs).
     let nnp = job.process.no_new_privileges().unwrap_or(false);

@@ -65,7 +65,7 @@ pub fn setup(
     )
     .ctx(|| format!("opening rootfs {shown}"))?;
     for m in &plan.mounts {
-        mounts::mount_one(root.as_fd(), m, new_cgroupns)?;
+        mounts::mount_one(root.as_fd(), m, new_cgroupns, plan.mount_label.as_deref())?;
     }
     let dev_is_host_bind = plan
         .mounts
@@ -99,7 +99,7 @@ pub fn setup(
         .into_iter()
         .flatten()
     {
-        mask_path(root.as_fd(), Path::new(p))?;
+        mask_path(root.as_fd(), Path::new(p), plan.mount_label.as_deref())?;
     }
     let pty = if terminal {
         let pty = console::open_pty(root.as_fd())?;
@@ -247,8 +247,9 @@ fn readonly_path(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
     remount_bind(&p, flags).ctx(|| format!("remounting readonly path {shown}"))
 }
 
-/// Hide a path: a read-only empty tmpfs over a directory, /dev/null over anything else.
-fn mask_path(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
+/// Hide a path: a read-only empty tmpfs over a directory (with `linux.mountLabel` `label`, as
+/// runc), /dev/null over anything else.
+fn mask_path(root: BorrowedFd<'_>, path: &Path, label: Option<&str>) -> Result<()> {
     let shown = path.display();
     let fd = match open_in_root(root, path, OFlag::O_PATH) {
         Ok(fd) => fd,
@@ -266,7 +267,7 @@ fn mask_path(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
             p.as_str(),
             Some("tmpfs"),
             MsFlags::MS_RDONLY,
-            NONE,
+            crate::lsm::mount_data(None, label).as_deref(),
         )
     } else {
         // As runc: the container's own /dev/null (so the mask shows as its /dev), bound from

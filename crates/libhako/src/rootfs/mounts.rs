@@ -17,8 +17,14 @@ use crate::spec::MountPlan;
 
 const NONE: Option<&str> = None;
 
-/// Perform one configured mount under the rootfs `root`.
-pub fn mount_one(root: BorrowedFd<'_>, m: &MountPlan, new_cgroupns: bool) -> Result<()> {
+/// Perform one configured mount under the rootfs `root`; `label` is `linux.mountLabel` (see
+/// [`crate::lsm`] for which mounts get it).
+pub fn mount_one(
+    root: BorrowedFd<'_>,
+    m: &MountPlan,
+    new_cgroupns: bool,
+    label: Option<&str>,
+) -> Result<()> {
     let dest = m.destination.display();
     let src = m.source.display();
     let target = if m.options.is_bind() && !m.source.is_dir() {
@@ -46,14 +52,20 @@ pub fn mount_one(root: BorrowedFd<'_>, m: &MountPlan, new_cgroupns: bool) -> Res
             remount_bind(&fd_path(&fd), rest).ctx(|| format!("remounting {dest}"))?;
         }
     } else if m.fstype == "cgroup" || m.fstype == "cgroup2" {
-        mount_cgroup(root, m, &target, new_cgroupns)?;
+        mount_cgroup(root, m, &target, new_cgroupns, label)?;
     } else {
         // tmpcopyup: the directory as it was, read after the tmpfs covers it.
         let below = (m.options.copy_up && m.fstype == "tmpfs")
             .then(|| super::copyup::open_dir(target.as_fd()))
             .transpose()
             .ctx(|| format!("opening {dest} to copy it up"))?;
-        let data = m.options.data_string();
+        // As runc: SELinux cannot label proc and sysfs; an mqueue superblock belongs to the
+        // IPC namespace (perhaps the host's), so its root is labelled below instead.
+        let labelled = match m.fstype.as_str() {
+            "proc" | "sysfs" | "mqueue" => None,
+            _ => label,
+        };
+        let data = crate::lsm::mount_data(m.options.data_string(), labelled);
         match mount(
             Some(&m.source),
             fd_path(&target).as_str(),
@@ -64,9 +76,24 @@ pub fn mount_one(root: BorrowedFd<'_>, m: &MountPlan, new_cgroupns: bool) -> Res
             // As runc: a fresh sysfs needs CAP_SYS_ADMIN over the network namespace's owner (not
             // so for a rootless container sharing the host's): bind the host's /sys instead.
             Err(Errno::EPERM) if m.fstype == "sysfs" => {
-                return mount_one(root, &host_sys(m), new_cgroupns)
+                return mount_one(root, &host_sys(m), new_cgroupns, label)
             }
-            r => r.ctx(|| format!("mounting {} on {dest}", m.fstype))?,
+            r => r.ctx(|| match labelled {
+                Some(l) => format!(
+                    "mounting {} on {dest} with linux.mountLabel {l:?}",
+                    m.fstype
+                ),
+                None => format!("mounting {} on {dest}", m.fstype),
+            })?,
+        }
+        if let Some(label) = label.filter(|_| m.fstype == "mqueue") {
+            let fd = open_in_root(
+                root,
+                &m.destination,
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY,
+            )
+            .ctx(|| format!("reopening mount destination {dest}"))?;
+            crate::lsm::label_mount_root(fd.as_fd(), &dest.to_string(), label)?;
         }
         if let Some(below) = below {
             let above = open_in_root(root, &m.destination, nix::fcntl::OFlag::O_RDONLY)
@@ -215,7 +242,13 @@ fn own_cgroup(proc_cgroup: &str, m: &CgroupMount) -> PathBuf {
 /// The `cgroup` mount type: on a pure v2 host, a cgroup2 mount (or a bind of the host's tree
 /// when no cgroup namespace allows a fresh one); on v1 and hybrid hosts, runc's layout: a
 /// tmpfs with one sub-mount per hierarchy, each showing the container's own cgroup.
-fn mount_cgroup(root: BorrowedFd<'_>, m: &MountPlan, target: &OwnedFd, cgns: bool) -> Result<()> {
+fn mount_cgroup(
+    root: BorrowedFd<'_>,
+    m: &MountPlan,
+    target: &OwnedFd,
+    cgns: bool,
+    label: Option<&str>,
+) -> Result<()> {
     let dest = m.destination.display();
     let flags = m.options.flags & !MsFlags::MS_REC & !MsFlags::MS_BIND;
     let info = std::fs::read_to_string("/proc/self/mountinfo")
@@ -240,7 +273,7 @@ fn mount_cgroup(root: BorrowedFd<'_>, m: &MountPlan, target: &OwnedFd, cgns: boo
         fd_path(target).as_str(),
         Some("tmpfs"),
         (flags & !MsFlags::MS_RDONLY) | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        Some("mode=755"),
+        crate::lsm::mount_data(Some("mode=755".into()), label).as_deref(),
     )
     .ctx(|| format!("mounting tmpfs for cgroups on {dest}"))?;
     // As runc: the v1 hierarchies only (not a hybrid host's unified tree), and the tmpfs
