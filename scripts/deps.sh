@@ -12,6 +12,9 @@ pkgs+=(podman conmon containernetworking-plugins iptables docker.io containerd u
 pkgs+=(qemu-system-x86 linux-image-amd64 xz-utils cpio)
 # tests/apparmor.rs (in scripts/vm-apparmor-tests.sh's VM): apparmor_parser loads test profiles.
 pkgs+=(apparmor)
+# tests/selinux.rs (in scripts/vm-selinux-tests.sh's VM): Debian's reference policy and
+# load_policy to load it.
+pkgs+=(selinux-policy-default policycoreutils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,7 +2,7 @@
 # The whole test suite, as root on a Debian-like machine: installs what the tests need, then
 # format and lint checks, unit tests, integration tests (real containers) and differential
 # tests against runc, then the cgroup tests in pure-v2 and pure-v1 VMs and the --systemd-cgroup
-# tests in a VM running systemd, and the AppArmor tests in a VM booted with AppArmor.
+# tests in a VM running systemd, and the AppArmor and SELinux tests in VMs booted with them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "the test suite runs real containers: run it as root" >&2; exit 1; }
@@ -16,3 +16,6 @@ scripts/vm-cgroup-tests.sh v2 v1
 scripts/vm-systemd-tests.sh
 # process.apparmorProfile where AppArmor is enabled (a VM booted with it; about 1 min).
 scripts/vm-apparmor-tests.sh
+# process.selinuxLabel / linux.mountLabel where SELinux is enabled (a VM booted with it and
+# Debian's policy loaded, permissive; about 1 min).
+scripts/vm-selinux-tests.sh
