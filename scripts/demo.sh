@@ -5,8 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-cargo build --release -q
-hako=$PWD/target/release/hako
+hako=$(scripts/build.sh)
 work=$(mktemp -d /tmp/hako-demo.XXXXXX)
 root=$work/state
 id=demo-$$
