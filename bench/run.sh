@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side start-up benchmark of hako, Debian's runc and crun on one busybox bundle:
-# `run` of /bin/true back to back and after 50 ms idle, 50 parallel `run -d`, each lifecycle
+# `run` of /bin/true back to back, after 50 ms idle and with Docker's default seccomp profile,
+# 50 and 200 parallel `run -d`, each lifecycle
 # verb (create/start/state/kill/delete, list), peak RSS, plus the kernel floor. Medians.
 # Usage (root): bench/run.sh [RUNS]   (default 200 runs per measurement; runs are interleaved)
 #
@@ -13,8 +14,7 @@ runs=${1:-200}
 if [ -z "${HAKO_BENCH_NS:-}" ]; then
   command -v crun >/dev/null || apt-get install -y -qq crun >/dev/null
   scripts/deps.sh
-  cargo build --release -q
-  HAKO_BENCH_NS=1 exec unshare -m "$0" "$@"
+  HAKO_BIN=$(scripts/build.sh) HAKO_BENCH_NS=1 exec unshare -m "$0" "$@"
 fi
 mount --make-rprivate /
 work=$(mktemp -d /tmp/hako-bench.XXXXXX)
@@ -23,7 +23,7 @@ trap 'for r in hako runc crun; do for d in "$work"/$r-*; do [ -d "$d" ] && for c
 if [ -e /sys/fs/cgroup/unified/cgroup.controllers ]; then
   mount --bind "$work/empty" /sys/fs/cgroup/unified/cgroup.controllers
 fi
-hako=$PWD/target/release/hako
+hako=$HAKO_BIN
 b=$work/bundle
 mkdir -p "$b/rootfs/bin"
 cp "$(command -v busybox)" "$b/rootfs/bin/busybox"
@@ -41,9 +41,17 @@ json.dump(c, open(p, "w"), indent=1)
 c["process"]["args"] = ["sleep", "1000"]
 json.dump(c, open(p.replace("config.json", "sleep.json"), "w"), indent=1)
 P
-mkdir -p "$work/sleeper"
+mkdir -p "$work/sleeper" "$work/seccomp"
 cp -a "$b/rootfs" "$work/sleeper/rootfs"  # runc refuses a symlinked rootfs
 cp "$b/sleep.json" "$work/sleeper/config.json"
+# The same /bin/true bundle with Docker's default seccomp profile (as Docker writes it).
+cp -a "$b/rootfs" "$work/seccomp/rootfs"
+python3 - "$b/config.json" crates/hako/tests/fixtures/docker-default-seccomp.json "$work/seccomp/config.json" <<'P'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["linux"]["seccomp"] = json.load(open(sys.argv[2]))
+json.dump(c, open(sys.argv[3], "w"), indent=1)
+P
 
 bin() { case $1 in hako) echo "$hako" ;; *) echo "$1" ;; esac; }
 rts="hako runc crun"
@@ -86,6 +94,9 @@ args=()
 for rt in $rts; do args+=("$rt" "$(bin $rt) --root $work/$rt-run run -b $b bench"); done
 interleaved "run of /bin/true, back to back" 0 10 "${args[@]}"
 interleaved "run of /bin/true, 50 ms idle before each" 50 3 "${args[@]}"
+args=()
+for rt in $rts; do args+=("$rt" "$(bin $rt) --root $work/$rt-seccomp run -b $work/seccomp bench"); done
+interleaved "run of /bin/true with Docker's default seccomp profile, back to back" 0 10 "${args[@]}"
 interleaved "kernel floor: unshare -pfmuin + chroot + /bin/true (no cgroups), against crun" 0 10 \
   floor "unshare -pfmuin chroot $b/rootfs /bin/true" crun "$(bin crun) --root $work/crun-run run -b $b bench"
 
