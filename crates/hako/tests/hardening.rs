@@ -1,6 +1,7 @@
 //! Process attributes and LSM labels (issue 3, item 3): `linux.personality`,
-//! `process.scheduler`, `process.ioPriority`, `process.execCPUAffinity` applied; LSM labels and
-//! `linux.intelRdt` refused with the reason, before anything is created.
+//! `process.scheduler`, `process.ioPriority`, `process.execCPUAffinity` applied; LSM labels
+//! (where the LSM is off) and `linux.intelRdt` refused with the reason, before anything is
+//! created; each container's own session keyring, compared with runc's.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -232,4 +233,93 @@ fn intel_rdt_is_refused() {
         |c| c["linux"]["intelRdt"] = json!({"closID": "x", "l3CacheSchema": "L3:0=ff"}),
         "linux.intelRdt: not supported",
     );
+}
+
+/// A static helper that prints the `KEYCTL_DESCRIBE` of its session keyring
+/// ("type;uid;gid;perm;description"): busybox has no keyctl.
+fn install_sesdesc(rootfs: &std::path::Path) {
+    let src = rootfs.join("sesdesc.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\n#include <unistd.h>\n#include <sys/syscall.h>\n\
+         int main(void) {\n\
+           char buf[512] = {0};\n\
+           /* KEYCTL_DESCRIBE (6) of KEY_SPEC_SESSION_KEYRING (-3) */\n\
+           if (syscall(SYS_keyctl, 6, -3, buf, sizeof buf - 1) < 0) { perror(\"keyctl\"); return 1; }\n\
+           printf(\"%s\\n\", buf);\n\
+           return 0;\n\
+         }\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(rootfs.join("bin/sesdesc"))
+        .arg(&src)
+        .output()
+        .expect("cc (gcc and libc6-dev, scripts/deps.sh) builds the keyring helper");
+    assert!(
+        out.status.success(),
+        "cc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn each_container_gets_its_own_session_keyring_as_under_runc() {
+    let w = World::new("keyring");
+    let b = w.bundle(&["sesdesc"]);
+    install_sesdesc(&b.rootfs());
+    // The init: a keyring of its own named after the container, searchable by its owner
+    // (KEY_USR_SEARCH 0x80000 on top of the kernel's 0x3f130000).
+    let id = w.id("ring");
+    let out = w.hako(&["run", "--bundle", b.path(), &id]).ok().stdout();
+    assert_eq!(out, format!("keyring;0;0;3f1b0000;_ses.{id}\n"));
+    // runc makes exactly the same.
+    let runc_root = w.dir.join("runc-state");
+    let runc = std::process::Command::new("runc")
+        .arg("--root")
+        .arg(&runc_root)
+        .args(["run", "--bundle", b.path(), &id])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("runc (scripts/deps.sh) runs");
+    assert!(
+        runc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&runc.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&runc.stdout), out);
+
+    // An exec'd process joins the container's keyring, not the caller's.
+    let sleeper = w.bundle(&["sleep", "100"]);
+    install_sesdesc(&sleeper.rootfs());
+    let id = w.id("ring");
+    w.hako(&["run", "-d", "--bundle", sleeper.path(), &id]).ok();
+    let out = w.hako(&["exec", &id, "sesdesc"]).ok().stdout();
+    assert_eq!(out, format!("keyring;0;0;3f1b0000;_ses.{id}\n"));
+
+    // --no-new-keyring: the processes keep the caller's keyring, for exec too.
+    // (The helper run here, outside any container, shows this process's keyring.)
+    let mine = std::process::Command::new(b.rootfs().join("bin/sesdesc"))
+        .output()
+        .unwrap();
+    assert!(mine.status.success());
+    let mine = String::from_utf8(mine.stdout).unwrap();
+    let id = w.id("ring");
+    let out = w
+        .hako(&["run", "--no-new-keyring", "--bundle", b.path(), &id])
+        .ok()
+        .stdout();
+    assert_eq!(out, mine);
+    let id = w.id("ring");
+    w.hako(&[
+        "run",
+        "-d",
+        "--no-new-keyring",
+        "--bundle",
+        sleeper.path(),
+        &id,
+    ])
+    .ok();
+    assert_eq!(w.hako(&["exec", &id, "sesdesc"]).ok().stdout(), mine);
 }

@@ -387,3 +387,53 @@ fn refused_without_selinux() {
         "{msg}"
     );
 }
+
+#[test]
+fn session_keyring_is_created_with_the_process_label() {
+    require_selinux!("session_keyring_is_created_with_the_process_label");
+    let w = World::new("se-keyring");
+    // A static helper printing the label of its session keyring (KEYCTL_GET_SECURITY, 17, of
+    // KEY_SPEC_SESSION_KEYRING, -3): busybox has no keyctl.
+    let helper = |b: &Bundle| {
+        let src = b.rootfs().join("seslabel.c");
+        std::fs::write(
+            &src,
+            "#include <stdio.h>\n#include <unistd.h>\n#include <sys/syscall.h>\n\
+             int main(void) {\n\
+               char buf[512] = {0};\n\
+               if (syscall(SYS_keyctl, 17, -3, buf, sizeof buf - 1) < 0) { perror(\"keyctl\"); return 1; }\n\
+               printf(\"%s\\n\", buf);\n\
+               return 0;\n\
+             }\n",
+        )
+        .unwrap();
+        let out = Command::new("cc")
+            .args(["-static", "-O2", "-o"])
+            .arg(b.rootfs().join("bin/seslabel"))
+            .arg(&src)
+            .output()
+            .expect("cc builds the keyring helper");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let labelled = bundle(&w, &["seslabel"], |c| {
+        c["process"]["selinuxLabel"] = json!(LABEL);
+    });
+    helper(&labelled);
+    let out = w
+        .hako(&["run", "--bundle", labelled.path(), &w.id("se-ring")])
+        .ok()
+        .stdout();
+    assert_eq!(trim(&out), LABEL);
+    // Without a label the keyring has the label of the runtime that made it.
+    let plain = bundle(&w, &["seslabel"], |_| {});
+    helper(&plain);
+    let out = w
+        .hako(&["run", "--bundle", plain.path(), &w.id("se-ring-plain")])
+        .ok()
+        .stdout();
+    assert_eq!(trim(&out), own_label());
+}

@@ -39,6 +39,8 @@ pub struct InitArgs<'a> {
     pub fifo: &'a Path,
     /// `--no-pivot`.
     pub no_pivot: bool,
+    /// The container id, when the init joins a new session keyring (not `--no-new-keyring`).
+    pub keyring: Option<&'a str>,
     /// `--preserve-fds N`: fds 3..3+N reach the program.
     pub preserve_fds: u32,
     /// The connected `--console-socket`, when `process.terminal` is set and one was given;
@@ -104,6 +106,15 @@ fn setup(a: &InitArgs<'_>) -> Result<(OwnedFd, Option<Vec<u8>>)> {
         let (uid, gid) = (nix::unistd::Uid::from_raw(0), nix::unistd::Gid::from_raw(0));
         nix::unistd::setresgid(gid, gid, gid).ctx(|| "setgid to 0 in the user namespace".into())?;
         nix::unistd::setresuid(uid, uid, uid).ctx(|| "setuid to 0 in the user namespace".into())?;
+    }
+    // A session keyring of the container's own, owned by its root (runc's place for it).
+    if let Some(id) = a.keyring {
+        let label = plan
+            .spec
+            .process()
+            .as_ref()
+            .and_then(crate::lsm::selinux_label);
+        crate::keyring::join_new(id, plan.has(CloneFlags::CLONE_NEWUSER), label)?;
     }
     if plan.creates(CloneFlags::CLONE_NEWNET) {
         // As runc: a network namespace made for the container has its loopback up.

@@ -24,8 +24,9 @@
 //! namespace's, possibly shared) and its root is labelled with the `security.selinux` xattr
 //! instead, as runc does.
 //!
-//! runc labels the session keyring it creates (`attr/keycreate`); hako creates none (the
-//! process keeps the runtime's, as with `--no-new-keyring`), so there is nothing to label.
+//! The session keyring the container joins (see [`crate::keyring`]) gets the process label
+//! too: it is written to `/proc/thread-self/attr/keycreate` before the keyring is joined and
+//! cleared after ([`set_keycreate`]; runc's `SetKeyLabel`).
 //!
 //! A profile or label asked for on a host where its LSM is not enabled is refused during
 //! validation, before anything is created, in runc's words for SELinux; an empty one means
@@ -241,6 +242,27 @@ pub fn apply_selinux(label: &str) -> Result<()> {
         .map_err(applying)?;
     crate::procfs::write_fd(fd.as_fd(), "/proc/thread-self/attr/exec", label.as_bytes())
         .map_err(applying)
+}
+
+/// The SELinux label of keys (keyrings) the calling thread creates from now on; `""` back to
+/// the default. Written through verified procfs handles, as [`apply_selinux`].
+pub fn set_keycreate(label: &str) -> Result<()> {
+    let proc = crate::procfs::open_dir(Path::new("/proc"))?;
+    let rel = Path::new("thread-self/attr/keycreate");
+    let labelling = |e: Error| {
+        Error::config(
+            "process.selinuxLabel",
+            format!("{label:?}: labelling the session keyring: {e}"),
+        )
+    };
+    let fd = crate::procfs::open_beneath(proc.as_fd(), "/proc", rel, OFlag::O_WRONLY)
+        .map_err(labelling)?;
+    crate::procfs::write_fd(
+        fd.as_fd(),
+        "/proc/thread-self/attr/keycreate",
+        label.as_bytes(),
+    )
+    .map_err(labelling)
 }
 
 /// The data of a mount with `linux.mountLabel` `label`: `data` plus `context="<label>"`

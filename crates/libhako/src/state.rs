@@ -80,6 +80,9 @@ pub struct Stored {
     /// `delete` talk to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systemd_unit: Option<String>,
+    /// `--no-new-keyring` was given: `exec`'d processes keep the caller's session keyring too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_new_keyring: bool,
 }
 
 /// The OCI state, in the field order and shape runc prints.
@@ -442,6 +445,7 @@ mod tests {
             creating: true,
             cgroup_paths: Default::default(),
             systemd_unit: None,
+            no_new_keyring: false,
         };
         sd.save(&st).unwrap();
         // Seen by another reader while `create` (sd) holds the lock: still being created.

@@ -334,6 +334,62 @@ pub fn setdomainname(name: &str) -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
+/// `keyctl(KEYCTL_JOIN_SESSION_KEYRING, name)`: make the keyring called `name` the calling
+/// thread's session keyring, joining one of that name it may search or creating it. Returns
+/// the keyring's serial.
+///
+/// # References
+/// <https://man7.org/linux/man-pages/man2/keyctl_join_session_keyring.3.html>
+pub fn join_session_keyring(name: &std::ffi::CStr) -> Result<i32, Errno> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: `name` is NUL-terminated and alive for the call; the kernel only reads it.
+    let ret =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    Errno::result(ret).and_then(|serial| i32::try_from(serial).map_err(|_| Errno::ERANGE))
+}
+
+/// `keyctl(KEYCTL_DESCRIBE, key)`: "type;uid;gid;perm;description" of the key `serial`.
+pub fn describe_key(serial: i32) -> Result<String, Errno> {
+    const KEYCTL_DESCRIBE: libc::c_long = 6;
+    let mut buf = vec![0u8; 512];
+    // SAFETY: `buf` is writable for its whole length, which is passed; the kernel writes at
+    // most that many bytes and returns the full length of the description.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_DESCRIBE,
+            libc::c_long::from(serial),
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    let len = usize::try_from(Errno::result(ret)?).map_err(|_| Errno::ERANGE)?;
+    if len > buf.len() {
+        return Err(Errno::ERANGE);
+    }
+    buf.truncate(len);
+    // The length counts the terminating NUL.
+    while buf.last() == Some(&0) {
+        buf.pop();
+    }
+    String::from_utf8(buf).map_err(|_| Errno::EINVAL)
+}
+
+/// `keyctl(KEYCTL_SETPERM, key, perm)`: the permission mask of the key `serial`.
+pub fn set_key_perm(serial: i32, perm: u32) -> Result<(), Errno> {
+    const KEYCTL_SETPERM: libc::c_long = 5;
+    // SAFETY: plain integer arguments.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_SETPERM,
+            libc::c_long::from(serial),
+            libc::c_ulong::from(perm),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
 /// `fsetxattr(2)` of `name` to `value` (flags 0: create or replace) on the open file `fd`.
 pub fn fsetxattr(fd: BorrowedFd<'_>, name: &std::ffi::CStr, value: &[u8]) -> Result<(), Errno> {
     // SAFETY: `name` is NUL-terminated and `value` is a byte slice of the given length, both

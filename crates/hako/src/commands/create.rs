@@ -24,7 +24,7 @@ pub struct Common {
     /// Do not use pivot_root (MS_MOVE + chroot instead).
     #[arg(long)]
     pub no_pivot: bool,
-    /// Do not create a new session keyring (accepted; hako never creates one).
+    /// Do not create a new session keyring: the container keeps the caller's.
     #[arg(long)]
     pub no_new_keyring: bool,
     /// Pass N extra fds (3..3+N) to the container.
@@ -41,6 +41,7 @@ impl Common {
             bundle: self.bundle.clone(),
             pid_file: self.pid_file.clone(),
             no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
             listen_fds: listen_fds(),
             console_socket: self.console_socket.clone(),

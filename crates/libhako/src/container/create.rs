@@ -34,6 +34,8 @@ pub struct CreateOptions {
     pub pid_file: Option<PathBuf>,
     /// `--no-pivot`.
     pub no_pivot: bool,
+    /// `--no-new-keyring`: the processes keep the caller's session keyring.
+    pub no_new_keyring: bool,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
     /// Socket-activation fds handed to the runtime (`LISTEN_FDS` for our pid): passed on at
@@ -147,6 +149,7 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
             .cgroup
             .as_ref()
             .and_then(cgroups::Cgroup::systemd_unit),
+        no_new_keyring: opts.no_new_keyring,
     };
     // Recorded before the cgroup is made (and the init's PID as soon as it exists): whenever
     // this process dies, state.json names what `delete --force` must remove.
@@ -234,6 +237,7 @@ fn spawn(
                 chan: child,
                 fifo,
                 no_pivot: opts.no_pivot,
+                keyring: (!opts.no_new_keyring).then_some(opts.id.as_str()),
                 preserve_fds: opts.preserve_fds + opts.listen_fds,
                 console_socket,
                 trampoline,

@@ -149,6 +149,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         personality: personality.as_ref(),
         apparmor,
         selinux,
+        keyring: (!stored.no_new_keyring).then_some(stored.id.as_str()),
         trampoline: trampoline.as_ref().map(AsFd::as_fd),
     };
     let intermediate = match sys::clone3(0, into.as_ref().map(AsRawFd::as_raw_fd))
@@ -219,6 +220,8 @@ struct Job<'a> {
     apparmor: Option<&'a str>,
     /// The SELinux label the program starts with.
     selinux: Option<&'a str>,
+    /// The container id, when the process joins the container's session keyring.
+    keyring: Option<&'a str>,
     trampoline: Option<std::os::fd::BorrowedFd<'a>>,
 }
 
@@ -267,6 +270,9 @@ fn child_steps(
     }
     // A PID (or time) namespace applies to children only: fork into it.
     crate::sync::fork_and_report(chan)?;
+    if let Some(id) = job.keyring {
+        crate::keyring::join(id, job.selinux)?;
+    }
     if job.process.terminal().unwrap_or(false) {
         nix::unistd::setsid().ctx(|| "setsid".into())?;
         let root = open(
