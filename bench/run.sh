@@ -18,7 +18,16 @@ if [ -z "${HAKO_BENCH_NS:-}" ]; then
 fi
 mount --make-rprivate /
 work=$(mktemp -d /tmp/hako-bench.XXXXXX)
-trap 'for r in hako runc crun; do for d in "$work"/$r-*; do [ -d "$d" ] && for c in $(ls "$d"); do $r --root "$d" delete -f "$c" >/dev/null 2>&1; done; done; done; rm -rf "$work"' EXIT
+cleanup() {
+  for r in hako runc crun; do
+    for d in "$work"/$r-*; do
+      [ -d "$d" ] || continue
+      for c in $(ls "$d"); do "$(bin $r)" --root "$d" delete -f "$c" >/dev/null 2>&1 || true; done
+    done
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
 : > "$work/empty"
 if [ -e /sys/fs/cgroup/unified/cgroup.controllers ]; then
   mount --bind "$work/empty" /sys/fs/cgroup/unified/cgroup.controllers
