@@ -230,39 +230,26 @@ pub fn apply_apparmor(profile: &str) -> Result<()> {
 /// `SetExecLabel`): write it to `/proc/thread-self/attr/exec` of the procfs mounted on `/proc`,
 /// through verified handles. Call where [`apply_apparmor`] is called.
 pub fn apply_selinux(label: &str) -> Result<()> {
-    let proc = crate::procfs::open_dir(Path::new("/proc"))?;
-    let rel = Path::new("thread-self/attr/exec");
-    let applying = |e: Error| {
-        Error::config(
-            "process.selinuxLabel",
-            format!("{label:?}: applying it: {e}"),
-        )
-    };
-    let fd = crate::procfs::open_beneath(proc.as_fd(), "/proc", rel, OFlag::O_WRONLY)
-        .map_err(applying)?;
-    crate::procfs::write_fd(fd.as_fd(), "/proc/thread-self/attr/exec", label.as_bytes())
-        .map_err(applying)
+    write_thread_attr("exec", label, "applying it")
 }
 
 /// The SELinux label of keys (keyrings) the calling thread creates from now on; `""` back to
-/// the default. Written through verified procfs handles, as [`apply_selinux`].
+/// the default (go-selinux's `SetKeyLabel`). Written as [`apply_selinux`] writes.
 pub fn set_keycreate(label: &str) -> Result<()> {
+    write_thread_attr("keycreate", label, "labelling the session keyring")
+}
+
+/// Write `label` to `/proc/thread-self/attr/<attr>` through verified procfs handles; a failure
+/// is an error of `process.selinuxLabel`, saying what was being done.
+fn write_thread_attr(attr: &str, label: &str, doing: &str) -> Result<()> {
+    let shown = format!("/proc/thread-self/attr/{attr}");
+    let failed =
+        |e: Error| Error::config("process.selinuxLabel", format!("{label:?}: {doing}: {e}"));
     let proc = crate::procfs::open_dir(Path::new("/proc"))?;
-    let rel = Path::new("thread-self/attr/keycreate");
-    let labelling = |e: Error| {
-        Error::config(
-            "process.selinuxLabel",
-            format!("{label:?}: labelling the session keyring: {e}"),
-        )
-    };
-    let fd = crate::procfs::open_beneath(proc.as_fd(), "/proc", rel, OFlag::O_WRONLY)
-        .map_err(labelling)?;
-    crate::procfs::write_fd(
-        fd.as_fd(),
-        "/proc/thread-self/attr/keycreate",
-        label.as_bytes(),
-    )
-    .map_err(labelling)
+    let rel = format!("thread-self/attr/{attr}");
+    let fd = crate::procfs::open_beneath(proc.as_fd(), "/proc", Path::new(&rel), OFlag::O_WRONLY)
+        .map_err(failed)?;
+    crate::procfs::write_fd(fd.as_fd(), &shown, label.as_bytes()).map_err(failed)
 }
 
 /// The data of a mount with `linux.mountLabel` `label`: `data` plus `context="<label>"`

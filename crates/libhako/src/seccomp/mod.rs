@@ -288,22 +288,16 @@ pub fn compile(raw: Option<&Value>, cache: Option<&Path>) -> Result<Option<Filte
         return Ok(None);
     }
     let mut cached = cache.and_then(|dir| cache::Entry::new(dir, raw));
-    if let Some(entry) = cached.as_mut() {
-        if let Some((program, flags)) = entry.load() {
-            entry.hit = true;
-            // The same profile compiled: it was valid, and notified when NEW_LISTENER is set.
-            let listener = listener(&mut p, flags & FLAG_NEW_LISTENER != 0)?;
-            return Ok(Some(Filter {
-                program,
-                flags,
-                listener,
-                raw: raw.clone(),
-                profile: p,
-                cached,
-            }));
-        }
-    }
-    let (program, flags, notify) = build(&p)?;
+    let loaded = cached.as_mut().and_then(|entry| {
+        let found = entry.load();
+        entry.hit = found.is_some();
+        found
+    });
+    let (program, flags, notify) = match loaded {
+        // The same profile compiled: it was valid, and notified when NEW_LISTENER is set.
+        Some((program, flags)) => (program, flags, flags & FLAG_NEW_LISTENER != 0),
+        None => build(&p)?,
+    };
     let listener = listener(&mut p, notify)?;
     Ok(Some(Filter {
         program,
