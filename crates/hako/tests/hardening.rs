@@ -238,9 +238,9 @@ fn intel_rdt_is_refused() {
 /// A static helper that prints the `KEYCTL_DESCRIBE` of its session keyring
 /// ("type;uid;gid;perm;description"): busybox has no keyctl.
 fn install_sesdesc(rootfs: &std::path::Path) {
-    let src = rootfs.join("sesdesc.c");
-    std::fs::write(
-        &src,
+    common::install_c_helper(
+        rootfs,
+        "sesdesc",
         "#include <stdio.h>\n#include <unistd.h>\n#include <sys/syscall.h>\n\
          int main(void) {\n\
            char buf[512] = {0};\n\
@@ -249,18 +249,6 @@ fn install_sesdesc(rootfs: &std::path::Path) {
            printf(\"%s\\n\", buf);\n\
            return 0;\n\
          }\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new("cc")
-        .args(["-static", "-O2", "-o"])
-        .arg(rootfs.join("bin/sesdesc"))
-        .arg(&src)
-        .output()
-        .expect("cc (gcc and libc6-dev, scripts/deps.sh) builds the keyring helper");
-    assert!(
-        out.status.success(),
-        "cc: {}",
-        String::from_utf8_lossy(&out.stderr)
     );
 }
 

@@ -627,9 +627,9 @@ fn exec_processes_get_the_containers_filter() {
 /// A static helper that calls each syscall number given (all arguments 0) and prints
 /// `nr=result/errno`: busybox cannot make a syscall newer than the profile.
 fn install_sysno(rootfs: &Path) {
-    let src = rootfs.join("sysno.c");
-    std::fs::write(
-        &src,
+    common::install_c_helper(
+        rootfs,
+        "sysno",
         "#include <errno.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <unistd.h>\n\
          int main(int argc, char **argv) {\n\
            for (int i = 1; i < argc; i++) {\n\
@@ -640,18 +640,6 @@ fn install_sysno(rootfs: &Path) {
            }\n\
            return 0;\n\
          }\n",
-    )
-    .unwrap();
-    let out = Command::new("cc")
-        .args(["-static", "-O2", "-o"])
-        .arg(rootfs.join("bin/sysno"))
-        .arg(&src)
-        .output()
-        .expect("cc (gcc and libc6-dev, scripts/deps.sh) builds the syscall helper");
-    assert!(
-        out.status.success(),
-        "cc: {}",
-        String::from_utf8_lossy(&out.stderr)
     );
 }
 

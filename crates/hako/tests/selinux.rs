@@ -395,9 +395,9 @@ fn session_keyring_is_created_with_the_process_label() {
     // A static helper printing the label of its session keyring (KEYCTL_GET_SECURITY, 17, of
     // KEY_SPEC_SESSION_KEYRING, -3): busybox has no keyctl.
     let helper = |b: &Bundle| {
-        let src = b.rootfs().join("seslabel.c");
-        std::fs::write(
-            &src,
+        common::install_c_helper(
+            &b.rootfs(),
+            "seslabel",
             "#include <stdio.h>\n#include <unistd.h>\n#include <sys/syscall.h>\n\
              int main(void) {\n\
                char buf[512] = {0};\n\
@@ -406,18 +406,6 @@ fn session_keyring_is_created_with_the_process_label() {
                return 0;\n\
              }\n",
         )
-        .unwrap();
-        let out = Command::new("cc")
-            .args(["-static", "-O2", "-o"])
-            .arg(b.rootfs().join("bin/seslabel"))
-            .arg(&src)
-            .output()
-            .expect("cc builds the keyring helper");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
     };
     let labelled = bundle(&w, &["seslabel"], |c| {
         c["process"]["selinuxLabel"] = json!(LABEL);

@@ -330,3 +330,21 @@ impl World {
         child.wait_with_output().expect("wait hako")
     }
 }
+
+/// Compile the C `source` into a static `/bin/<name>` of `rootfs` (for what busybox cannot
+/// do: raw syscalls); gcc and libc6-dev come from scripts/deps.sh.
+pub fn install_c_helper(rootfs: &Path, name: &str, source: &str) {
+    let src = rootfs.join(format!("{name}.c"));
+    std::fs::write(&src, source).expect("write the helper's source");
+    let out = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(rootfs.join("bin").join(name))
+        .arg(&src)
+        .output()
+        .expect("cc (gcc and libc6-dev, scripts/deps.sh) runs");
+    assert!(
+        out.status.success(),
+        "cc {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
