@@ -1,0 +1,2 @@
+//! The part of `regex`'s API that oci-spec uses, served by `regex-lite`.
+pub use regex_lite::{Captures, Error, Match, Regex, RegexBuilder};
