@@ -2,57 +2,63 @@
 //! place that prints or logs an error: one line on stderr and, with `--log`, in runc's text or
 //! JSON log format, then exit status 1.
 
+mod cli;
 mod commands;
 mod log;
 
+use std::io::Write;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use cli::{Flag, Kind, Parsed, Usage, Verb};
 
-/// Global options, accepted before or after the verb.
-#[derive(Debug, Parser)]
-#[command(
-    name = "hako",
-    about = "hako: an OCI container runtime (runc-compatible)",
-    version = commands::version::flag_text(),
-    disable_version_flag = true,
-    disable_help_subcommand = true,
-    arg_required_else_help = true,
-    after_help = commands::version::help_section(),
-)]
-struct Cli {
-    /// Print the version.
-    #[arg(short = 'v', long, action = clap::ArgAction::Version)]
-    version: Option<bool>,
-    /// Root directory for container state [default: /run/hako, or $XDG_RUNTIME_DIR/hako for an
-    /// unprivileged user]
-    #[arg(long, global = true)]
-    root: Option<PathBuf>,
-    /// Write errors (and debug messages) to this file as well.
-    #[arg(long, global = true)]
-    log: Option<PathBuf>,
-    /// Format of the --log file.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
-    /// Log debug messages.
-    #[arg(long, global = true)]
-    debug: bool,
-    /// Make the container's cgroup a transient systemd unit (linux.cgroupsPath is
-    /// "slice:prefix:name").
-    #[arg(long, global = true)]
-    systemd_cgroup: bool,
-    /// Path to criu (accepted for compatibility; checkpoint is not supported).
-    #[arg(long, global = true)]
-    criu: Option<PathBuf>,
-    /// Rootless mode: auto, true or false (accepted; detection is automatic).
-    #[arg(long)]
-    rootless: Option<String>,
-    #[command(subcommand)]
-    verb: commands::Verb,
-}
+/// The global flags; the first [`AFTER_VERB`] are also taken after the verb.
+const GLOBALS: &[Flag] = &[
+    Flag::switch("debug", None, "enable debug logging"),
+    Flag::value(
+        "log",
+        None,
+        Kind::Text,
+        "set the log file to write hako logs to (default is '/dev/stderr')",
+    ),
+    Flag::value(
+        "log-format",
+        None,
+        Kind::Text,
+        "set the log format ('text' (default), or 'json') (default: \"text\")",
+    ),
+    Flag::value(
+        "root",
+        None,
+        Kind::Text,
+        "root directory for storage of container state (default: \"/run/hako\", or \
+         $XDG_RUNTIME_DIR/hako for an unprivileged user)",
+    ),
+    Flag::value(
+        "criu",
+        None,
+        Kind::Text,
+        "path to the criu binary (accepted; checkpoint and restore are not supported)",
+    ),
+    Flag::switch(
+        "systemd-cgroup",
+        None,
+        "enable systemd cgroup support, expects cgroupsPath to be of form \"slice:prefix:name\"",
+    ),
+    Flag::value(
+        "rootless",
+        None,
+        Kind::Text,
+        "ignore cgroup permission errors ('true', 'false', or 'auto'; detection is automatic)",
+    ),
+    Flag::switch("help", Some("h"), "show help"),
+    Flag::switch("version", Some("v"), "print the version"),
+];
+
+/// How many of [`GLOBALS`] hako also takes after the verb (runc takes none there).
+const AFTER_VERB: usize = 6;
 
 /// `--log-format` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     /// logrus text: `time="..." level=error msg="..."`.
     Text,
@@ -60,67 +66,140 @@ pub enum LogFormat {
     Json,
 }
 
+/// `hako help`.
+pub fn main_help() -> String {
+    cli::main_help(
+        "an OCI container runtime (runc-compatible)",
+        &commands::version::help_section(),
+        commands::VERBS,
+        GLOBALS,
+    )
+}
+
 fn main() {
     libhako::trace::start();
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => std::process::exit(usage_error(e)),
-    };
-    let logger = log::Logger::new(cli.log.clone(), cli.log_format, cli.debug);
-    // runc's rule for the default; `spec` needs no state root.
-    let root = match cli
-        .root
-        .clone()
-        .map_or_else(libhako::rootless::default_root, Ok)
-    {
-        Ok(root) => root,
-        Err(_) if matches!(cli.verb, commands::Verb::Spec(_)) => PathBuf::new(),
-        Err(e) => {
-            logger.error(&e.to_string());
-            std::process::exit(1);
+    std::process::exit(run());
+}
+
+/// Print to stdout; a closed stdout is not worth a second error.
+fn print(text: &str) {
+    let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
+/// runc's report of a usage error: `Incorrect Usage` and the help on stdout, the error logged.
+fn usage_error(logger: &log::Logger, u: &Usage, verb: Option<&Verb>) -> i32 {
+    let help = verb.map_or_else(main_help, cli::verb_help);
+    let sep = if verb.is_some() { ":" } else { "." };
+    match u.shown {
+        true => print(&format!("Incorrect Usage{sep} {}\n\n{help}", u.msg)),
+        false => print(&format!("Incorrect Usage.\n\n{help}")),
+    }
+    logger.error(&u.msg);
+    1
+}
+
+/// Parse the command line and run the verb; the exit status.
+fn run() -> i32 {
+    let plain = log::Logger::new(None, LogFormat::Text, false);
+    let mut args = Vec::new();
+    for a in std::env::args_os() {
+        match a.into_string() {
+            Ok(a) => args.push(a),
+            Err(a) => {
+                plain.error(&format!("argument {a:?} is not valid UTF-8"));
+                return 1;
+            }
         }
+    }
+    let Some((prog, args)) = args.split_first() else {
+        return 1;
+    };
+    let g = match cli::parse_flags(GLOBALS, &[], args) {
+        Ok(Parsed::Flags(g)) => g,
+        Ok(Parsed::Help) => {
+            print(&main_help());
+            return 0;
+        }
+        Err(u) => return usage_error(&plain, &u, None),
+    };
+    if g.on("version") {
+        print(&commands::version::flag_text());
+        return 0;
+    }
+    let Some(name) = g.args.first() else {
+        print(&main_help());
+        return 0;
+    };
+    let Some(verb) = commands::find(name) else {
+        let f = commands::help::no_topic(name);
+        plain.error(&f.msg);
+        return f.code;
+    };
+    let format = |m: &cli::Matches| match m.value("log-format") {
+        None | Some("text") => Ok(LogFormat::Text),
+        Some("json") => Ok(LogFormat::Json),
+        Some(f) => Err(format!("invalid log-format: {f}")),
+    };
+    let log_format = match format(&g) {
+        Ok(f) => f,
+        Err(e) => {
+            plain.error(&e);
+            return 1;
+        }
+    };
+    let logger = log::Logger::new(g.value("log").map(PathBuf::from), log_format, g.on("debug"));
+    let m = match cli::parse_verb(prog, verb, &GLOBALS[..AFTER_VERB], &g.args[1..]) {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            print(&cli::verb_help(verb));
+            return 0;
+        }
+        Err(u) => return usage_error(&logger, &u, Some(verb)),
+    };
+    // Global flags given after the verb win.
+    let logger = match (m.value("log"), m.value("log-format"), m.on("debug")) {
+        (None, None, false) => logger,
+        (file, _, debug) => match format(&m) {
+            Ok(f) => log::Logger::new(
+                file.or(g.value("log")).map(PathBuf::from),
+                if m.value("log-format").is_some() {
+                    f
+                } else {
+                    log_format
+                },
+                debug || g.on("debug"),
+            ),
+            Err(e) => {
+                plain.error(&e);
+                return 1;
+            }
+        },
+    };
+    // runc's rule for the default; `spec` needs no state root.
+    let root = match m.value("root").or(g.value("root")).map(PathBuf::from) {
+        Some(root) => root,
+        None => match libhako::rootless::default_root() {
+            Ok(root) => root,
+            Err(_) if verb.name == "spec" => PathBuf::new(),
+            Err(e) => {
+                logger.error(&e.to_string());
+                return 1;
+            }
+        },
     };
     let ctx = commands::Ctx {
         root,
         logger: &logger,
-        systemd_cgroup: cli.systemd_cgroup,
+        systemd_cgroup: g.on("systemd-cgroup") || m.on("systemd-cgroup"),
     };
-    let result = commands::dispatch(&ctx, cli.verb);
-    match result {
-        Ok(code) => std::process::exit(code),
+    match commands::dispatch(&ctx, verb, &m) {
+        Ok(code) => code,
         Err(e) => {
-            logger.error(&e.to_string());
-            let code = e.downcast_ref::<commands::Failure>().map_or(1, |f| f.code);
-            std::process::exit(code);
-        }
-    }
-}
-
-/// Report a command line clap refused, with runc's exit status: no verb at all shows the help
-/// (status 0), an unknown verb is runc's "No help topic" (3), any other usage error 1.
-fn usage_error(e: clap::Error) -> i32 {
-    use clap::error::{ContextKind, ContextValue, ErrorKind};
-    match e.kind() {
-        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
-            let _ = <Cli as clap::CommandFactory>::command().print_help();
-            0
-        }
-        ErrorKind::InvalidSubcommand => {
-            let verb = match e.get(ContextKind::InvalidSubcommand) {
-                Some(ContextValue::String(v)) => v.clone(),
-                _ => String::new(),
-            };
-            let f = commands::help::no_topic(&verb);
-            log::Logger::new(None, LogFormat::Text, false).error(&f.msg);
-            f.code
-        }
-        _ => {
-            let _ = e.print();
-            if e.use_stderr() {
-                1
-            } else {
-                0
+            if let Some(u) = e.downcast_ref::<commands::UsageError>() {
+                return usage_error(&logger, &u.0, Some(verb));
             }
+            logger.error(&e.to_string());
+            e.downcast_ref::<commands::Failure>().map_or(1, |f| f.code)
         }
     }
 }

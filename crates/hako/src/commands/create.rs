@@ -5,34 +5,77 @@ use std::path::PathBuf;
 
 use libhako::container::{self, CreateOptions};
 
-use super::Ctx;
+use super::{Ctx, Parsed};
+use crate::cli::{Arity, Matches, Verb};
+
+/// The flags of `create`, which `run` has too.
+macro_rules! create_flags {
+    ($($more:expr),* $(,)?) => {
+        &[
+            $crate::cli::Flag::value("bundle", Some("b"), $crate::cli::Kind::Text,
+                "path to the root of the bundle directory, defaults to the current directory"),
+            $crate::cli::Flag::value("console-socket", None, $crate::cli::Kind::Text,
+                "path to an AF_UNIX socket which will receive the master end of the console's pseudoterminal"),
+            $crate::cli::Flag::value("pid-file", None, $crate::cli::Kind::Text, "specify the file to write the process id to"),
+            $crate::cli::Flag::switch("no-pivot", None,
+                "do not use pivot root to jail process inside rootfs (MS_MOVE and chroot instead)"),
+            $crate::cli::Flag::switch("no-new-keyring", None,
+                "do not create a new session keyring for the container (it keeps the caller's)"),
+            $crate::cli::Flag::value("preserve-fds", None, $crate::cli::Kind::Uint,
+                "Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total) (default: 0)"),
+            $($more),*
+        ]
+    };
+}
+pub(crate) use create_flags;
+
+/// `hako create`.
+pub const VERB: Verb = Verb {
+    name: "create",
+    alias: None,
+    summary: "create a container",
+    usage: "[command options] <container-id>",
+    description: "The create command creates an instance of a container for a bundle: a directory \
+with a specification file named \"config.json\" and a root filesystem. Its process waits for \
+\"hako start\".",
+    flags: create_flags!(),
+    arity: Arity::Exact(1),
+    reorder: true,
+};
 
 /// Options shared by `create` and `run`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug)]
 pub struct Common {
     /// Container id.
     pub id: String,
     /// Path to the bundle directory.
-    #[arg(short, long, default_value = ".")]
     pub bundle: PathBuf,
     /// File to write the container's init PID to.
-    #[arg(long)]
     pub pid_file: Option<PathBuf>,
     /// Unix socket that receives the pty master (SCM_RIGHTS) when process.terminal is set.
-    #[arg(long)]
     pub console_socket: Option<PathBuf>,
     /// Do not use pivot_root (MS_MOVE + chroot instead).
-    #[arg(long)]
     pub no_pivot: bool,
     /// Do not create a new session keyring: the container keeps the caller's.
-    #[arg(long)]
     pub no_new_keyring: bool,
     /// Pass N extra fds (3..3+N) to the container.
-    #[arg(long, default_value_t = 0)]
     pub preserve_fds: u32,
 }
 
 impl Common {
+    /// From `create`'s (or `run`'s) command line.
+    pub fn from(m: &Matches) -> Parsed<Common> {
+        Ok(Common {
+            id: m.arg(0),
+            bundle: PathBuf::from(m.value("bundle").unwrap_or(".")),
+            pid_file: m.value("pid-file").map(PathBuf::from),
+            console_socket: m.value("console-socket").map(PathBuf::from),
+            no_pivot: m.on("no-pivot"),
+            no_new_keyring: m.on("no-new-keyring"),
+            preserve_fds: m.parsed("preserve-fds")?.unwrap_or(0),
+        })
+    }
+
     /// The library's options.
     pub fn options(&self, ctx: &Ctx<'_>) -> CreateOptions {
         CreateOptions {
@@ -68,10 +111,18 @@ fn listen_fds() -> u32 {
 }
 
 /// `create` arguments.
-#[derive(Debug, clap::Args)]
+#[derive(Debug)]
 pub struct Args {
-    #[command(flatten)]
     common: Common,
+}
+
+impl Args {
+    /// From the command line.
+    pub fn from(m: &Matches) -> Parsed<Args> {
+        Ok(Args {
+            common: Common::from(m)?,
+        })
+    }
 }
 
 /// Create the container.

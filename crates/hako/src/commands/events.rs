@@ -4,29 +4,42 @@ use std::io::Write;
 use std::time::Duration;
 
 use super::Ctx;
+use crate::cli::{Arity, Flag, Kind, Matches, Verb};
 
-/// `events` arguments.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Print the container's stats once and exit.
-    #[arg(long)]
-    stats: bool,
-    /// Interval between stats events (Go duration: 500ms, 5s, 1m).
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    interval: Duration,
-    /// Container id.
-    id: String,
-}
+/// `hako events`.
+pub const VERB: Verb = Verb {
+    name: "events",
+    alias: None,
+    summary:
+        "display container events such as OOM notifications, cpu, memory, and IO usage statistics",
+    usage: "[command options] <container-id>",
+    description: "The events command displays information about the container, one JSON object \
+per line. By default stats are displayed every 5 seconds.",
+    flags: &[
+        Flag::value(
+            "interval",
+            None,
+            Kind::Check(|s| parse_duration(s).is_ok()),
+            "set the stats collection interval (default: 5s)",
+        ),
+        Flag::switch("stats", None, "display the container's stats then exit"),
+    ],
+    arity: Arity::Exact(1),
+    reorder: true,
+};
 
 /// Print events.
-pub fn run(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
-    if a.stats {
-        let e = libhako::container::stats_event(&ctx.root, &a.id)?;
+pub fn run(ctx: &Ctx<'_>, m: &Matches) -> anyhow::Result<i32> {
+    let id = m.arg(0);
+    let interval =
+        parse_duration(m.value("interval").unwrap_or("5s")).map_err(anyhow::Error::msg)?;
+    if m.on("stats") {
+        let e = libhako::container::stats_event(&ctx.root, &id)?;
         writeln!(std::io::stdout(), "{}", serde_json::to_string(&e)?)?;
         return Ok(0);
     }
     let mut out = std::io::stdout();
-    libhako::container::events(&ctx.root, &a.id, a.interval, |e| {
+    libhako::container::events(&ctx.root, &id, interval, |e| {
         let line = serde_json::to_string(e).map_err(std::io::Error::other)?;
         writeln!(out, "{line}")?;
         out.flush()

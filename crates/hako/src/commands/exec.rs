@@ -7,64 +7,102 @@ use anyhow::Context;
 use libhako::container::{self, ExecOptions};
 use oci_spec::runtime::{Capability, Process};
 
-use super::Ctx;
+use super::{Ctx, Parsed};
+use crate::cli::{Arity, Flag, Kind, Matches, Usage, Verb};
+
+/// `hako exec`.
+pub const VERB: Verb = Verb {
+    name: "exec",
+    alias: None,
+    summary: "execute new process inside the container",
+    usage: "[command options] <container-id> <command> [command options]  || -p process.json \
+<container-id>",
+    description: "The exec command runs a new process in the container: the container's process \
+with the command and the flags' changes, or the process of --process.",
+    flags: &[
+        Flag::value("console-socket", None, Kind::Text,
+            "path to an AF_UNIX socket which will receive the master end of the console's pseudoterminal"),
+        Flag::value("cwd", None, Kind::Text, "current working directory in the container"),
+        Flag::value("env", Some("e"), Kind::Text, "set environment variables"),
+        Flag::switch("tty", Some("t"), "allocate a pseudo-TTY"),
+        Flag::value("user", Some("u"), Kind::Text, "UID (format: <uid>[:<gid>])"),
+        Flag::value("additional-gids", Some("g"), Kind::Uint, "additional gids"),
+        Flag::value("process", Some("p"), Kind::Text, "path to the process.json"),
+        Flag::switch("detach", Some("d"), "detach from the container's process"),
+        Flag::value("pid-file", None, Kind::Text, "specify the file to write the process id to"),
+        Flag::value("process-label", None, Kind::Text, "set the asm process label for the process commonly used with selinux"),
+        Flag::value("apparmor", None, Kind::Text, "set the apparmor profile for the process"),
+        Flag::switch("no-new-privs", None, "set the no new privileges value for the process"),
+        Flag::value("cap", Some("c"), Kind::Text, "add a capability to the bounding set for the process"),
+        Flag::value("preserve-fds", None, Kind::Uint,
+            "Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total) (default: 0)"),
+        Flag::value("cgroup", None, Kind::Text, "run the process in an (existing) sub-cgroup(s) (not supported)"),
+        Flag::switch("ignore-paused", None, "allow exec in a paused container"),
+    ],
+    arity: Arity::Min(1),
+    reorder: false,
+};
 
 /// `exec` arguments.
-#[derive(Debug, clap::Args)]
-#[command(trailing_var_arg = true)]
+#[derive(Debug)]
 pub struct Args {
-    /// A process JSON (as engines send), instead of COMMAND and the flags below.
-    #[arg(short, long)]
     process: Option<PathBuf>,
-    /// Allocate a pseudo-TTY.
-    #[arg(short, long)]
     tty: bool,
-    /// Unix socket that receives the pty master.
-    #[arg(long)]
     console_socket: Option<PathBuf>,
-    /// Do not wait for the process.
-    #[arg(short, long)]
     detach: bool,
-    /// File to write the process's host PID to.
-    #[arg(long)]
     pid_file: Option<PathBuf>,
-    /// Working directory in the container.
-    #[arg(long)]
     cwd: Option<PathBuf>,
-    /// Set an environment variable (KEY=value), repeatable.
-    #[arg(short, long)]
     env: Vec<String>,
-    /// uid[:gid] to run as.
-    #[arg(short, long)]
     user: Option<String>,
-    /// Additional gids, repeatable.
-    #[arg(short = 'g', long)]
     additional_gids: Vec<u32>,
-    /// Add a capability to the bounding, effective and permitted sets, repeatable.
-    #[arg(short, long)]
     cap: Vec<String>,
-    /// Set no_new_privs.
-    #[arg(long)]
     no_new_privs: bool,
-    /// AppArmor profile to run the process in (default: the container's).
-    #[arg(long)]
     apparmor: Option<String>,
-    /// SELinux label to run the process with (default: the container's).
-    #[arg(long)]
     process_label: Option<String>,
-    /// Pass N extra fds (3..3+N).
-    #[arg(long, default_value_t = 0)]
     preserve_fds: u32,
-    /// Allow exec in a paused container.
-    #[arg(long)]
     ignore_paused: bool,
-    /// Sub-cgroup to run in (refused: not supported yet; the container's cgroup is used).
-    #[arg(long)]
     cgroup: Option<String>,
-    /// Container id.
     id: String,
-    /// The command and its arguments.
     command: Vec<String>,
+}
+
+impl Args {
+    /// From the command line; `ID -- COMMAND` is `ID COMMAND`.
+    pub fn from(m: &Matches) -> Parsed<Args> {
+        let path = |f: &str| m.value(f).map(PathBuf::from);
+        let text = |f: &str| m.value(f).map(String::from);
+        let mut command = m.args_from(1);
+        if command.first().is_some_and(|c| c == "--") {
+            command.remove(0);
+        }
+        let mut additional_gids = Vec::new();
+        for g in m.values("additional-gids") {
+            additional_gids.push(g.parse().map_err(|_| Usage {
+                msg: format!("invalid value {g:?} for flag -additional-gids: parse error"),
+                shown: true,
+            })?);
+        }
+        Ok(Args {
+            process: path("process"),
+            tty: m.on("tty"),
+            console_socket: path("console-socket"),
+            detach: m.on("detach"),
+            pid_file: path("pid-file"),
+            cwd: path("cwd"),
+            env: m.values("env"),
+            user: text("user"),
+            additional_gids,
+            cap: m.values("cap"),
+            no_new_privs: m.on("no-new-privs"),
+            apparmor: text("apparmor"),
+            process_label: text("process-label"),
+            preserve_fds: m.parsed("preserve-fds")?.unwrap_or(0),
+            ignore_paused: m.on("ignore-paused"),
+            cgroup: text("cgroup"),
+            id: m.arg(0),
+            command,
+        })
+    }
 }
 
 /// Run the exec; the exit code is the process's. As runc, a failure is `exec failed: ...`

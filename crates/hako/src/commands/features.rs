@@ -4,13 +4,22 @@
 use std::io::Write;
 
 use super::version::{COMMIT, VERSION};
+use crate::cli::{Arity, Verb};
 
-/// `features` takes no arguments.
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+/// `hako features`.
+pub const VERB: Verb = Verb {
+    name: "features",
+    alias: None,
+    summary: "show the enabled features",
+    usage: "",
+    description: "Show the enabled features, as the runtime-spec's Features structure (JSON).",
+    flags: &[],
+    arity: Arity::Exact(0),
+    reorder: true,
+};
 
 /// Print the Features structure.
-pub fn run(_: Args) -> anyhow::Result<i32> {
+pub fn run() -> anyhow::Result<i32> {
     let json = libhako::features::features(VERSION, COMMIT).to_json()?;
     std::io::stdout().write_all(json.as_bytes())?;
     Ok(0)

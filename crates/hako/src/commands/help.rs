@@ -1,26 +1,30 @@
 //! `hako help [VERB]` (alias `h`): the help of hako or of one verb, on stdout, as `runc help`.
 //! An unknown verb is runc's error, with its exit status 3.
 
-use clap::CommandFactory;
+use std::io::Write;
 
 use super::Failure;
+use crate::cli::{Arity, Matches, Verb};
 
-/// `help` arguments.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// The verb to show the help of.
-    verb: Option<String>,
-}
+/// `hako help`.
+pub const VERB: Verb = Verb {
+    name: "help",
+    alias: Some("h"),
+    summary: "Shows a list of commands or help for one command",
+    usage: "[command]",
+    description: "",
+    flags: &[],
+    arity: Arity::Any,
+    reorder: true,
+};
 
-/// Print the help.
-pub fn run(a: Args) -> anyhow::Result<i32> {
-    let mut cmd = crate::Cli::command();
-    cmd.build();
-    let target = match &a.verb {
-        None => &mut cmd,
-        Some(v) => cmd.find_subcommand_mut(v).ok_or_else(|| no_topic(v))?,
+/// Print the help of the verb named first, or hako's.
+pub fn run(m: &Matches) -> anyhow::Result<i32> {
+    let text = match m.args.first() {
+        None => crate::main_help(),
+        Some(v) => crate::cli::verb_help(super::find(v).ok_or_else(|| no_topic(v))?),
     };
-    target.print_help()?;
+    std::io::stdout().write_all(text.as_bytes())?;
     Ok(0)
 }
 

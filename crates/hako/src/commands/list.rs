@@ -4,29 +4,44 @@
 use std::io::Write;
 
 use super::Ctx;
+use crate::cli::{Arity, Flag, Kind, Matches, Verb};
 
-/// `list` arguments.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Output format: table or json.
-    #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
-    format: String,
-    /// Print only the container ids.
-    #[arg(short, long)]
-    quiet: bool,
-}
+/// `hako list`.
+pub const VERB: Verb = Verb {
+    name: "list",
+    alias: Some("ps-list"),
+    summary: "lists containers started by hako with the given root",
+    usage: "[command options]",
+    description: "The list command lists the containers whose state is under the global option \
+\"--root\" (default: /run/hako).",
+    flags: &[
+        Flag::value(
+            "format",
+            Some("f"),
+            Kind::Text,
+            "select one of: table or json (default: \"table\")",
+        ),
+        Flag::switch("quiet", Some("q"), "display only container IDs"),
+    ],
+    arity: Arity::Exact(0),
+    reorder: true,
+};
 
 /// Print the list.
-pub fn run(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
+pub fn run(ctx: &Ctx<'_>, m: &Matches) -> anyhow::Result<i32> {
+    let format = m.value("format").unwrap_or("table");
+    if format != "table" && format != "json" {
+        anyhow::bail!("invalid format option");
+    }
     let entries = libhako::container::list(&ctx.root)?;
     let mut out = std::io::stdout().lock();
-    if a.quiet {
+    if m.on("quiet") {
         for e in &entries {
             writeln!(out, "{}", e.stored.id)?;
         }
         return Ok(0);
     }
-    if a.format == "json" {
+    if format == "json" {
         let states: Vec<_> = entries.iter().map(|e| e.oci(&e.owner)).collect();
         if states.is_empty() {
             writeln!(out, "null")?;

@@ -22,8 +22,7 @@ pub mod version;
 
 use std::path::PathBuf;
 
-use clap::Subcommand;
-
+use crate::cli::{Matches, Usage, Verb};
 use crate::log::Logger;
 
 /// What every verb gets.
@@ -37,72 +36,74 @@ pub struct Ctx<'a> {
     pub systemd_cgroup: bool,
 }
 
-/// The verbs.
-#[derive(Debug, Subcommand)]
-pub enum Verb {
-    /// Create a container (its process waits for `start`).
-    Create(create::Args),
-    /// Start a created container.
-    Start(start::Args),
-    /// Create and start a container.
-    Run(run::Args),
-    /// Output the state of a container.
-    State(state::Args),
-    /// Send a signal to the container's init process.
-    Kill(kill::Args),
-    /// Run a new process inside a running container.
-    Exec(Box<exec::Args>),
-    /// Delete a container and the resources it holds.
-    Delete(delete::Args),
-    /// List containers.
-    #[command(visible_alias = "ps-list")]
-    List(list::Args),
-    /// Create a new specification file (config.json).
-    Spec(spec::Args),
-    /// Suspend all processes of the container (freeze its cgroup).
-    Pause(pause::Args),
-    /// Resume all processes of a paused container.
-    Resume(resume::Args),
-    /// List the container's processes (host PID and PID inside the container).
-    Ps(ps::Args),
-    /// Update the container's cgroup resource limits.
-    Update(Box<update::Args>),
-    /// Print the container's events and resource statistics.
-    Events(events::Args),
-    /// Show what hako supports here (runtime-spec Features JSON).
-    Features(features::Args),
-    /// Checkpoint a running container (not supported: fails).
-    Checkpoint(Box<checkpoint::Args>),
-    /// Restore a container from a checkpoint (not supported: fails).
-    Restore(Box<restore::Args>),
-    /// Show the help of hako or of one verb.
-    #[command(visible_alias = "h")]
-    Help(help::Args),
+/// The verbs, in the order of `hako help` (runc's).
+pub const VERBS: &[Verb] = &[
+    checkpoint::VERB,
+    create::VERB,
+    delete::VERB,
+    events::VERB,
+    exec::VERB,
+    kill::VERB,
+    list::VERB,
+    pause::VERB,
+    ps::VERB,
+    restore::VERB,
+    resume::VERB,
+    run::VERB,
+    spec::VERB,
+    start::VERB,
+    state::VERB,
+    update::VERB,
+    features::VERB,
+    help::VERB,
+];
+
+/// The verb called `name` (or by that alias).
+pub fn find(name: &str) -> Option<&'static Verb> {
+    VERBS
+        .iter()
+        .find(|v| v.name == name || v.alias == Some(name))
 }
 
-/// Run one verb.
-pub fn dispatch(ctx: &Ctx<'_>, verb: Verb) -> anyhow::Result<i32> {
-    match verb {
-        Verb::Create(a) => create::run(ctx, a),
-        Verb::Start(a) => start::run(ctx, a),
-        Verb::Run(a) => run::run(ctx, a),
-        Verb::State(a) => state::run(ctx, a),
-        Verb::Kill(a) => kill::run(ctx, a),
-        Verb::Delete(a) => delete::run(ctx, a),
-        Verb::Exec(a) => exec::run(ctx, *a),
-        Verb::List(a) => list::run(ctx, a),
-        Verb::Spec(a) => spec::run(a),
-        Verb::Pause(a) => pause::run(ctx, a),
-        Verb::Resume(a) => resume::run(ctx, a),
-        Verb::Ps(a) => ps::run(ctx, a),
-        Verb::Update(a) => update::run(ctx, *a),
-        Verb::Events(a) => events::run(ctx, a),
-        Verb::Features(a) => features::run(a),
-        Verb::Checkpoint(a) => checkpoint::run(ctx, *a),
-        Verb::Restore(a) => restore::run(*a),
-        Verb::Help(a) => help::run(a),
+/// A verb's arguments, or the usage error they make.
+pub type Parsed<T> = Result<T, Usage>;
+
+/// Run `verb` with its parsed command line.
+pub fn dispatch(ctx: &Ctx<'_>, verb: &Verb, m: &Matches) -> anyhow::Result<i32> {
+    let usage = |u: Usage| anyhow::Error::new(UsageError(u));
+    match verb.name {
+        "create" => create::run(ctx, create::Args::from(m).map_err(usage)?),
+        "start" => start::run(ctx, m),
+        "run" => run::run(ctx, run::Args::from(m).map_err(usage)?),
+        "state" => state::run(ctx, m),
+        "kill" => kill::run(ctx, m),
+        "delete" => delete::run(ctx, m),
+        "exec" => exec::run(ctx, exec::Args::from(m).map_err(usage)?),
+        "list" => list::run(ctx, m),
+        "spec" => spec::run(m),
+        "pause" => pause::run(ctx, m),
+        "resume" => resume::run(ctx, m),
+        "ps" => ps::run(ctx, m),
+        "update" => update::run(ctx, m),
+        "events" => events::run(ctx, m),
+        "features" => features::run(),
+        "checkpoint" => checkpoint::run(ctx, m),
+        "restore" => restore::run(),
+        _ => help::run(m),
     }
 }
+
+/// A usage error found after parsing (a flag's value that the flag table could not check).
+#[derive(Debug)]
+pub struct UsageError(pub Usage);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.msg)
+    }
+}
+
+impl std::error::Error for UsageError {}
 
 /// An error that exits with runc's status for it instead of 1 (`exec`: 255, an unknown help
 /// topic: 3); `main` logs `msg` as any other error.

@@ -8,44 +8,58 @@ use std::io::Write;
 use anyhow::Context;
 
 use super::Ctx;
+use crate::cli::{Arity, Flag, Kind, Matches, Verb};
 
-/// `ps` arguments.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Output format: table or json.
-    #[arg(short, long, default_value = "table", value_parser = ["table", "json"])]
-    format: String,
-    /// Container id.
-    id: String,
-    /// Arguments for ps(1) (default -ef).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    ps_args: Vec<String>,
-}
+/// `hako ps`.
+pub const VERB: Verb = Verb {
+    name: "ps",
+    alias: None,
+    summary: "ps displays the processes running inside a container",
+    usage: "[command options] <container-id> [ps options]",
+    description: "The ps command runs ps(1) (default: ps -ef) and keeps the lines of the \
+container's processes, adding NSPID, the PID inside the container.",
+    flags: &[Flag::value(
+        "format",
+        Some("f"),
+        Kind::Text,
+        "select one of: table or json (default: \"table\")",
+    )],
+    arity: Arity::Min(1),
+    reorder: false,
+};
 
 /// List the processes.
-pub fn run(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
-    let procs = libhako::container::processes(&ctx.root, &a.id)?;
+pub fn run(ctx: &Ctx<'_>, m: &Matches) -> anyhow::Result<i32> {
+    let procs = libhako::container::processes(&ctx.root, &m.arg(0))?;
+    let format = m.value("format").unwrap_or("table");
+    if format != "table" && format != "json" {
+        anyhow::bail!("invalid format option");
+    }
     let mut out = std::io::stdout().lock();
-    if a.format == "json" {
+    if format == "json" {
         let pids: Vec<i32> = procs.iter().map(|p| p.host).collect();
         writeln!(out, "{}", serde_json::to_string(&pids)?)?;
         return Ok(0);
     }
-    let args = if a.ps_args.is_empty() {
-        vec!["-ef".to_string()]
-    } else {
-        a.ps_args
-    };
+    // As runc: `ps ID -- ARGS` passes ARGS.
+    let mut args = m.args_from(1);
+    if args.first().is_some_and(|a| a == "--") {
+        args.remove(0);
+    }
+    if args.is_empty() {
+        args.push("-ef".to_string());
+    }
     let output = std::process::Command::new("ps")
         .args(&args)
         .output()
         .context("running ps")?;
+    // runc's words: Go's "exit status N" and what ps wrote to stderr.
     if !output.status.success() {
-        anyhow::bail!(
-            "ps {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+        let how = match output.status.code() {
+            Some(code) => format!("exit status {code}"),
+            None => format!("ps: {}", output.status),
+        };
+        anyhow::bail!("{how}: {}", String::from_utf8_lossy(&output.stderr));
     }
     let inner: HashMap<i32, Option<i32>> = procs.iter().map(|p| (p.host, p.inner)).collect();
     write!(

@@ -1,69 +1,93 @@
 //! `hako restore [runc's flags] ID`: runc's flags are accepted and the verb fails: hako has no
 //! CRIU support yet, so there is no checkpoint to restore from.
 
-/// runc's `restore` flags, accepted so that callers get the real reason for the failure.
-#[derive(Debug, clap::Args)]
-#[allow(dead_code)] // Parsed, never read: restoring is refused.
-pub struct Args {
-    /// Unix socket that would receive the pty master.
-    #[arg(long)]
-    console_socket: Option<String>,
-    /// Path to criu image files for restoring.
-    #[arg(long)]
-    image_path: Option<String>,
-    /// Path for saving work files and logs.
-    #[arg(long)]
-    work_path: Option<String>,
-    /// Allow open tcp connections.
-    #[arg(long)]
-    tcp_established: bool,
-    /// Allow external unix sockets.
-    #[arg(long)]
-    ext_unix_sk: bool,
-    /// Allow shell jobs.
-    #[arg(long)]
-    shell_job: bool,
-    /// Handle file locks.
-    #[arg(long)]
-    file_locks: bool,
-    /// cgroups mode: soft, full or strict.
-    #[arg(long)]
-    manage_cgroups_mode: Option<String>,
-    /// Path to the bundle directory.
-    #[arg(short, long)]
-    bundle: Option<String>,
-    /// Detach from the container's process.
-    #[arg(short, long)]
-    detach: bool,
-    /// File to write the process id to.
-    #[arg(long)]
-    pid_file: Option<String>,
-    /// Do not become a subreaper.
-    #[arg(long)]
-    no_subreaper: bool,
-    /// Do not use pivot_root.
-    #[arg(long)]
-    no_pivot: bool,
-    /// Create a namespace, but don't restore its properties.
-    #[arg(long)]
-    empty_ns: Vec<String>,
-    /// Enable auto deduplication of memory images.
-    #[arg(long)]
-    auto_dedup: bool,
-    /// Use userfaultfd to lazily restore memory pages.
-    #[arg(long)]
-    lazy_pages: bool,
-    /// LSM profile to use during restore (TYPE:NAME).
-    #[arg(long)]
-    lsm_profile: Option<String>,
-    /// LSM mount context to use during restore.
-    #[arg(long)]
-    lsm_mount_context: Option<String>,
-    /// Container id.
-    id: String,
-}
+use crate::cli::{Arity, Flag, Kind, Verb};
+
+/// `hako restore`: runc's flags, accepted so that callers get the real reason for the failure.
+pub const VERB: Verb = Verb {
+    name: "restore",
+    alias: None,
+    summary: "restore a container from a previous checkpoint (not supported: fails)",
+    usage: "[command options] <container-id>",
+    description: "hako has no CRIU support: restore fails.",
+    flags: &[
+        Flag::value(
+            "console-socket",
+            None,
+            Kind::Text,
+            "unix socket that would receive the pty master",
+        ),
+        Flag::value(
+            "image-path",
+            None,
+            Kind::Text,
+            "path to criu image files for restoring",
+        ),
+        Flag::value(
+            "work-path",
+            None,
+            Kind::Text,
+            "path for saving work files and logs",
+        ),
+        Flag::switch("tcp-established", None, "allow open tcp connections"),
+        Flag::switch("ext-unix-sk", None, "allow external unix sockets"),
+        Flag::switch("shell-job", None, "allow shell jobs"),
+        Flag::switch("file-locks", None, "handle file locks"),
+        Flag::value(
+            "manage-cgroups-mode",
+            None,
+            Kind::Text,
+            "cgroups mode: soft, full or strict",
+        ),
+        Flag::value(
+            "bundle",
+            Some("b"),
+            Kind::Text,
+            "path to the bundle directory",
+        ),
+        Flag::switch("detach", Some("d"), "detach from the container's process"),
+        Flag::value(
+            "pid-file",
+            None,
+            Kind::Text,
+            "file to write the process id to",
+        ),
+        Flag::switch("no-subreaper", None, "do not become a subreaper"),
+        Flag::switch("no-pivot", None, "do not use pivot_root"),
+        Flag::value(
+            "empty-ns",
+            None,
+            Kind::Text,
+            "create a namespace, but don't restore its properties",
+        ),
+        Flag::switch(
+            "auto-dedup",
+            None,
+            "enable auto deduplication of memory images",
+        ),
+        Flag::switch(
+            "lazy-pages",
+            None,
+            "use userfaultfd to lazily restore memory pages",
+        ),
+        Flag::value(
+            "lsm-profile",
+            None,
+            Kind::Text,
+            "lSM profile to use during restore (TYPE:NAME)",
+        ),
+        Flag::value(
+            "lsm-mount-context",
+            None,
+            Kind::Text,
+            "lSM mount context to use during restore",
+        ),
+    ],
+    arity: Arity::Exact(1),
+    reorder: true,
+};
 
 /// Refuse.
-pub fn run(_: Args) -> anyhow::Result<i32> {
+pub fn run() -> anyhow::Result<i32> {
     anyhow::bail!("restore is not supported: hako has no CRIU support")
 }

@@ -5,21 +5,37 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-/// `spec` arguments.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Directory to write config.json into.
-    #[arg(short, long, default_value = ".")]
-    bundle: PathBuf,
-    /// A config for a container started by an unprivileged user.
-    #[arg(long)]
-    rootless: bool,
-}
+use crate::cli::{Arity, Flag, Kind, Matches, Verb};
+
+/// `hako spec`.
+pub const VERB: Verb = Verb {
+    name: "spec",
+    alias: None,
+    summary: "create a new specification file",
+    usage: "[command options]",
+    description: "The spec command creates the new specification file named \"config.json\" for \
+the bundle: a starter configuration (runc's) to edit.",
+    flags: &[
+        Flag::value(
+            "bundle",
+            Some("b"),
+            Kind::Text,
+            "path to the root of the bundle directory",
+        ),
+        Flag::switch(
+            "rootless",
+            None,
+            "generate a configuration for a rootless container",
+        ),
+    ],
+    arity: Arity::Exact(0),
+    reorder: true,
+};
 
 /// Write the config; refuses to overwrite one, as runc does.
-pub fn run(a: Args) -> anyhow::Result<i32> {
-    let path = a.bundle.join("config.json");
-    let spec = if a.rootless {
+pub fn run(m: &Matches) -> anyhow::Result<i32> {
+    let path = PathBuf::from(m.value("bundle").unwrap_or(".")).join("config.json");
+    let spec = if m.on("rootless") {
         rootless(
             base(),
             nix::unistd::geteuid().as_raw(),

@@ -3,17 +3,24 @@
 use std::io::Write;
 
 use super::Ctx;
+use crate::cli::{Arity, Matches, Verb};
 
-/// `state` arguments.
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Container id.
-    id: String,
-}
+/// `hako state`.
+pub const VERB: Verb = Verb {
+    name: "state",
+    alias: None,
+    summary: "output the state of a container",
+    usage: "<container-id>",
+    description: "The state command outputs current state information for the instance of a \
+container.",
+    flags: &[],
+    arity: Arity::Exact(1),
+    reorder: true,
+};
 
 /// Print the state.
-pub fn run(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
-    let entry = libhako::container::state(&ctx.root, &a.id)?;
+pub fn run(ctx: &Ctx<'_>, m: &Matches) -> anyhow::Result<i32> {
+    let entry = libhako::container::state(&ctx.root, &m.arg(0))?;
     let json = serde_json::to_string_pretty(&entry.oci(""))?;
     std::io::stdout().write_all(json.as_bytes())?;
     Ok(0)

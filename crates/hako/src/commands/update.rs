@@ -8,74 +8,55 @@ use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
 use super::Ctx;
+use crate::cli::{Arity, Flag, Kind, Matches, Verb};
 
-/// `update` arguments (runc's).
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Path to a JSON file with the resources to update, or '-' to read stdin.
-    #[arg(short, long)]
-    resources: Option<String>,
-    /// Block IO weight, 10 to 1000.
-    #[arg(long)]
-    blkio_weight: Option<u16>,
-    /// CPU CFS period (µs).
-    #[arg(long)]
-    cpu_period: Option<u64>,
-    /// CPU CFS quota (µs per period).
-    #[arg(long, allow_hyphen_values = true)]
-    cpu_quota: Option<i64>,
-    /// CPU shares.
-    #[arg(long)]
-    cpu_share: Option<u64>,
-    /// CPU realtime period (µs).
-    #[arg(long)]
-    cpu_rt_period: Option<u64>,
-    /// CPU realtime runtime (µs per period).
-    #[arg(long, allow_hyphen_values = true)]
-    cpu_rt_runtime: Option<i64>,
-    /// CPUs to use.
-    #[arg(long)]
-    cpuset_cpus: Option<String>,
-    /// Memory nodes to use.
-    #[arg(long)]
-    cpuset_mems: Option<String>,
-    /// Obsolete; accepted and ignored.
-    #[arg(long, hide = true)]
-    kernel_memory: Option<String>,
-    /// Obsolete; accepted and ignored.
-    #[arg(long, hide = true)]
-    kernel_memory_tcp: Option<String>,
-    /// Memory limit.
-    #[arg(long, allow_hyphen_values = true)]
-    memory: Option<String>,
-    /// SCHED_IDLE for the cgroup: 0 or 1.
-    #[arg(long)]
-    cpu_idle: Option<i64>,
-    /// Memory reservation (soft limit).
-    #[arg(long, allow_hyphen_values = true)]
-    memory_reservation: Option<String>,
-    /// Memory + swap limit; -1 for unlimited swap.
-    #[arg(long, allow_hyphen_values = true)]
-    memory_swap: Option<String>,
-    /// Maximum number of processes.
-    #[arg(long, allow_hyphen_values = true)]
-    pids_limit: Option<i64>,
-    /// Intel RDT L3 cache schema (not supported).
-    #[arg(long)]
-    l3_cache_schema: Option<String>,
-    /// Intel RDT memory bandwidth schema (not supported).
-    #[arg(long)]
-    mem_bw_schema: Option<String>,
-    /// Container id.
-    id: String,
-}
+/// `hako update`.
+pub const VERB: Verb = Verb {
+    name: "update",
+    alias: None,
+    summary: "update container resource constraints",
+    usage: "[command options] <container-id>",
+    description: "The update command changes the container's cgroup limits, from the flags or \
+from --resources (an OCI LinuxResources JSON); the flags override the file.",
+    flags: &[
+        Flag::value("resources", Some("r"), Kind::Text,
+            "path to the file containing the resources to update or '-' to read from the standard input"),
+        Flag::value("blkio-weight", None, Kind::Uint,
+            "Specifies per cgroup weight, range is from 10 to 1000 (default: 0)"),
+        Flag::value("cpu-period", None, Kind::Text,
+            "CPU CFS period to be used for hardcapping (in usecs). 0 to use system default"),
+        Flag::value("cpu-quota", None, Kind::Text,
+            "CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period"),
+        Flag::value("cpu-share", None, Kind::Text, "CPU shares (relative weight vs. other containers)"),
+        Flag::value("cpu-rt-period", None, Kind::Text,
+            "CPU realtime period to be used for hardcapping (in usecs). 0 to use system default"),
+        Flag::value("cpu-rt-runtime", None, Kind::Text,
+            "CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period"),
+        Flag::value("cpuset-cpus", None, Kind::Text, "CPU(s) to use"),
+        Flag::value("cpuset-mems", None, Kind::Text, "Memory node(s) to use"),
+        Flag::value("kernel-memory", None, Kind::Text, "(obsoleted; do not use)"),
+        Flag::value("kernel-memory-tcp", None, Kind::Text, "(obsoleted; do not use)"),
+        Flag::value("memory", None, Kind::Text, "Memory limit (in bytes)"),
+        Flag::value("cpu-idle", None, Kind::Text, "set cgroup SCHED_IDLE or not, 0: default behavior, 1: SCHED_IDLE"),
+        Flag::value("memory-reservation", None, Kind::Text, "Memory reservation or soft_limit (in bytes)"),
+        Flag::value("memory-swap", None, Kind::Text,
+            "Total memory usage (memory + swap); set '-1' to enable unlimited swap"),
+        Flag::value("pids-limit", None, Kind::Int, "Maximum number of pids allowed in the container (default: 0)"),
+        Flag::value("l3-cache-schema", None, Kind::Text, "The string of Intel RDT/CAT L3 cache schema (not supported)"),
+        Flag::value("mem-bw-schema", None, Kind::Text, "The string of Intel RDT/MBA memory bandwidth schema (not supported)"),
+    ],
+    arity: Arity::Exact(1),
+    reorder: true,
+};
 
-/// Apply the update.
-pub fn run(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
-    if a.l3_cache_schema.is_some() || a.mem_bw_schema.is_some() {
+/// Apply the update. As runc, an unknown container is reported before a bad value.
+pub fn run(ctx: &Ctx<'_>, m: &Matches) -> anyhow::Result<i32> {
+    let id = m.arg(0);
+    libhako::container::state(&ctx.root, &id)?;
+    if m.value("l3-cache-schema").is_some() || m.value("mem-bw-schema").is_some() {
         bail!("Intel RDT is not supported by hako");
     }
-    let mut r: Value = match a.resources.as_deref() {
+    let mut r: Value = match m.value("resources") {
         None => json!({}),
         Some(path) => {
             let mut text = String::new();
@@ -95,37 +76,45 @@ pub fn run(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
         }
         r[section][key] = v;
     };
-    if let Some(w) = a.blkio_weight {
+    let bad = |u: crate::cli::Usage| anyhow::anyhow!(u.msg);
+    if let Some(w) = m.parsed::<u16>("blkio-weight").map_err(bad)? {
         put("blockIO", "weight", json!(w));
     }
+    let unsigned = |flag: &str| -> anyhow::Result<Option<Value>> {
+        Ok(m.parsed::<u64>(flag).map_err(bad)?.map(|v| json!(v)))
+    };
+    let signed = |flag: &str| -> anyhow::Result<Option<Value>> {
+        Ok(m.parsed::<i64>(flag).map_err(bad)?.map(|v| json!(v)))
+    };
+    let text = |flag: &str| m.value(flag).map(|v| json!(v));
     let numbers = [
-        ("cpu", "period", a.cpu_period.map(|v| json!(v))),
-        ("cpu", "quota", a.cpu_quota.map(|v| json!(v))),
-        ("cpu", "shares", a.cpu_share.map(|v| json!(v))),
-        ("cpu", "realtimePeriod", a.cpu_rt_period.map(|v| json!(v))),
-        ("cpu", "realtimeRuntime", a.cpu_rt_runtime.map(|v| json!(v))),
-        ("cpu", "idle", a.cpu_idle.map(|v| json!(v))),
-        ("cpu", "cpus", a.cpuset_cpus.map(|v| json!(v))),
-        ("cpu", "mems", a.cpuset_mems.map(|v| json!(v))),
-        ("pids", "limit", a.pids_limit.map(|v| json!(v))),
+        ("cpu", "period", unsigned("cpu-period")?),
+        ("cpu", "quota", signed("cpu-quota")?),
+        ("cpu", "shares", unsigned("cpu-share")?),
+        ("cpu", "realtimePeriod", unsigned("cpu-rt-period")?),
+        ("cpu", "realtimeRuntime", signed("cpu-rt-runtime")?),
+        ("cpu", "idle", signed("cpu-idle")?),
+        ("cpu", "cpus", text("cpuset-cpus")),
+        ("cpu", "mems", text("cpuset-mems")),
+        ("pids", "limit", signed("pids-limit")?),
     ];
     for (section, key, v) in numbers {
         if let Some(v) = v {
             put(section, key, v);
         }
     }
-    for (key, v) in [
-        ("limit", a.memory),
-        ("reservation", a.memory_reservation),
-        ("swap", a.memory_swap),
+    for (key, flag) in [
+        ("limit", "memory"),
+        ("reservation", "memory-reservation"),
+        ("swap", "memory-swap"),
     ] {
-        if let Some(v) = v {
-            put("memory", key, json!(parse_size(&v)?));
+        if let Some(v) = m.value(flag) {
+            put("memory", key, json!(parse_size(v)?));
         }
     }
     let r: oci_spec::runtime::LinuxResources =
         serde_json::from_value(r).context("decoding resources JSON")?;
-    libhako::container::update(&ctx.root, &a.id, &r)?;
+    libhako::container::update(&ctx.root, &id, &r)?;
     Ok(0)
 }
 

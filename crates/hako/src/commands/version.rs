@@ -7,8 +7,6 @@
 //! libseccomp: 2.5.4
 //! ```
 
-use std::sync::OnceLock;
-
 /// The runtime version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -25,13 +23,12 @@ fn details() -> String {
     s
 }
 
-/// What clap prints after the program name for `-v`/`--version`.
-pub fn flag_text() -> &'static str {
-    static TEXT: OnceLock<String> = OnceLock::new();
-    TEXT.get_or_init(|| format!("version {VERSION}\n{}", details()))
+/// What `-v`/`--version` prints.
+pub fn flag_text() -> String {
+    format!("hako version {VERSION}\n{}\n", details())
 }
 
-/// The `VERSION:` section at the end of `hako help`, as in `runc help`.
+/// The text of the `VERSION:` section of `hako help`, as in `runc help`.
 pub fn help_section() -> String {
-    format!("VERSION:\n   {VERSION}\n{}", details())
+    format!("{VERSION}\n{}", details())
 }
