@@ -2,7 +2,9 @@
 # Side-by-side start-up benchmark of hako, Debian's runc and crun on one busybox bundle:
 # `run` of /bin/true back to back, after 50 ms idle and with Docker's default seccomp profile,
 # 50 and 200 parallel `run -d`, each lifecycle
-# verb (create/start/state/kill/delete, list), peak RSS, plus the kernel floor. Medians.
+# verb (create/start/state/kill/delete, list), peak RSS, plus the kernel floor: without cgroups
+# (`unshare -pfmuin chroot rootfs /bin/true`) and with them (bench/floor.c: the same namespaces,
+# chroot and /bin/true after joining a new cgroup in every hierarchy, as a container does). Medians.
 # Usage (root): bench/run.sh [RUNS]   (default 200 runs per measurement; runs are interleaved)
 #
 # crun 1.8 refuses this machine's hybrid cgroup layout. As the issue prescribes, the whole
@@ -14,10 +16,14 @@ runs=${1:-200}
 if [ -z "${HAKO_BENCH_NS:-}" ]; then
   command -v crun >/dev/null || apt-get install -y -qq crun >/dev/null
   scripts/deps.sh
-  HAKO_BIN=$(scripts/build.sh) HAKO_BENCH_NS=1 exec unshare -m "$0" "$@"
+  hako_bin=$(scripts/build.sh)  # its own line: set -e stops here if the build fails
+  HAKO_BIN=$hako_bin HAKO_BENCH_NS=1 exec unshare -m "$0" "$@"
 fi
 mount --make-rprivate /
 work=$(mktemp -d /tmp/hako-bench.XXXXXX)
+# bench/floor.c's cgroups go under this parent in every cgroup hierarchy (each mounted once).
+floorcg=/hako-bench-floor
+cgmounts=$(awk '$(NF-2) ~ /^cgroup2?$/ && !seen[$3]++ {print $5}' /proc/self/mountinfo)
 cleanup() {
   for r in hako runc crun; do
     for d in "$work"/$r-*; do
@@ -25,10 +31,12 @@ cleanup() {
       for c in $(ls "$d"); do "$(bin $r)" --root "$d" delete -f "$c" >/dev/null 2>&1 || true; done
     done
   done
+  for m in $cgmounts; do rmdir "$m$floorcg"/floor-* "$m$floorcg" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
 : > "$work/empty"
+gcc -O2 -o "$work/floor" bench/floor.c
 if [ -e /sys/fs/cgroup/unified/cgroup.controllers ]; then
   mount --bind "$work/empty" /sys/fs/cgroup/unified/cgroup.controllers
 fi
@@ -108,6 +116,9 @@ for rt in $rts; do args+=("$rt" "$(bin $rt) --root $work/$rt-seccomp run -b $wor
 interleaved "run of /bin/true with Docker's default seccomp profile, back to back" 0 10 "${args[@]}"
 interleaved "kernel floor: unshare -pfmuin + chroot + /bin/true (no cgroups), against crun" 0 10 \
   floor "unshare -pfmuin chroot $b/rootfs /bin/true" crun "$(bin crun) --root $work/crun-run run -b $b bench"
+interleaved "kernel floor with cgroups: bench/floor.c (unshare -pfmuin + chroot + /bin/true), $(wc -w <<<"$cgmounts") cgroups joined, against hako and crun" 0 10 \
+  floor-cg "$work/floor $floorcg $b/rootfs" hako "$(bin hako) --root $work/hako-run run -b $b bench" \
+  crun "$(bin crun) --root $work/crun-run run -b $b bench"
 
 echo "== lifecycle verbs on a sleeping container (ms, median of $runs)"
 for rt in $rts; do
