@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Side-by-side start-up benchmark of hako, Debian's runc and crun on one busybox bundle:
+# Side-by-side start-up benchmark of hako, Debian's runc and crun (and youki if installed) on one
+# busybox bundle:
 # `run` of /bin/true back to back, after 50 ms idle and with Docker's default seccomp profile,
 # 50 and 200 parallel `run -d`, each lifecycle
 # verb (create/start/state/kill/delete, list), peak RSS, plus the kernel floor: without cgroups
@@ -25,7 +26,7 @@ work=$(mktemp -d /tmp/hako-bench.XXXXXX)
 floorcg=/hako-bench-floor
 cgmounts=$(awk '$(NF-2) ~ /^cgroup2?$/ && !seen[$3]++ {print $5}' /proc/self/mountinfo)
 cleanup() {
-  for r in hako runc crun; do
+  for r in hako runc youki crun; do
     for d in "$work"/$r-*; do
       [ -d "$d" ] || continue
       for c in $(ls "$d"); do "$(bin $r)" --root "$d" delete -f "$c" >/dev/null 2>&1 || true; done
@@ -71,8 +72,28 @@ json.dump(c, open(sys.argv[3], "w"), indent=1)
 P
 
 bin() { case $1 in hako) echo "$hako" ;; *) echo "$1" ;; esac; }
+# For youki under /usr/bin/time: a prefix that execs it with SIGCHLD blocked (a small C program,
+# far below youki's RSS, so the maximum /usr/bin/time reports is youki's).
+sigchld_blocked() {
+  [ "$1" = youki ] || return 0
+  if [ ! -x "$work/sigchld-blocked" ]; then
+    printf '%s\n' '#include <signal.h>' '#include <unistd.h>' \
+      'int main(int c, char **v) { sigset_t s; sigemptyset(&s); sigaddset(&s, SIGCHLD);' \
+      '  sigprocmask(SIG_BLOCK, &s, 0); execvp(v[1], v + 1); return 127; }' |
+      gcc -O2 -x c -o "$work/sigchld-blocked" -
+  fi
+  echo "$work/sigchld-blocked"
+}
+# youki when installed (`cargo install --locked --features v1,v2,systemd,seccomp youki`), before
+# crun so that ratios stay against crun. Its `run` can hang unless started with SIGCHLD blocked
+# (the issue's note), so every youki call, and only those, starts with SIGCHLD blocked.
 rts="hako runc crun"
-echo "# $(date -u +%FT%TZ), $(nproc) cpus, kernel $(uname -r), hako $("$hako" --version | head -1 | awk '{print $3}'), $(runc --version | head -1), $(crun --version | head -1); $runs runs"
+youki_version=
+if command -v youki >/dev/null; then
+  rts="hako runc youki crun"
+  youki_version=", $(youki --version | head -1)"
+fi
+echo "# $(date -u +%FT%TZ), $(nproc) cpus, kernel $(uname -r), hako $("$hako" --version | head -1 | awk '{print $3}'), $(runc --version | head -1), $(crun --version | head -1)$youki_version; $runs runs"
 echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # Time commands interleaved: each round runs every command once, in a rotating order, so that
@@ -80,7 +101,7 @@ echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 # Prints the median, mean and min of each, and its ratio to the last one named (crun).
 interleaved() { # title idle_ms warmup name cmd [name cmd ...]
   python3 - "$runs" "$@" <<'P2'
-import os, sys, time, statistics, shlex
+import os, sys, time, statistics, shlex, signal
 runs, title, idle, warm = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]) / 1000, int(sys.argv[4])
 cmds = list(zip(sys.argv[5::2], [shlex.split(c) for c in sys.argv[6::2]]))
 t = {n: [] for n, _ in cmds}
@@ -91,7 +112,8 @@ for r in range(warm + runs):
         if idle:
             time.sleep(idle)
         s = time.perf_counter()
-        pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=[
+        mask = {signal.SIGCHLD} if name == "youki" else set()
+        pid = os.posix_spawnp(argv[0], argv, os.environ, setsigmask=mask, file_actions=[
             (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1)])
         _, st = os.waitpid(pid, 0)
         if st != 0:
@@ -123,8 +145,10 @@ interleaved "kernel floor with cgroups: bench/floor.c (unshare -pfmuin + chroot 
 echo "== lifecycle verbs on a sleeping container (ms, median of $runs)"
 for rt in $rts; do
   python3 - "$(bin $rt)" "$work/$rt-verbs" "$work/sleeper" "$runs" "$rt" <<'P'
-import subprocess, sys, time, statistics
+import subprocess, sys, time, statistics, signal
 binary, root, bundle, runs, name = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+if name == "youki":
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
 verbs = ["create", "state", "start", "list", "kill", "delete"]
 t = {v: [] for v in verbs}
 def timed(verb, args):
@@ -152,8 +176,10 @@ for n in 50 200; do
 echo "== $n containers run -d in parallel, then deleted (wall ms, median of 5)"
 for rt in $rts; do
   python3 - "$(bin $rt)" "$work/$rt-par" "$work/sleeper" "$rt" "$n" <<'P'
-import subprocess, sys, time, statistics
+import subprocess, sys, time, statistics, signal
 binary, root, bundle, name, n = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+if name == "youki":
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
 walls, failed = [], 0
 for rep in range(5):
     ids = [f"p{rep}-{i}" for i in range(n)]
@@ -174,7 +200,7 @@ echo "== peak RSS of the runtime process during run (KiB, max of 20)"
 for rt in $rts; do
   peak=0
   for i in $(seq 20); do
-    r=$(/usr/bin/time -f %M "$(bin $rt)" --root "$work/$rt-rss" run -b "$b" "rss$i" 2>&1 >/dev/null | tail -1)
+    r=$(/usr/bin/time -f %M $(sigchld_blocked $rt) "$(bin $rt)" --root "$work/$rt-rss" run -b "$b" "rss$i" 2>&1 >/dev/null | tail -1)
     [ "$r" -gt "$peak" ] && peak=$r
   done
   echo "$rt $peak"
