@@ -91,7 +91,8 @@ rts="hako runc crun"
 youki_version=
 if command -v youki >/dev/null; then
   rts="hako runc youki crun"
-  youki_version=", $(youki --version | head -1)"
+  youki_version=$(youki --version)  # whole: youki panics when a pipe closes early
+  youki_version=", ${youki_version%%$'\n'*}"
 fi
 echo "# $(date -u +%FT%TZ), $(nproc) cpus, kernel $(uname -r), hako $("$hako" --version | head -1 | awk '{print $3}'), $(runc --version | head -1), $(crun --version | head -1)$youki_version; $runs runs"
 echo "# load average: $(cut -d' ' -f1-3 /proc/loadavg)"
