@@ -158,8 +158,9 @@ impl Matches {
     pub fn parsed<T: std::str::FromStr>(&self, long: &str) -> Result<Option<T>, Usage> {
         self.value(long)
             .map(|v| {
-                v.parse()
-                    .map_err(|_| Usage::flag(format!("invalid value {v:?} for flag -{long}")))
+                v.parse().map_err(|_| {
+                    Usage::flag(format!("invalid value {v:?} for flag -{long}: parse error"))
+                })
             })
             .transpose()
     }

@@ -14,7 +14,8 @@ pub struct Entry {
     pub stored: Stored,
     /// Status now.
     pub status: Status,
-    /// Owner of the state dir (for `list`).
+    /// Owner of the state dir (`list` only: empty from [`state`], which has no use for it and
+    /// would read /etc/passwd for it).
     pub owner: String,
 }
 
@@ -42,15 +43,18 @@ impl Entry {
 /// The state of one container.
 pub fn state(root: &Path, id: &str) -> Result<Entry> {
     let sd = StateDir::open(root, id, false)?;
-    entry(&sd)
+    entry(&sd, false)
 }
 
-fn entry(sd: &StateDir) -> Result<Entry> {
+fn entry(sd: &StateDir, with_owner: bool) -> Result<Entry> {
     let stored = sd.load()?;
     let status = sd.status(&stored);
-    let owner = std::fs::metadata(&sd.path)
-        .map(|m| state::user_name(m.uid()))
-        .unwrap_or_default();
+    let owner = match with_owner {
+        true => std::fs::metadata(&sd.path)
+            .map(|m| state::user_name(m.uid()))
+            .unwrap_or_default(),
+        false => String::new(),
+    };
     Ok(Entry {
         stored,
         status,
@@ -74,6 +78,6 @@ pub fn list(root: &Path) -> Result<Vec<Entry>> {
     Ok(ids
         .iter()
         .filter_map(|id| StateDir::open(root, id, false).ok())
-        .filter_map(|sd| entry(&sd).ok())
+        .filter_map(|sd| entry(&sd, true).ok())
         .collect())
 }
