@@ -20,8 +20,14 @@ pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
         if let (Some(cg), Ok(signal)) = (cgroup, nix::sys::signal::Signal::try_from(sig)) {
             return match cg.kill_all(signal) {
                 _ if status == Status::Stopped => Ok(()),
-                // A concurrent delete removed the cgroup after we read the state.
-                Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => {
+                // A concurrent delete removed the cgroup after we read the state: its files
+                // are gone (ENOENT), or the kernel refuses writes to a dying one (ENODEV).
+                Err(e)
+                    if matches!(
+                        e.errno(),
+                        Some(nix::errno::Errno::ENOENT | nix::errno::Errno::ENODEV)
+                    ) =>
+                {
                     Err(Error::Lifecycle("container not running".into()))
                 }
                 r => r,
