@@ -2,7 +2,10 @@
 //! named step of create, the init and start prints how long it took since the previous step
 //! of the same process and since the runtime started, so the slow step is visible without
 //! strace. The init is a fork of the runtime and inherits its clock, so its lines continue the
-//! runtime's timeline. Off (the default), a step costs one branch on a cached flag.
+//! runtime's timeline. The file is opened once, when the clock starts (close-on-exec): the
+//! init writes through the fd it inherited, since after `pivot_root` the path is not in its
+//! view any more (and it is non-dumpable until its execve, so nothing in the container can
+//! reach that fd). Off (the default), a step costs one branch on a cached flag.
 
 use std::io::Write;
 use std::sync::OnceLock;
@@ -10,7 +13,8 @@ use std::time::Instant;
 
 struct Trace {
     start: Instant,
-    sink: Option<String>,
+    /// `HAKO_TRACE=/path`, opened for appending; stderr without one (or if it cannot be opened).
+    sink: Option<std::fs::File>,
 }
 
 static TRACE: OnceLock<Option<Trace>> = OnceLock::new();
@@ -27,7 +31,15 @@ fn get() -> Option<&'static Trace> {
                 .filter(|v| !v.is_empty() && v != "0")?;
             Some(Trace {
                 start: Instant::now(),
-                sink: (v != "1").then_some(v),
+                sink: (v != "1")
+                    .then(|| {
+                        std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(&v)
+                            .ok()
+                    })
+                    .flatten(),
             })
         })
         .as_ref()
@@ -50,11 +62,7 @@ pub fn step(name: &str) {
         (now - t.start).as_secs_f64() * 1e3,
     );
     let _ = match &t.sink {
-        Some(path) => std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .and_then(|mut f| f.write_all(line.as_bytes())),
+        Some(f) => (&*f).write_all(line.as_bytes()),
         None => std::io::stderr().write_all(line.as_bytes()),
     };
 }

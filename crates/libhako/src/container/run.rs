@@ -43,9 +43,11 @@ pub fn run(opts: &CreateOptions, run: &RunOptions) -> Result<(i32, Vec<String>)>
         foreground::nonblocking(m)?;
     }
     let code = foreground::wait(created.pid, &set, created.pty);
+    crate::trace::step("run: container exited");
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
     if !run.keep {
         warnings.extend(delete(&opts.root, &opts.id, true)?);
+        crate::trace::step("run: deleted");
     }
     Ok((code?, warnings))
 }
