@@ -154,15 +154,19 @@ impl Matches {
             .collect()
     }
 
-    /// The last value of `long` as a `T` (checked while parsing: see [`Kind`]).
+    /// The last value of `long` as a `T` (checked while parsing: see [`Kind`]; this catches
+    /// a `T` narrower than the kind).
     pub fn parsed<T: std::str::FromStr>(&self, long: &str) -> Result<Option<T>, Usage> {
-        self.value(long)
-            .map(|v| {
-                v.parse().map_err(|_| {
-                    Usage::flag(format!("invalid value {v:?} for flag -{long}: parse error"))
-                })
-            })
-            .transpose()
+        self.value(long).map(|v| parse_value(long, v)).transpose()
+    }
+
+    /// Every value of `long` as a `T`, in order (a repeatable flag).
+    pub fn parsed_all<T: std::str::FromStr>(&self, long: &str) -> Result<Vec<T>, Usage> {
+        self.set
+            .iter()
+            .filter(|(n, _)| *n == long)
+            .map(|(_, v)| parse_value(long, v))
+            .collect()
     }
 
     /// The arguments from the `i`-th on (none if there are fewer).
@@ -177,6 +181,12 @@ impl Matches {
     pub fn arg(&self, i: usize) -> String {
         self.args.get(i).cloned().unwrap_or_default()
     }
+}
+
+/// `v`, the value of flag `long`, as a `T`, or Go's error for it.
+fn parse_value<T: std::str::FromStr>(long: &str, v: &str) -> Result<T, Usage> {
+    v.parse()
+        .map_err(|_| Usage::flag(format!("invalid value {v:?} for flag -{long}: parse error")))
 }
 
 /// Go's `strconv.ParseBool`.

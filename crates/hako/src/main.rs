@@ -135,45 +135,42 @@ fn run() -> i32 {
         plain.error(&f.msg);
         return f.code;
     };
-    let format = |m: &cli::Matches| match m.value("log-format") {
+    let log_format = |value: Option<&str>| match value {
         None | Some("text") => Ok(LogFormat::Text),
         Some("json") => Ok(LogFormat::Json),
         Some(f) => Err(format!("invalid log-format: {f}")),
     };
-    let log_format = match format(&g) {
-        Ok(f) => f,
+    let make_logger = |m: &cli::Matches| -> Result<log::Logger, String> {
+        let value = |k: &str| m.value(k).or(g.value(k));
+        Ok(log::Logger::new(
+            value("log").map(PathBuf::from),
+            log_format(value("log-format"))?,
+            m.on("debug") || g.on("debug"),
+        ))
+    };
+    // The global flags alone, for a usage error of the verb's.
+    let logger_before = match make_logger(&cli::Matches::default()) {
+        Ok(l) => l,
         Err(e) => {
             plain.error(&e);
             return 1;
         }
     };
-    let logger = log::Logger::new(g.value("log").map(PathBuf::from), log_format, g.on("debug"));
     let m = match cli::parse_verb(prog, verb, &GLOBALS[..AFTER_VERB], &g.args[1..]) {
         Ok(Some(m)) => m,
         Ok(None) => {
             print(&cli::verb_help(verb));
             return 0;
         }
-        Err(u) => return usage_error(&logger, &u, Some(verb)),
+        Err(u) => return usage_error(&logger_before, &u, Some(verb)),
     };
     // Global flags given after the verb win.
-    let logger = match (m.value("log"), m.value("log-format"), m.on("debug")) {
-        (None, None, false) => logger,
-        (file, _, debug) => match format(&m) {
-            Ok(f) => log::Logger::new(
-                file.or(g.value("log")).map(PathBuf::from),
-                if m.value("log-format").is_some() {
-                    f
-                } else {
-                    log_format
-                },
-                debug || g.on("debug"),
-            ),
-            Err(e) => {
-                plain.error(&e);
-                return 1;
-            }
-        },
+    let logger = match make_logger(&m) {
+        Ok(l) => l,
+        Err(e) => {
+            plain.error(&e);
+            return 1;
+        }
     };
     // runc's rule for the default; `spec` needs no state root.
     let root = match m.value("root").or(g.value("root")).map(PathBuf::from) {

@@ -4,6 +4,64 @@
 use super::Ctx;
 use crate::cli::{Arity, Flag, Kind, Matches, Verb};
 
+/// The CRIU flags `checkpoint` and `restore` both take (runc's), then `$more`.
+macro_rules! criu_flags {
+    ($($more:expr),* $(,)?) => {
+        &[
+            $crate::cli::Flag::value(
+                "work-path",
+                None,
+                $crate::cli::Kind::Text,
+                "path for saving work files and logs",
+            ),
+            $crate::cli::Flag::switch(
+                "tcp-established",
+                None,
+                "allow open tcp connections",
+            ),
+            $crate::cli::Flag::switch(
+                "ext-unix-sk",
+                None,
+                "allow external unix sockets",
+            ),
+            $crate::cli::Flag::switch(
+                "shell-job",
+                None,
+                "allow shell jobs",
+            ),
+            $crate::cli::Flag::switch(
+                "lazy-pages",
+                None,
+                "use userfaultfd to lazily restore memory pages",
+            ),
+            $crate::cli::Flag::switch(
+                "file-locks",
+                None,
+                "handle file locks",
+            ),
+            $crate::cli::Flag::value(
+                "manage-cgroups-mode",
+                None,
+                $crate::cli::Kind::Text,
+                "cgroups mode: soft, full or strict",
+            ),
+            $crate::cli::Flag::value(
+                "empty-ns",
+                None,
+                $crate::cli::Kind::Text,
+                "create a namespace, but don't restore its properties",
+            ),
+            $crate::cli::Flag::switch(
+                "auto-dedup",
+                None,
+                "enable auto deduplication of memory images",
+            ),
+            $($more),*
+        ]
+    };
+}
+pub(crate) use criu_flags;
+
 /// `hako checkpoint`: runc's flags, accepted so that callers get the real reason for the
 /// failure.
 pub const VERB: Verb = Verb {
@@ -12,18 +70,12 @@ pub const VERB: Verb = Verb {
     summary: "checkpoint a running container (not supported: fails)",
     usage: "[command options] <container-id>",
     description: "hako has no CRIU support: checkpoint fails once the container is found.",
-    flags: &[
+    flags: criu_flags!(
         Flag::value(
             "image-path",
             None,
             Kind::Text,
             "path for saving criu image files",
-        ),
-        Flag::value(
-            "work-path",
-            None,
-            Kind::Text,
-            "path for saving work files and logs",
         ),
         Flag::value(
             "parent-path",
@@ -35,14 +87,6 @@ pub const VERB: Verb = Verb {
             "leave-running",
             None,
             "leave the process running after checkpointing",
-        ),
-        Flag::switch("tcp-established", None, "allow open tcp connections"),
-        Flag::switch("ext-unix-sk", None, "allow external unix sockets"),
-        Flag::switch("shell-job", None, "allow shell jobs"),
-        Flag::switch(
-            "lazy-pages",
-            None,
-            "use userfaultfd to lazily restore memory pages",
         ),
         Flag::value(
             "status-fd",
@@ -56,30 +100,12 @@ pub const VERB: Verb = Verb {
             Kind::Text,
             "ADDRESS:PORT of the page server",
         ),
-        Flag::switch("file-locks", None, "handle file locks"),
         Flag::switch(
             "pre-dump",
             None,
             "dump the container's memory only, leave it running",
         ),
-        Flag::value(
-            "manage-cgroups-mode",
-            None,
-            Kind::Text,
-            "cgroups mode: soft, full or strict",
-        ),
-        Flag::value(
-            "empty-ns",
-            None,
-            Kind::Text,
-            "create a namespace, but don't restore its properties",
-        ),
-        Flag::switch(
-            "auto-dedup",
-            None,
-            "enable auto deduplication of memory images",
-        ),
-    ],
+    ),
     arity: Arity::Exact(1),
     reorder: true,
 };

@@ -8,7 +8,7 @@ use libhako::container::{self, ExecOptions};
 use oci_spec::runtime::{Capability, Process};
 
 use super::{Ctx, Parsed};
-use crate::cli::{Arity, Flag, Kind, Matches, Usage, Verb};
+use crate::cli::{Arity, Flag, Kind, Matches, Verb};
 
 /// `hako exec`.
 pub const VERB: Verb = Verb {
@@ -75,13 +75,6 @@ impl Args {
         if command.first().is_some_and(|c| c == "--") {
             command.remove(0);
         }
-        let mut additional_gids = Vec::new();
-        for g in m.values("additional-gids") {
-            additional_gids.push(g.parse().map_err(|_| Usage {
-                msg: format!("invalid value {g:?} for flag -additional-gids: parse error"),
-                shown: true,
-            })?);
-        }
         Ok(Args {
             process: path("process"),
             tty: m.on("tty"),
@@ -91,7 +84,7 @@ impl Args {
             cwd: path("cwd"),
             env: m.values("env"),
             user: text("user"),
-            additional_gids,
+            additional_gids: m.parsed_all("additional-gids")?,
             cap: m.values("cap"),
             no_new_privs: m.on("no-new-privs"),
             apparmor: text("apparmor"),

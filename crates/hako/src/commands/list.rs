@@ -29,10 +29,7 @@ pub const VERB: Verb = Verb {
 
 /// Print the list.
 pub fn run(ctx: &Ctx<'_>, m: &Matches) -> anyhow::Result<i32> {
-    let format = m.value("format").unwrap_or("table");
-    if format != "table" && format != "json" {
-        anyhow::bail!("invalid format option");
-    }
+    let format = super::table_or_json(m)?;
     let entries = libhako::container::list(&ctx.root)?;
     let mut out = std::io::stdout().lock();
     if m.on("quiet") {

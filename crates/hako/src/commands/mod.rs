@@ -93,6 +93,14 @@ pub fn dispatch(ctx: &Ctx<'_>, verb: &Verb, m: &Matches) -> anyhow::Result<i32> 
     }
 }
 
+/// `--format` of `list` and `ps`: `table` (the default) or `json`, else runc's error.
+pub fn table_or_json(m: &Matches) -> anyhow::Result<&str> {
+    match m.value("format").unwrap_or("table") {
+        f @ ("table" | "json") => Ok(f),
+        _ => anyhow::bail!("invalid format option"),
+    }
+}
+
 /// A usage error found after parsing (a flag's value that the flag table could not check).
 #[derive(Debug)]
 pub struct UsageError(pub Usage);

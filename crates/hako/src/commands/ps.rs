@@ -31,10 +31,7 @@ container's processes, adding NSPID, the PID inside the container.",
 /// List the processes.
 pub fn run(ctx: &Ctx<'_>, m: &Matches) -> anyhow::Result<i32> {
     let procs = libhako::container::processes(&ctx.root, &m.arg(0))?;
-    let format = m.value("format").unwrap_or("table");
-    if format != "table" && format != "json" {
-        anyhow::bail!("invalid format option");
-    }
+    let format = super::table_or_json(m)?;
     let mut out = std::io::stdout().lock();
     if format == "json" {
         let pids: Vec<i32> = procs.iter().map(|p| p.host).collect();

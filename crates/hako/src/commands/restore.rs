@@ -1,6 +1,7 @@
 //! `hako restore [runc's flags] ID`: runc's flags are accepted and the verb fails: hako has no
 //! CRIU support yet, so there is no checkpoint to restore from.
 
+use super::checkpoint::criu_flags;
 use crate::cli::{Arity, Flag, Kind, Verb};
 
 /// `hako restore`: runc's flags, accepted so that callers get the real reason for the failure.
@@ -10,7 +11,7 @@ pub const VERB: Verb = Verb {
     summary: "restore a container from a previous checkpoint (not supported: fails)",
     usage: "[command options] <container-id>",
     description: "hako has no CRIU support: restore fails.",
-    flags: &[
+    flags: criu_flags!(
         Flag::value(
             "console-socket",
             None,
@@ -22,22 +23,6 @@ pub const VERB: Verb = Verb {
             None,
             Kind::Text,
             "path to criu image files for restoring",
-        ),
-        Flag::value(
-            "work-path",
-            None,
-            Kind::Text,
-            "path for saving work files and logs",
-        ),
-        Flag::switch("tcp-established", None, "allow open tcp connections"),
-        Flag::switch("ext-unix-sk", None, "allow external unix sockets"),
-        Flag::switch("shell-job", None, "allow shell jobs"),
-        Flag::switch("file-locks", None, "handle file locks"),
-        Flag::value(
-            "manage-cgroups-mode",
-            None,
-            Kind::Text,
-            "cgroups mode: soft, full or strict",
         ),
         Flag::value(
             "bundle",
@@ -55,22 +40,6 @@ pub const VERB: Verb = Verb {
         Flag::switch("no-subreaper", None, "do not become a subreaper"),
         Flag::switch("no-pivot", None, "do not use pivot_root"),
         Flag::value(
-            "empty-ns",
-            None,
-            Kind::Text,
-            "create a namespace, but don't restore its properties",
-        ),
-        Flag::switch(
-            "auto-dedup",
-            None,
-            "enable auto deduplication of memory images",
-        ),
-        Flag::switch(
-            "lazy-pages",
-            None,
-            "use userfaultfd to lazily restore memory pages",
-        ),
-        Flag::value(
             "lsm-profile",
             None,
             Kind::Text,
@@ -82,7 +51,7 @@ pub const VERB: Verb = Verb {
             Kind::Text,
             "lSM mount context to use during restore",
         ),
-    ],
+    ),
     arity: Arity::Exact(1),
     reorder: true,
 };
