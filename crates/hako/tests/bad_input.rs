@@ -400,6 +400,21 @@ fn mount_failing_inside_the_init() {
 }
 
 #[test]
+fn mount_failing_before_the_cgroup_exists() {
+    // First in the config: the init makes it while the runtime is still making the cgroup
+    // (rootfs::early), and the runtime must report the init's reason, not a closed channel.
+    let msg = refused_edit("earlyfs", |c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.insert(
+            0,
+            json!({"destination": "/mnt", "type": "nosuchfs", "source": "x"}),
+        );
+    });
+    assert!(msg.contains("nosuchfs") && msg.contains("/mnt"), "{msg}");
+    assert!(msg.ends_with("no such device"), "{msg}");
+}
+
+#[test]
 fn corrupt_state_file() {
     let w = World::new("corrupt");
     // A state dir with a truncated state.json and no process.

@@ -46,18 +46,19 @@ fn trace_names_every_step_of_run() {
         })
         .collect();
     // The init's lines interleave with the runtime's; each process's own order is fixed.
+    // `run` needs no exec fifo: its init execs right after Ready.
     let runtime = [
         "config validated",
         "state dir",
-        "cgroup",
-        "clone, maps, cgroup join",
+        "cgroup: clone target",
+        "cgroup: directories",
+        "clone, maps, cgroup",
         "init ready",
-        "start: fifo written",
-        "start: program exec'd",
         "run: container exited",
         "run: deleted",
     ];
     let init = [
+        "init: early mounts",
         "init: namespaces",
         "init: mounts, pivot_root",
         "init: credentials",

@@ -21,10 +21,11 @@ pub const ENV: &str = "HAKO_TEST_CRASH_AT";
 pub enum Step {
     /// The state dir exists (and is locked); nothing else does.
     StateDir,
-    /// state.json names the cgroup, which exists with its resources written.
-    Cgroup,
-    /// The init is cloned and waits for `Go`; its PID is not recorded yet.
+    /// The init is cloned and waits for `Go` (in its v2 cgroup, if any); its PID is not
+    /// recorded yet.
     Clone,
+    /// As `Clone`, and state.json names the cgroup, which exists with its resources written.
+    Cgroup,
     /// The init has made its mounts but not pivoted into the rootfs.
     Mounts,
     /// The init waits while the runtime runs the prestart and createRuntime hooks.
@@ -37,8 +38,8 @@ impl Step {
     /// Every step, in the order `create` reaches them.
     pub const ALL: [Step; 6] = [
         Step::StateDir,
-        Step::Cgroup,
         Step::Clone,
+        Step::Cgroup,
         Step::Mounts,
         Step::Hooks,
         Step::ExecFifo,

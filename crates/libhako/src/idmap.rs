@@ -226,7 +226,7 @@ pub fn attach(m: &MountPlan, target: &OwnedFd) -> Result<bool> {
 /// /proc/self/mountinfo), for error messages.
 fn fstype_of(path: &Path) -> String {
     let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let info = crate::procfs::read_text("/proc/self/mountinfo").unwrap_or_default();
     info.lines()
         .filter_map(|l| {
             let (pre, post) = l.split_once(" - ")?;

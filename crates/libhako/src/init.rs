@@ -35,8 +35,8 @@ pub struct InitArgs<'a> {
     pub strategy: Strategy,
     /// The init's end of the sync channel.
     pub chan: Channel,
-    /// The state dir's exec fifo.
-    pub fifo: &'a Path,
+    /// The state dir's exec fifo; `None` when the init execs right after Ready (`run`).
+    pub fifo: Option<&'a Path>,
     /// `--no-pivot`.
     pub no_pivot: bool,
     /// The container id, when the init joins a new session keyring (not `--no-new-keyring`).
@@ -48,8 +48,6 @@ pub struct InitArgs<'a> {
     pub console_socket: Option<&'a OwnedFd>,
     /// The sealed exec trampoline, if the program is exec'd through it (see exeguard).
     pub trampoline: Option<BorrowedFd<'a>>,
-    /// The v1 `tasks` files the init writes itself into after Go (`cgroups::join_self`).
-    pub join: Vec<OwnedFd>,
 }
 
 /// Run the init to `execve`. Never returns.
@@ -65,22 +63,44 @@ pub fn run(args: InitArgs<'_>) -> ! {
     std::process::exit(1)
 }
 
-fn setup(a: &InitArgs<'_>) -> Result<(OwnedFd, Option<Vec<u8>>)> {
+fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     let plan = a.plan;
     // `run` blocks signals to forward them; the container starts with none blocked.
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .ctx(|| "resetting the signal mask".into())?;
     sys::default_sigpipe().ctx(|| "resetting SIGPIPE".into())?;
-    match a.chan.recv()? {
-        Some(Msg::Go) => {}
+    // While the runtime makes the cgroup (the fast path's network, mount, UTS and IPC
+    // namespaces; nothing otherwise).
+    namespaces::unshare_new(plan, a.strategy.early)?;
+    let lo_early = a.strategy.early.contains(CloneFlags::CLONE_NEWNET);
+    if lo_early {
+        // As runc: a network namespace made for the container has its loopback up.
+        sys::loopback_up().ctx(|| "bringing up the loopback interface".into())?;
+    }
+    // Device nodes and dirs get exactly the modes asked for; the process umask comes later.
+    nix::sys::stat::umask(Mode::empty());
+    let early_mounts = if a.strategy.early.contains(CloneFlags::CLONE_NEWNS)
+        && !plan.has(CloneFlags::CLONE_NEWUSER)
+    {
+        let e = rootfs::early(plan, &mut || a.chan.pending())?;
+        trace::step("init: early mounts");
+        Some(e)
+    } else {
+        None
+    };
+    let join = match a.chan.recv_with_fds()? {
+        Some((Msg::Go, fds)) => fds,
         other => {
             return Err(Error::Init(format!(
-                "expected Go from the runtime, got {other:?}"
+                "expected Go from the runtime, got {:?}",
+                other.map(|(m, _)| m)
             )))
         }
-    }
-    // Into the v1 cgroups before anything else (a fork, a cgroup namespace); v2 at the clone.
-    crate::cgroups::join_self(&a.join)?;
+    };
+    // Into the v1 cgroups (their `tasks` files come with Go) before anything else (a fork, a
+    // cgroup namespace); v2 at the clone.
+    crate::cgroups::join_self(&join)?;
+    drop(join);
     namespaces::join_paths(&plan.namespaces)?;
     trace::step("init: namespaces");
     namespaces::unshare_new(plan, a.strategy.unshare)?;
@@ -95,10 +115,13 @@ fn setup(a: &InitArgs<'_>) -> Result<(OwnedFd, Option<Vec<u8>>)> {
     }
     nix::unistd::setsid().ctx(|| "setsid".into())?;
     set_names(plan)?;
-    // Device nodes and dirs get exactly the modes asked for; the process umask comes later.
-    nix::sys::stat::umask(Mode::empty());
-    let fifo = open(a.fifo, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
-        .ctx(|| format!("opening exec fifo {}", a.fifo.display()))?;
+    let fifo = a
+        .fifo
+        .map(|f| {
+            open(f, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+                .ctx(|| format!("opening exec fifo {}", f.display()))
+        })
+        .transpose()?;
     if plan.has(CloneFlags::CLONE_NEWUSER) {
         // As runc: become the namespace's root, so that what is made from here on (mount
         // points, device nodes) gets a mapped owner instead of failing with EOVERFLOW. After
@@ -116,8 +139,7 @@ fn setup(a: &InitArgs<'_>) -> Result<(OwnedFd, Option<Vec<u8>>)> {
             .and_then(crate::lsm::selinux_label);
         crate::keyring::join_new(id, plan.has(CloneFlags::CLONE_NEWUSER), label)?;
     }
-    if plan.creates(CloneFlags::CLONE_NEWNET) {
-        // As runc: a network namespace made for the container has its loopback up.
+    if plan.creates(CloneFlags::CLONE_NEWNET) && !lo_early {
         sys::loopback_up().ctx(|| "bringing up the loopback interface".into())?;
     }
     let cgroupns = plan.has(CloneFlags::CLONE_NEWCGROUP);
@@ -128,11 +150,18 @@ fn setup(a: &InitArgs<'_>) -> Result<(OwnedFd, Option<Vec<u8>>)> {
         .ok_or_else(|| Error::config("process", "missing"))?;
     let terminal = proc.terminal().unwrap_or(false);
     let mut state = None;
-    let pty = rootfs::setup(plan, a.no_pivot, cgroupns, terminal, &mut || {
-        crate::crashpoint::in_init(crate::crashpoint::Step::Mounts, &a.chan);
-        state = create_hooks(a)?;
-        Ok(())
-    })?;
+    let pty = rootfs::setup(
+        plan,
+        early_mounts,
+        a.no_pivot,
+        cgroupns,
+        terminal,
+        &mut || {
+            crate::crashpoint::in_init(crate::crashpoint::Step::Mounts, &a.chan);
+            state = create_hooks(a)?;
+            Ok(())
+        },
+    )?;
     if let Some(pty) = pty {
         console::set_size(&pty, console_size(proc))?;
         console::attach(&pty.slave)?;
@@ -237,9 +266,9 @@ fn set_names(plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-/// Find the program, hand the fds over, report Ready, block on the exec fifo until `start`,
-/// then exec. Returns only on failure.
-fn wait_and_exec(a: &InitArgs<'_>, fifo: OwnedFd, state: Option<Vec<u8>>) -> Error {
+/// Find the program, hand the fds over, report Ready, block on the exec fifo (if any) until
+/// `start`, then exec. Returns only on failure.
+fn wait_and_exec(a: &InitArgs<'_>, fifo: Option<OwnedFd>, state: Option<Vec<u8>>) -> Error {
     let plan = a.plan;
     let last = plan.seccomp.as_ref().filter(|_| no_new_privs(plan));
     let env = process::with_home(&plan.env, nix::unistd::getuid().as_raw());
@@ -248,7 +277,7 @@ fn wait_and_exec(a: &InitArgs<'_>, fifo: OwnedFd, state: Option<Vec<u8>>) -> Err
         Err(e) => return e,
     };
     let mut byte = [0u8; 1];
-    loop {
+    while let Some(fifo) = &fifo {
         match nix::unistd::read(fifo.as_fd(), &mut byte) {
             Ok(1) => break,
             Err(nix::errno::Errno::EINTR) => continue,
@@ -256,7 +285,8 @@ fn wait_and_exec(a: &InitArgs<'_>, fifo: OwnedFd, state: Option<Vec<u8>>) -> Err
             Err(e) => return Error::sys("reading exec fifo", e),
         }
     }
-    // The fifo stays open (close-on-exec) until execve: `start` waits for it to close.
+    // The fifo (and the channel) stay open, close-on-exec, until execve: `start` (`run`)
+    // waits for them to close.
     if let Some(state) = state {
         let state = with_status(&state, "created");
         if let Err(e) = hooks::run(hooks::Kind::StartContainer, plan.spec.hooks(), &state) {

@@ -112,9 +112,50 @@ pub fn write_pid_file(pid: i32, name: &str, data: &[u8]) -> Result<()> {
     write_fd(fd.as_fd(), &format!("/proc/{}", rel.display()), data)
 }
 
+/// Read a procfs text file whole. procfs reports a size of 0, so `std::fs::read_to_string`
+/// starts with 32-byte reads and doubles them: `/proc/self/mountinfo` took nine `read`s. This
+/// reads 16 KiB at a time.
+pub fn read_text(path: impl AsRef<Path>) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = Vec::with_capacity(16 * 1024);
+    loop {
+        if buf.len() == buf.capacity() {
+            buf.reserve(16 * 1024);
+        }
+        let start = buf.len();
+        let cap = buf.capacity();
+        buf.resize(cap, 0);
+        match f.read(&mut buf[start..]) {
+            Ok(0) => {
+                buf.truncate(start);
+                break;
+            }
+            Ok(n) => buf.truncate(start + n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(start),
+            Err(e) => return Err(e),
+        }
+    }
+    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_text_reads_everything() {
+        // Longer than one 16 KiB read, and a procfs file (size 0) that must not read as empty.
+        let d = std::env::temp_dir().join(format!("hako-readtext-{}", std::process::id()));
+        let text: String = (0..5000).map(|i| format!("{i}\n")).collect();
+        std::fs::write(&d, &text).unwrap();
+        assert_eq!(read_text(&d).unwrap(), text);
+        std::fs::remove_file(&d).unwrap();
+        let cg = read_text("/proc/self/cgroup").unwrap();
+        assert_eq!(cg, std::fs::read_to_string("/proc/self/cgroup").unwrap());
+        assert!(read_text("/proc/self/mountinfo").unwrap().contains(" - "));
+        assert!(read_text("/nonexistent/hako").is_err());
+    }
 
     #[test]
     fn proc_is_procfs_and_tmp_is_not() {

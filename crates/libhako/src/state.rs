@@ -1,4 +1,4 @@
-//! The state directory `<root>/<id>/`: `state.json` (written atomically by rename), the
+//! The state directory `<root>/<id>/`: `state.json` (replaced atomically), the
 //! `exec.fifo` whose presence means "created", and an `flock` on the directory that serialises
 //! commands acting on one container. Runs in the runtime (any verb), never in the container.
 
@@ -223,7 +223,7 @@ impl StateDir {
             .open(&tmp)
             .and_then(|mut f| f.write_all(&bytes))
             .map_err(|e| Error::io("writing", &tmp, e))?;
-        std::fs::rename(&tmp, &file).map_err(|e| Error::io("renaming", &file, e))
+        replace(&tmp, &file)
     }
 
     /// Keep the container's config (as validated at create) for `exec`'s defaults.
@@ -271,13 +271,37 @@ impl StateDir {
         }
     }
 
-    /// Remove the directory and everything in it.
+    /// Remove the directory and everything in it: the usual two files by name (one unlink
+    /// each, no directory listing), then whatever else is left.
     pub fn remove(&self) -> Result<()> {
+        for f in [STATE_FILE, CONFIG_FILE] {
+            let _ = std::fs::remove_file(self.path.join(f));
+        }
+        if std::fs::remove_dir(&self.path).is_ok() {
+            return Ok(());
+        }
         match std::fs::remove_dir_all(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io("removing state dir", &self.path, e)),
         }
+    }
+}
+
+/// Put `tmp` in place of `file` atomically. Over an existing file this is an exchange
+/// (`renameat2(RENAME_EXCHANGE)`) and then an unlink of the old file, now at `tmp`: a plain
+/// rename over an existing file makes ext4 (`auto_da_alloc`) write the new file's data out
+/// before it returns, ~0.35 ms per call here, three times per `create`. Readers see the old or
+/// the new file either way. Where there is nothing to exchange with (the first save) or the
+/// filesystem cannot exchange, a plain rename.
+fn replace(tmp: &Path, file: &Path) -> Result<()> {
+    use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
+    match renameat2(AT_FDCWD, tmp, AT_FDCWD, file, RenameFlags::RENAME_EXCHANGE) {
+        Ok(()) => std::fs::remove_file(tmp).map_err(|e| Error::io("removing", tmp, e)),
+        Err(nix::errno::Errno::ENOENT | nix::errno::Errno::EINVAL) => {
+            std::fs::rename(tmp, file).map_err(|e| Error::io("renaming", file, e))
+        }
+        Err(e) => Err(Error::sys(format!("renaming {}", tmp.display()), e)),
     }
 }
 
@@ -304,7 +328,7 @@ fn locked_elsewhere(path: &Path) -> bool {
 
 /// Start time (field 22) and state letter (field 3) of `/proc/<pid>/stat`.
 pub fn proc_stat(pid: i32) -> Option<(u64, char)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = crate::procfs::read_text(format!("/proc/{pid}/stat")).ok()?;
     parse_stat(&stat)
 }
 

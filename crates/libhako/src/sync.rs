@@ -95,9 +95,34 @@ impl Channel {
 
     /// Send one message with a file descriptor attached (SCM_RIGHTS).
     pub fn send_with_fd(&self, msg: &Msg, fd: BorrowedFd<'_>) -> Result<()> {
+        self.send_with_fds(msg, &[fd])
+    }
+
+    /// Send one message with up to [`MAX_FDS`] file descriptors attached (SCM_RIGHTS).
+    pub fn send_with_fds(&self, msg: &Msg, fds: &[BorrowedFd<'_>]) -> Result<()> {
+        if fds.is_empty() {
+            return self.send(msg);
+        }
+        if fds.len() > MAX_FDS {
+            return Err(Error::Lifecycle(format!(
+                "{} fds for one sync message (at most {MAX_FDS})",
+                fds.len()
+            )));
+        }
         let bytes = serde_json::to_vec(msg)
             .map_err(|e| Error::Lifecycle(format!("encoding sync message: {e}")))?;
-        send_fd(self.fd.as_fd(), &bytes, fd).ctx(|| "sending sync message with fd".into())
+        let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+        let iov = [IoSlice::new(&bytes)];
+        let cmsg = [ControlMessage::ScmRights(&raw)];
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &iov,
+            &cmsg,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .map(drop)
+        .ctx(|| "sending sync message with fds".into())
     }
 
     /// Receive one message; `None` when the other end closed.
@@ -105,11 +130,18 @@ impl Channel {
         Ok(self.recv_with_fd()?.map(|(m, _)| m))
     }
 
-    /// Receive one message and the fd sent with it, if any.
+    /// Receive one message and the first fd sent with it, if any.
     pub fn recv_with_fd(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
+        Ok(self
+            .recv_with_fds()?
+            .map(|(m, fds)| (m, fds.into_iter().next())))
+    }
+
+    /// Receive one message and the fds sent with it.
+    pub fn recv_with_fds(&self) -> Result<Option<(Msg, Vec<OwnedFd>)>> {
         let mut buf = [0u8; MAX_MSG];
-        let (n, fd) = loop {
-            match recv_fd(self.fd.as_fd(), &mut buf) {
+        let (n, fds) = loop {
+            match recv_fds(self.fd.as_fd(), &mut buf) {
                 Err(nix::errno::Errno::EINTR) => continue,
                 r => break r.ctx(|| "receiving sync message".into())?,
             }
@@ -117,7 +149,14 @@ impl Channel {
         if n == 0 {
             return Ok(None);
         }
-        decode(&buf[..n]).map(|m| Some((m, fd)))
+        decode(&buf[..n]).map(|m| Some((m, fds)))
+    }
+
+    /// Whether a message (or the other end's close) is waiting to be received.
+    pub fn pending(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+        poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
     }
 
     /// The underlying socket, to inherit across fork.
@@ -157,7 +196,16 @@ pub fn send_fd(sock: BorrowedFd<'_>, data: &[u8], fd: BorrowedFd<'_>) -> nix::Re
 
 /// Receive data and at most one fd (SCM_RIGHTS) from a unix socket; the fd is close-on-exec.
 pub fn recv_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<(usize, Option<OwnedFd>)> {
-    let mut space = nix::cmsg_space!([RawFd; 1]);
+    recv_fds(sock, buf).map(|(n, fds)| (n, fds.into_iter().next()))
+}
+
+/// Most fds one sync message carries (the `tasks` files of every v1 hierarchy).
+pub const MAX_FDS: usize = 32;
+
+/// Receive data and up to [`MAX_FDS`] fds (SCM_RIGHTS) from a unix socket; they are
+/// close-on-exec.
+pub fn recv_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<(usize, Vec<OwnedFd>)> {
+    let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
     let mut iov = [IoSliceMut::new(buf)];
     let msg = recvmsg::<()>(
         sock.as_raw_fd(),
@@ -165,18 +213,13 @@ pub fn recv_fd(sock: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<(usize, Opti
         Some(&mut space),
         MsgFlags::MSG_CMSG_CLOEXEC,
     )?;
-    let mut fd = None;
+    let mut fds = Vec::new();
     for c in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            for raw in fds {
-                let owned = crate::sys::own_received_fd(raw);
-                if fd.is_none() {
-                    fd = Some(owned);
-                }
-            }
+        if let ControlMessageOwned::ScmRights(raw) = c {
+            fds.extend(raw.into_iter().map(crate::sys::own_received_fd));
         }
     }
-    Ok((msg.bytes, fd))
+    Ok((msg.bytes, fds))
 }
 
 /// Decode a message, refusing anything malformed with a clear error.

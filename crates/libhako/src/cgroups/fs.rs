@@ -12,18 +12,39 @@ use crate::error::{Error, Result};
 
 /// Write `value` to the existing file `dir/file`.
 pub fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
-    let path = dir.join(file);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(value.as_bytes()))
-        .map_err(|e| {
+    Writer::default().write(dir, file, value)
+}
+
+/// Writes to existing cgroup files that keeps the last file open: consecutive values for one
+/// file (the v1 device rules: `devices.allow` a dozen times) then cost one `write` each rather
+/// than open, write and close. The kernel takes each `write` as one value.
+#[derive(Default)]
+pub struct Writer {
+    last: Option<(PathBuf, std::fs::File)>,
+}
+
+impl Writer {
+    /// Write `value` to the existing file `dir/file`.
+    pub fn write(&mut self, dir: &Path, file: &str, value: &str) -> Result<()> {
+        let path = dir.join(file);
+        let err = |e: std::io::Error| {
             Error::sys(
                 format!("writing {value:?} to {}", path.display()),
                 Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
             )
-        })
+        };
+        let f = match self.last.take() {
+            Some((p, f)) if p == path => f,
+            _ => std::fs::OpenOptions::new()
+                .write(true)
+                .truncate(true)
+                .open(&path)
+                .map_err(err)?,
+        };
+        let written = (&f).write_all(value.as_bytes()).map_err(err);
+        self.last = Some((path, f));
+        written
+    }
 }
 
 /// Read `dir/file` as text.
@@ -63,8 +84,15 @@ pub fn read_keyed(dir: &Path, file: &str) -> std::collections::BTreeMap<String, 
         .unwrap_or_default()
 }
 
-/// `mkdir -p`; returns the directories that did not exist before, outermost first.
+/// `mkdir -p`; returns the directories that did not exist before, outermost first. The
+/// common case (the parent exists) is one `mkdir`.
 pub fn mkdir_all(dir: &Path) -> Result<Vec<PathBuf>> {
+    match std::fs::create_dir(dir) {
+        Ok(()) => return Ok(vec![dir.to_path_buf()]),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("creating cgroup", dir, e)),
+    }
     let mut missing: Vec<PathBuf> = dir
         .ancestors()
         .take_while(|d| !d.exists())
@@ -114,10 +142,24 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
+/// Remove the cgroup `dir` if it is empty (no process, no cgroup below): `Ok(false)` when it
+/// is busy. A missing directory is success.
+pub fn remove_if_empty(dir: &Path) -> Result<bool> {
+    match std::fs::remove_dir(dir) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => Ok(false),
+        Err(e) => Err(Error::io("removing cgroup", dir, e)),
+    }
+}
+
 /// Remove the cgroup `dir` and any cgroup below it, deepest first. `EBUSY` (a process still
 /// leaving, or the kernel still releasing the css) is retried for a short while; a missing
 /// directory is success.
 pub fn remove(dir: &Path) -> Result<()> {
+    if remove_if_empty(dir)? {
+        return Ok(());
+    }
     for sub in subdirs(dir) {
         remove(&sub)?;
     }

@@ -46,8 +46,15 @@ pub trait Driver {
     /// The container's directories, keyed as runc's `cgroup_paths` (controller name; `""` for
     /// the unified tree).
     fn paths(&self) -> BTreeMap<String, PathBuf>;
-    /// Make the directories; returns those that did not exist before, outermost first. On
+    /// Make what must exist before the clone: the directory the init is cloned into (v2,
+    /// with its controllers enabled in every ancestor first: enabling them over a populated
+    /// cgroup would migrate its tasks). Returns the directories made, outermost first; on
     /// error, what it made is removed again.
+    fn create_clone_target(&self) -> Result<Vec<PathBuf>> {
+        Ok(Vec::new())
+    }
+    /// Make the other directories, as [`Driver::create_clone_target`] (after it, and after the
+    /// clone: the init unshares its namespaces meanwhile).
     fn create(&self) -> Result<Vec<PathBuf>>;
     /// Write `linux.resources` (an update skips the device rules, as runc does).
     fn apply(&self, r: &LinuxResources, update: bool) -> Result<()>;
@@ -89,16 +96,11 @@ impl Driver for Hybrid {
         p.insert(String::new(), self.unified.clone());
         p
     }
+    fn create_clone_target(&self) -> Result<Vec<PathBuf>> {
+        fs::mkdir_all(&self.unified)
+    }
     fn create(&self) -> Result<Vec<PathBuf>> {
-        let mut made = self.v1.create()?;
-        match fs::mkdir_all(&self.unified) {
-            Ok(m) => made.extend(m),
-            Err(e) => {
-                fs::remove_all_made(&made);
-                return Err(e);
-            }
-        }
-        Ok(made)
+        self.v1.create()
     }
     fn apply(&self, r: &LinuxResources, update: bool) -> Result<()> {
         self.v1.apply(r, update)
@@ -172,9 +174,9 @@ impl Cgroup {
     /// with `systemd`, the unit `--systemd-cgroup` makes (systemd is asked where its cgroups
     /// are, nothing is started). Nothing is created.
     pub fn plan(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Result<Cgroup> {
-        let info = std::fs::read_to_string("/proc/self/mountinfo")
+        let info = crate::procfs::read_text("/proc/self/mountinfo")
             .map_err(|e| Error::io("reading", "/proc/self/mountinfo", e))?;
-        let own = std::fs::read_to_string("/proc/self/cgroup")
+        let own = crate::procfs::read_text("/proc/self/cgroup")
             .map_err(|e| Error::io("reading", "/proc/self/cgroup", e))?;
         let mounts = layout::parse_mountinfo(&info);
         if !systemd {
@@ -276,17 +278,36 @@ impl Cgroup {
         self.driver.paths()
     }
 
-    /// Make the cgroup and write the resources. On error the caller calls
-    /// [`Cgroup::remove_made`], which also removes what this call made. With systemd the
-    /// resources are only converted to unit properties here (so a bad value fails now): the
-    /// cgroup is made by [`Cgroup::place`], when the init exists.
-    pub fn setup(&mut self, r: Option<&LinuxResources>) -> Result<()> {
+    /// Before the clone: make the directory the init is cloned into and open it for
+    /// `clone3(CLONE_INTO_CGROUP)` (v2 and hybrid; `None` for v1 and with systemd, which makes
+    /// the cgroup only once the init exists). With systemd the resources are converted to unit
+    /// properties here, so a bad value fails before anything runs. On error the caller calls
+    /// [`Cgroup::remove_made`].
+    pub fn prepare(&mut self, r: Option<&LinuxResources>) -> Result<Option<OwnedFd>> {
         if let Some(unit) = &self.systemd {
             unit.prepare(r)?;
             self.resources = r.cloned();
+            return Ok(None);
+        }
+        if self.driver.clone_into().is_none() {
+            return Ok(None);
+        }
+        let made = self.driver.create_clone_target()?;
+        self.made.borrow_mut().extend(made);
+        self.clone_target()
+    }
+
+    /// After the clone, while the init makes its namespaces: make the other directories and
+    /// write the resources; the init joins them after `Go` (v1: [`Cgroup::self_join_files`]).
+    /// With systemd, nothing: [`Cgroup::place`] does it all. On error the caller calls
+    /// [`Cgroup::remove_made`], which also removes what this call made.
+    pub fn setup(&self, r: Option<&LinuxResources>) -> Result<()> {
+        if self.systemd.is_some() {
             return Ok(());
         }
-        *self.made.borrow_mut() = self.driver.create()?;
+        let made = self.driver.create()?;
+        self.made.borrow_mut().extend(made);
+        crate::trace::step("cgroup: directories");
         // Even without resources the device rules apply: deny all but runc's allow-list.
         let none = LinuxResources::default();
         self.driver.apply(r.unwrap_or(&none), false)
@@ -342,7 +363,9 @@ impl Cgroup {
             return Ok(());
         };
         unit.start(pid.as_raw())?;
-        *self.made.borrow_mut() = self.driver.create()?;
+        let mut made = self.driver.create_clone_target()?;
+        made.extend(self.driver.create()?);
+        *self.made.borrow_mut() = made;
         self.driver.add_pid(pid.as_raw())?;
         let none = LinuxResources::default();
         self.driver
@@ -381,15 +404,26 @@ impl Cgroup {
     /// sharing the host's PID namespace can leave processes behind), wait until the cgroup is
     /// empty, then remove the directories.
     pub fn destroy(&self) -> Result<()> {
+        // The common end: the init was the last process, so each directory goes at its first
+        // rmdir, and nothing needs reading or listing.
+        if self.systemd.is_none() {
+            let dirs: std::collections::BTreeSet<PathBuf> =
+                self.driver.paths().into_values().collect();
+            let mut all = true;
+            for d in &dirs {
+                all &= fs::remove_if_empty(d)?;
+            }
+            if all {
+                return Ok(());
+            }
+        }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             match self.driver.pids() {
                 Ok(p) if p.is_empty() => break,
                 Ok(_) => {}
-                // Already gone: nothing left to do but the unit, if any.
-                Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => {
-                    return self.systemd.as_ref().map_or(Ok(()), systemd::Unit::stop)
-                }
+                // Already gone (or removed above): what is left goes below.
+                Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => break,
                 Err(e) => return Err(e),
             }
             if std::time::Instant::now() > deadline {

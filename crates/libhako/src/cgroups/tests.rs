@@ -83,7 +83,7 @@ fn v2_creates_enables_controllers_and_writes_limits() {
     );
     std::fs::remove_dir_all(root.join("hako")).unwrap();
     // (Not `setup`: attaching the device program needs a real cgroup.)
-    cg.driver().create().unwrap();
+    cg.driver().create_clone_target().unwrap();
     assert!(dir.is_dir());
     assert_eq!(
         read(root.join("cgroup.subtree_control")),
@@ -229,6 +229,7 @@ fn v1_writes_to_the_right_hierarchy_and_names_missing_ones() {
 fn cgroupns_moves_from_clone_to_unshare() {
     let mut s = Strategy {
         at_clone: CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWCGROUP,
+        early: CloneFlags::empty(),
         unshare: CloneFlags::empty(),
         fork: false,
     };

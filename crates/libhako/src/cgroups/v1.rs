@@ -78,8 +78,10 @@ impl Driver for V1 {
     }
 
     fn apply(&self, r: &LinuxResources, update: bool) -> Result<()> {
+        // Only a memory limit needs the current one (to order the limit and swap writes).
         let mem_limit = self
             .dir("memory")
+            .filter(|_| r.memory().is_some())
             .map(|d| fs::read_u64(d, "memory.limit_in_bytes"))
             .unwrap_or(u64::MAX);
         let exists = |f: &str| {
@@ -90,6 +92,7 @@ impl Driver for V1 {
             mem_limit,
             exists: &exists,
         };
+        let mut w = fs::Writer::default();
         for s in resources::v1(r, &host, update)? {
             let Some(dir) = self.dir(s.controller) else {
                 return Err(Error::config(
@@ -100,7 +103,7 @@ impl Driver for V1 {
                     ),
                 ));
             };
-            write_setting(dir, &s, "cgroup v1")?;
+            write_setting(&mut w, dir, &s, "cgroup v1")?;
         }
         Ok(())
     }

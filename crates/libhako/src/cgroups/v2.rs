@@ -47,6 +47,7 @@ impl V2 {
 
     fn write_all(&self, settings: &[Setting]) -> Result<()> {
         let avail = fs::read(&self.dir, "cgroup.controllers").unwrap_or_default();
+        let mut w = fs::Writer::default();
         for s in settings {
             if !s.controller.is_empty() && !avail.split_whitespace().any(|c| c == s.controller) {
                 return Err(Error::config(
@@ -59,15 +60,20 @@ impl V2 {
                     ),
                 ));
             }
-            write_setting(&self.dir, s, "cgroup v2")?;
+            write_setting(&mut w, &self.dir, s, "cgroup v2")?;
         }
         Ok(())
     }
 }
 
 /// Write one setting; a missing file is the host not offering the knob.
-pub(crate) fn write_setting(dir: &Path, s: &Setting, version: &str) -> Result<()> {
-    match fs::write(dir, &s.file, &s.value) {
+pub(crate) fn write_setting(
+    w: &mut fs::Writer,
+    dir: &Path,
+    s: &Setting,
+    version: &str,
+) -> Result<()> {
+    match w.write(dir, &s.file, &s.value) {
         Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => Err(Error::config(
             &s.field,
             format!(
@@ -94,9 +100,13 @@ impl Driver for V2 {
         BTreeMap::from([(String::new(), self.dir.clone())])
     }
 
-    fn create(&self) -> Result<Vec<PathBuf>> {
+    fn create_clone_target(&self) -> Result<Vec<PathBuf>> {
         self.enable_controllers();
         fs::mkdir_all(&self.dir)
+    }
+
+    fn create(&self) -> Result<Vec<PathBuf>> {
+        Ok(Vec::new())
     }
 
     fn apply(&self, r: &LinuxResources, update: bool) -> Result<()> {

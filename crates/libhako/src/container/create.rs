@@ -61,8 +61,30 @@ pub struct Created {
     pub pty: Option<OwnedFd>,
 }
 
+/// A container just created by this process, still locked: what `run` needs to start it,
+/// and later delete it, without reading back what it has just written.
+pub(crate) struct Held {
+    pub created: Created,
+    pub sd: StateDir,
+    pub stored: Stored,
+    pub hooks: Option<oci_spec::runtime::Hooks>,
+    cgroup: Option<cgroups::Cgroup>,
+    pid_file: Option<PathBuf>,
+    /// With an init that execs right after Ready (no exec fifo): the channel, whose end in
+    /// the init is closed by that exec.
+    pub chan: Option<Channel>,
+}
+
 /// Create the container; the init waits for `start`.
 pub fn create(opts: &CreateOptions) -> Result<Created> {
+    create_held(opts, true, false).map(|h| h.created)
+}
+
+/// [`create`], keeping the state dir locked and what was recorded. Without `finish` the
+/// caller calls [`Held::finish`] itself. With `at_once` (`run`) the init does not wait for
+/// `start` on an exec fifo but execs right after Ready (when it is this process's child), and
+/// the last write of state.json overlaps with the program's start rather than delaying it.
+pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> Result<Held> {
     let bundle =
         std::fs::canonicalize(&opts.bundle).map_err(|e| Error::io("bundle", &opts.bundle, e))?;
     let seccomp_cache = opts.root.join(crate::seccomp::CACHE_DIR);
@@ -154,72 +176,104 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
     // Recorded before the cgroup is made (and the init's PID as soon as it exists): whenever
     // this process dies, state.json names what `delete --force` must remove.
     sd.save(&stored)?;
-    if let Some(cgroup) = guard.cgroup.as_mut() {
-        cgroup.setup(resources)?;
-    }
-    crashpoint::at(Step::Cgroup);
-    trace::step("cgroup");
-    sd.save_config(&plan.spec)?;
-    crate::seccomp::save(&sd.path, plan.seccomp.as_ref())?;
+    // Only what clone3 needs now; the rest of the cgroup is made while the init unshares.
+    let into = match guard.cgroup.as_mut() {
+        Some(cgroup) => cgroup.prepare(resources)?,
+        None => None,
+    };
+    trace::step("cgroup: clone target");
+    // An init that is our own child (no fork into its PID namespace) can exec at once.
+    let at_once = at_once && !namespaces::strategy(&plan.namespaces).fork;
     let fifo = sd.fifo();
-    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
-        .ctx(|| format!("creating exec fifo {}", fifo.display()))?;
-    let (init_pid, pty) = spawn(
+    if !at_once {
+        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
+            .ctx(|| format!("creating exec fifo {}", fifo.display()))?;
+    }
+    let (init_pid, pty, chan) = spawn(
         &plan,
         opts,
-        &fifo,
+        (!at_once).then_some(fifo.as_path()),
         console.as_ref(),
         trampoline.as_ref().map(AsFd::as_fd),
+        into,
         &mut guard,
     )?;
     crashpoint::at(Step::ExecFifo);
-    let (pid_start, _) = state::proc_stat(init_pid.as_raw())
-        .ok_or_else(|| Error::Init(format!("container init {init_pid} exited during create")))?;
-    sd.save(&Stored {
+    let stored = Stored {
         pid: init_pid.as_raw(),
-        pid_start,
-        creating: false,
         ..stored
-    })?;
-    if let Some(pf) = &opts.pid_file {
-        write_pid_file(pf, init_pid)?;
-    }
+    };
     guard.armed = false;
+    let cgroup = guard.cgroup.take();
+    drop(guard);
+    let mut held = Held {
+        created: Created {
+            pid: init_pid,
+            warnings: plan.warnings,
+            pty,
+        },
+        sd,
+        stored,
+        hooks: plan.spec.hooks().clone(),
+        cgroup,
+        pid_file: opts.pid_file.clone(),
+        chan: at_once.then_some(chan),
+    };
+    if finish {
+        held.finish()?;
+    }
     // Only now, so that a create that fails leaves nothing under the root.
     crate::seccomp::remember(plan.seccomp.as_ref());
-    Ok(Created {
-        pid: init_pid,
-        warnings: plan.warnings,
-        pty,
-    })
+    Ok(held)
 }
 
-/// Clone the init and drive it to Ready; returns the init's host PID and the pty master it
-/// sent back, if any.
+impl Held {
+    /// Record the container as created: state.json (no longer "creating") and the pid file.
+    /// On failure everything is removed, as for any failed create.
+    pub(crate) fn finish(&mut self) -> Result<()> {
+        let pid = self.created.pid;
+        let done = state::proc_stat(pid.as_raw())
+            .ok_or_else(|| Error::Init(format!("container init {pid} exited during create")))
+            .and_then(|(pid_start, _)| {
+                let stored = Stored {
+                    pid_start,
+                    creating: false,
+                    ..self.stored.clone()
+                };
+                self.sd.save(&stored)?;
+                self.stored = stored;
+                match &self.pid_file {
+                    Some(pf) => write_pid_file(pf, pid),
+                    None => Ok(()),
+                }
+            });
+        if done.is_err() {
+            drop(Cleanup {
+                sd: &self.sd,
+                child: None,
+                init: Some(pid),
+                armed: true,
+                cgroup: self.cgroup.take(),
+            });
+        }
+        done
+    }
+}
+
+/// Clone the init (into the cgroup directory `into`, if any) and drive it to Ready; returns
+/// the init's host PID, the pty master it sent back, if any, and the channel.
 fn spawn(
     plan: &Plan,
     opts: &CreateOptions,
-    fifo: &Path,
+    fifo: Option<&Path>,
     console_socket: Option<&OwnedFd>,
     trampoline: Option<BorrowedFd<'_>>,
+    into: Option<OwnedFd>,
     guard: &mut Cleanup<'_>,
-) -> Result<(Pid, Option<OwnedFd>)> {
+) -> Result<(Pid, Option<OwnedFd>, Channel)> {
     let mut strategy = namespaces::strategy(&plan.namespaces);
     cgroups::defer_cgroupns(&mut strategy);
     let (parent, child) = sync::pair()?;
-    let into = guard
-        .cgroup
-        .as_ref()
-        .map(cgroups::Cgroup::clone_target)
-        .transpose()?
-        .flatten();
-    let join = guard
-        .cgroup
-        .as_ref()
-        .map(cgroups::Cgroup::self_join_files)
-        .transpose()?
-        .flatten()
-        .unwrap_or_default();
     match sys::clone3(
         strategy.at_clone.bits() as u64,
         into.as_ref().map(|f| f.as_raw_fd()),
@@ -241,15 +295,15 @@ fn spawn(
                 preserve_fds: opts.preserve_fds + opts.listen_fds,
                 console_socket,
                 trampoline,
-                join,
             })
         }
         Forked::Parent(pid) => {
             drop(child);
-            drop(join);
+            drop(into);
             guard.child = Some(pid);
             crashpoint::at(Step::Clone);
-            drive(plan, strategy, &parent, pid, guard)
+            let (init, pty) = drive(plan, strategy, &parent, pid, guard)?;
+            Ok((init, pty, parent))
         }
     }
 }
@@ -270,12 +324,31 @@ fn drive(
     if let Some(adj) = plan.spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         crate::procfs::write_pid_file(child.as_raw(), "oom_score_adj", adj.to_string().as_bytes())?;
     }
+    // The init makes its namespaces meanwhile (Strategy::early).
+    let mut join = Vec::new();
     if let Some(cg) = &guard.cgroup {
+        let linux = plan.spec.linux().as_ref();
+        cg.setup(linux.and_then(|l| l.resources().as_ref()))?;
+        crashpoint::at(Step::Cgroup);
         cg.place(child)?;
+        join = cg.self_join_files()?.unwrap_or_default();
     }
+    trace::step("clone, maps, cgroup");
+    let fds: Vec<BorrowedFd<'_>> = join.iter().map(AsFd::as_fd).collect();
+    if let Err(e) = chan.send_with_fds(&Msg::Go, &fds) {
+        // The init failed before Go (making its namespaces or early mounts): its reason.
+        return Err(match chan.recv() {
+            Ok(Some(Msg::Failed { message, .. })) => Error::Init(message),
+            _ => e,
+        });
+    }
+    drop(join);
+    // After Go, while the init works: a runtime killed before this leaves an init that exits
+    // when its next message finds the channel closed.
     record_pid(guard.sd, child)?;
-    trace::step("clone, maps, cgroup join");
-    chan.send(&Msg::Go)?;
+    // What only later commands read (exec's defaults, its seccomp filter).
+    guard.sd.save_config(&plan.spec)?;
+    crate::seccomp::save(&guard.sd.path, plan.seccomp.as_ref())?;
     let mut init = child;
     let mut pty = None;
     loop {

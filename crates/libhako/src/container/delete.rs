@@ -10,6 +10,19 @@ use crate::state::{StateDir, Status};
 /// with `force`. With `force`, an unknown id or an unreadable state succeeds. Returns the
 /// failures of poststop hooks, which are warnings only.
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
+    delete_with(root, id, force, |sd| {
+        sd.load_config().ok().and_then(|spec| spec.hooks().clone())
+    })
+}
+
+/// [`delete`], with the poststop hooks from `hooks` (given the state dir) instead of the saved
+/// config: `run` has them in memory.
+pub(crate) fn delete_with(
+    root: &Path,
+    id: &str,
+    force: bool,
+    hooks: impl FnOnce(&StateDir) -> Option<oci_spec::runtime::Hooks>,
+) -> Result<Vec<String>> {
     let sd = match StateDir::open(root, id, true) {
         Ok(sd) => sd,
         Err(Error::Lifecycle(_)) if force && crate::state::validate_id(id).is_ok() => {
@@ -41,17 +54,17 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
     if let Some(cg) = crate::cgroups::Cgroup::from_state(&stored.cgroup_paths, unit) {
         cg.destroy()?;
     }
-    let warnings = match sd.load_config() {
-        Ok(spec) if spec.hooks().is_some() => {
+    let warnings = match hooks(&sd) {
+        Some(h) => {
             let entry = super::Entry {
                 stored,
                 status: Status::Stopped,
                 owner: String::new(),
             };
             let state = serde_json::to_vec(&entry.oci("")).unwrap_or_default();
-            hooks::run_all(hooks::Kind::Poststop, spec.hooks(), &state)
+            hooks::run_all(hooks::Kind::Poststop, &Some(h), &state)
         }
-        _ => Vec::new(),
+        None => Vec::new(),
     };
     sd.remove()?;
     Ok(warnings)

@@ -4,8 +4,12 @@
 
 use nix::sys::signal::SigmaskHow;
 
-use super::{create, delete, foreground, start, CreateOptions};
+use super::create::create_held;
+use super::delete::delete_with;
+use super::start::{poststart, running, write_fifo};
+use super::{foreground, CreateOptions};
 use crate::error::Result;
+use crate::trace;
 
 /// Options of `run` beyond those of `create`.
 #[derive(Debug, Clone, Default)]
@@ -14,6 +18,13 @@ pub struct RunOptions {
     pub detach: bool,
     /// `--keep`: do not delete the container after it exits.
     pub keep: bool,
+}
+
+/// Wait until the init that execs right after Ready has done so (or died): its end of the
+/// channel is close-on-exec, so the channel reads as closed. A failed exec is reported by the
+/// init itself and shows in its exit status.
+fn wait_for_exec(chan: &crate::sync::Channel) {
+    while let Ok(Some(_)) = chan.recv() {}
 }
 
 /// Run the container; returns the exit code `hako run` should exit with, and the warnings.
@@ -27,12 +38,35 @@ pub fn run(opts: &CreateOptions, run: &RunOptions) -> Result<(i32, Vec<String>)>
         detach: run.detach,
         ..opts.clone()
     };
-    let created = create(&opts)?;
+    // Started and deleted from what create recorded, without reading it back; the state dir
+    // stays locked until the program runs, so nothing sees the steps in between.
+    let mut held = create_held(&opts, false, true)?;
+    let hooks = held.hooks.take();
+    let delete = |force| delete_with(&opts.root, &opts.id, force, |_| hooks.clone());
+    // While the init execs (it needs no `start`, or got it from the exec fifo): state.json's
+    // "created" record (`finish` removes everything if it cannot be written).
+    let started = match held.chan.take() {
+        Some(chan) => held.finish().map(|()| {
+            // Only poststart hooks and a detached run need to know the program runs.
+            if hooks.is_some() || run.detach {
+                wait_for_exec(&chan);
+                trace::step("run: program exec'd");
+            }
+            poststart(held.stored.clone(), hooks.as_ref())
+        }),
+        None => write_fifo(&held.sd).and_then(|f| {
+            held.finish()
+                .and_then(|()| running(&held.sd, f, held.stored.clone(), hooks.as_ref()))
+        }),
+    };
+    let created = held.created;
     let mut warnings = created.warnings;
-    match start(&opts.root, &opts.id) {
+    // Unlocked once started: other commands may act on the running container.
+    drop(held.sd);
+    match started {
         Ok(w) => warnings.extend(w),
         Err(e) => {
-            let _ = delete(&opts.root, &opts.id, true);
+            let _ = delete(true);
             return Err(e);
         }
     }
@@ -43,11 +77,11 @@ pub fn run(opts: &CreateOptions, run: &RunOptions) -> Result<(i32, Vec<String>)>
         foreground::nonblocking(m)?;
     }
     let code = foreground::wait(created.pid, &set, created.pty);
-    crate::trace::step("run: container exited");
+    trace::step("run: container exited");
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
     if !run.keep {
-        warnings.extend(delete(&opts.root, &opts.id, true)?);
-        crate::trace::step("run: deleted");
+        warnings.extend(delete(true)?);
+        trace::step("run: deleted");
     }
     Ok((code?, warnings))
 }

@@ -9,7 +9,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::error::{Error, Result};
 use crate::hooks;
-use crate::state::{StateDir, Status};
+use crate::state::{StateDir, Status, Stored};
 use crate::trace;
 
 /// Wait (at most `EXEC_WAIT`) until the init has exec'd the program (or died): its read end
@@ -59,6 +59,17 @@ pub fn start(root: &Path, id: &str) -> Result<Vec<String>> {
             ))
         }
     }
+    let hooks = match sd.load_config() {
+        Ok(spec) => spec.hooks().clone(),
+        Err(_) => None,
+    };
+    let f = write_fifo(&sd)?;
+    running(&sd, f, stored, hooks.as_ref())
+}
+
+/// Release the init of a created container (whose state dir `sd` the caller holds locked):
+/// write its exec fifo. Returns the fifo, for [`running`].
+pub(crate) fn write_fifo(sd: &StateDir) -> Result<std::fs::File> {
     let fifo = sd.fifo();
     // Non-blocking: with no reader (the init died) this fails at once instead of hanging.
     let mut f = std::fs::OpenOptions::new()
@@ -71,19 +82,36 @@ pub fn start(root: &Path, id: &str) -> Result<Vec<String>> {
         })?;
     f.write_all(b"0")
         .map_err(|e| Error::io("writing exec fifo", &fifo, e))?;
-    std::fs::remove_file(&fifo).map_err(|e| Error::io("removing exec fifo", &fifo, e))?;
     trace::step("start: fifo written");
+    Ok(f)
+}
+
+/// After [`write_fifo`]: remove the fifo (the container is now "running"), wait until the
+/// program runs, then run the poststart `hooks` with the state `stored`. Returns the failures
+/// of those hooks, which are warnings.
+pub(crate) fn running(
+    sd: &StateDir,
+    f: std::fs::File,
+    stored: Stored,
+    hooks: Option<&oci_spec::runtime::Hooks>,
+) -> Result<Vec<String>> {
+    let fifo = sd.fifo();
+    std::fs::remove_file(&fifo).map_err(|e| Error::io("removing exec fifo", &fifo, e))?;
     wait_for_exec(&f);
     trace::step("start: program exec'd");
-    let spec = match sd.load_config() {
-        Ok(spec) if spec.hooks().is_some() => spec,
-        _ => return Ok(Vec::new()),
-    };
+    Ok(poststart(stored, hooks))
+}
+
+/// Run the poststart `hooks` of the running container `stored`; returns their failures.
+pub(crate) fn poststart(stored: Stored, hooks: Option<&oci_spec::runtime::Hooks>) -> Vec<String> {
+    if hooks.is_none() {
+        return Vec::new();
+    }
     let entry = super::Entry {
         stored,
         status: Status::Running,
         owner: String::new(),
     };
     let state = serde_json::to_vec(&entry.oci("")).unwrap_or_default();
-    Ok(hooks::run_all(hooks::Kind::Poststart, spec.hooks(), &state))
+    hooks::run_all(hooks::Kind::Poststart, &hooks.cloned(), &state)
 }

@@ -9,6 +9,9 @@
 //! 6. pivot_root (or MS_MOVE + chroot with `--no-pivot`);
 //! 7. `linux.rootfsPropagation` on the new "/", and `root.readonly`.
 //!
+//! In the fast path (no user namespace) the init makes steps 1-3 up to the first mount that needs
+//! its cgroups ([`early`]) while the runtime is still making them.
+//!
 //! Steps 3-5 resolve every path with [`paths`] (RESOLVE_IN_ROOT) while the host's procfs is
 //! still there to name fds; after step 6 only "/" itself is touched.
 
@@ -18,7 +21,7 @@ mod mounts;
 mod paths;
 mod pivot;
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -36,16 +39,41 @@ use crate::spec::Plan;
 
 const NONE: Option<&str> = None;
 
-/// Build the root filesystem and change into it (steps 1-6 above). With `terminal`, a pty is
-/// made in the container's devpts and its peer bound on `/dev/console` before pivot_root;
-/// `before_pivot` runs last before pivot_root (the create-time hooks).
-pub fn setup(
-    plan: &Plan,
-    no_pivot: bool,
-    new_cgroupns: bool,
-    terminal: bool,
-    before_pivot: &mut dyn FnMut() -> Result<()>,
-) -> Result<Option<Pty>> {
+/// Steps 1-3 made ahead ([`early`]): the rootfs and how many of `mounts` are done.
+pub struct Early {
+    root: OwnedFd,
+    done: usize,
+}
+
+/// Whether mount `m` needs the container's cgroups to exist and hold the init (a cgroup
+/// mount, a bind from the cgroup tree) or its identity (an idmapped mount).
+fn needs_cgroup(m: &crate::spec::MountPlan) -> bool {
+    m.fstype == "cgroup"
+        || m.fstype == "cgroup2"
+        || m.idmap.is_some()
+        || (m.options.is_bind() && m.source.starts_with("/sys/fs/cgroup"))
+}
+
+/// Steps 1-3 as far as they can go before the init is in its cgroups: "/" rslave, the rootfs
+/// bound onto itself, and `mounts` in config order up to the first that [`needs_cgroup`], or
+/// until `go` says the runtime is done. The init does this while the runtime is still making
+/// the cgroup; [`setup`] goes on from there. Only for an init in the mount namespace it made,
+/// with its final credentials (no user namespace, whose root is only taken after `Go`).
+pub fn early(plan: &Plan, go: &mut dyn FnMut() -> bool) -> Result<Early> {
+    let root = begin(plan)?;
+    let mut done = 0;
+    for m in plan.mounts.iter().take_while(|m| !needs_cgroup(m)) {
+        if go() {
+            break;
+        }
+        mounts::mount_one(root.as_fd(), m, false, plan.mount_label.as_deref())?;
+        done += 1;
+    }
+    Ok(Early { root, done })
+}
+
+/// Steps 1 and 2; returns the rootfs.
+fn begin(plan: &Plan) -> Result<OwnedFd> {
     mount(NONE, "/", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
         .ctx(|| "making / rslave".into())?;
     let rootfs = &plan.rootfs;
@@ -58,13 +86,35 @@ pub fn setup(
         NONE,
     )
     .ctx(|| format!("bind mounting rootfs {shown} onto itself"))?;
-    let root = open(
+    open(
         rootfs,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .ctx(|| format!("opening rootfs {shown}"))?;
-    for m in &plan.mounts {
+    .ctx(|| format!("opening rootfs {shown}"))
+}
+
+/// Build the root filesystem and change into it (steps 1-6 above), from what [`early`] made
+/// if it ran. With `terminal`, a pty is made in the container's devpts and its peer bound on
+/// `/dev/console` before pivot_root; `before_pivot` runs last before pivot_root (the
+/// create-time hooks).
+pub fn setup(
+    plan: &Plan,
+    early: Option<Early>,
+    no_pivot: bool,
+    new_cgroupns: bool,
+    terminal: bool,
+    before_pivot: &mut dyn FnMut() -> Result<()>,
+) -> Result<Option<Pty>> {
+    let Early { root, done } = match early {
+        Some(e) => e,
+        None => Early {
+            root: begin(plan)?,
+            done: 0,
+        },
+    };
+    let rootfs = &plan.rootfs;
+    for m in &plan.mounts[done..] {
         mounts::mount_one(root.as_fd(), m, new_cgroupns, plan.mount_label.as_deref())?;
     }
     let dev_is_host_bind = plan
@@ -87,20 +137,27 @@ pub fn setup(
             write_sysctl(root.as_fd(), key, value)?;
         }
     }
+    let mut hiding = Hiding::default();
     for p in linux
         .and_then(|l| l.readonly_paths().as_ref())
         .into_iter()
         .flatten()
     {
-        readonly_path(root.as_fd(), Path::new(p))?;
+        readonly_path(root.as_fd(), Path::new(p), &mut hiding)?;
     }
     for p in linux
         .and_then(|l| l.masked_paths().as_ref())
         .into_iter()
         .flatten()
     {
-        mask_path(root.as_fd(), Path::new(p), plan.mount_label.as_deref())?;
+        mask_path(
+            root.as_fd(),
+            Path::new(p),
+            plan.mount_label.as_deref(),
+            &mut hiding,
+        )?;
     }
+    drop(hiding);
     let pty = if terminal {
         let pty = console::open_pty(root.as_fd())?;
         bind_console(root.as_fd(), &pty)?;
@@ -187,12 +244,35 @@ fn proc_dir(root: BorrowedFd<'_>) -> Result<std::os::fd::OwnedFd> {
     Ok(fd)
 }
 
-/// Before masking or remounting an existing path under `/proc`: `/proc` must be procfs.
-fn check_proc_parent(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
-    if path.starts_with("/proc") {
-        proc_dir(root)?;
+/// What the readonly and masked paths share, so that it is looked up once rather than for
+/// every path: whether the container's `/proc` was found to be procfs, and its checked
+/// `/dev/null`.
+#[derive(Default)]
+struct Hiding {
+    proc_checked: bool,
+    null: Option<std::os::fd::OwnedFd>,
+}
+
+impl Hiding {
+    /// Before masking or remounting an existing path under `/proc`: `/proc` must be procfs.
+    /// Checked once; a tmpfs mask (which could be over `/proc` itself, by whatever path)
+    /// makes the next path check again. Binds of procfs onto itself and of /dev/null onto
+    /// files cannot turn `/proc` into something else.
+    fn check_proc_parent(&mut self, root: BorrowedFd<'_>, path: &Path) -> Result<()> {
+        if path.starts_with("/proc") && !self.proc_checked {
+            proc_dir(root)?;
+            self.proc_checked = true;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// The container's verified `/dev/null` ([`verified_null`]), opened at the first use.
+    fn null(&mut self, root: BorrowedFd<'_>) -> std::result::Result<String, String> {
+        if self.null.is_none() {
+            self.null = Some(verified_null(root)?);
+        }
+        Ok(self.null.as_ref().map(paths::fd_path).unwrap_or_default())
+    }
 }
 
 /// Write one sysctl through the container's /proc/sys: beneath its procfs /proc, with no
@@ -211,14 +291,14 @@ fn write_sysctl(root: BorrowedFd<'_>, key: &str, value: &str) -> Result<()> {
 }
 
 /// Bind a path onto itself read-only. A path that does not exist is skipped, as runc does.
-fn readonly_path(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
+fn readonly_path(root: BorrowedFd<'_>, path: &Path, hiding: &mut Hiding) -> Result<()> {
     let shown = path.display();
     let fd = match open_in_root(root, path, OFlag::O_PATH) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(()),
         Err(e) => return Err(Error::sys(format!("opening readonly path {shown}"), e)),
     };
-    check_proc_parent(root, path)?;
+    hiding.check_proc_parent(root, path)?;
     let p = paths::fd_path(&fd);
     mount(
         Some(p.as_str()),
@@ -249,19 +329,25 @@ fn readonly_path(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
 
 /// Hide a path: a read-only empty tmpfs over a directory (with `linux.mountLabel` `label`, as
 /// runc), /dev/null over anything else.
-fn mask_path(root: BorrowedFd<'_>, path: &Path, label: Option<&str>) -> Result<()> {
+fn mask_path(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    label: Option<&str>,
+    hiding: &mut Hiding,
+) -> Result<()> {
     let shown = path.display();
     let fd = match open_in_root(root, path, OFlag::O_PATH) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) => return Ok(()),
         Err(e) => return Err(Error::sys(format!("opening masked path {shown}"), e)),
     };
-    check_proc_parent(root, path)?;
+    hiding.check_proc_parent(root, path)?;
     let is_dir = nix::sys::stat::fstat(fd.as_fd())
         .map(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR)
         .ctx(|| format!("stat of masked path {shown}"))?;
     let p = paths::fd_path(&fd);
     if is_dir {
+        hiding.proc_checked = false;
         mount(
             Some("tmpfs"),
             p.as_str(),
@@ -274,8 +360,9 @@ fn mask_path(root: BorrowedFd<'_>, path: &Path, label: Option<&str>) -> Result<(
         // the fd that was checked to be the null device (CVE-2025-31133: a /dev/null that is
         // a symlink to, or a bind of, another file would expose that file instead of hiding
         // the masked one). Anything else is an error, never a fallback.
-        let null = verified_null(root).map_err(|e| Error::Init(format!("masking {shown}: {e}")))?;
-        let src = paths::fd_path(&null);
+        let src = hiding
+            .null(root)
+            .map_err(|e| Error::Init(format!("masking {shown}: {e}")))?;
         mount(Some(src.as_str()), p.as_str(), NONE, MsFlags::MS_BIND, NONE)
     }
     .ctx(|| format!("masking {shown}"))

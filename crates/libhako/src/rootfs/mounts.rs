@@ -251,9 +251,9 @@ fn mount_cgroup(
 ) -> Result<()> {
     let dest = m.destination.display();
     let flags = m.options.flags & !MsFlags::MS_REC & !MsFlags::MS_BIND;
-    let info = std::fs::read_to_string("/proc/self/mountinfo")
+    let info = crate::procfs::read_text("/proc/self/mountinfo")
         .map_err(|e| crate::Error::io("reading", "/proc/self/mountinfo", e))?;
-    let proc_cgroup = std::fs::read_to_string("/proc/self/cgroup")
+    let proc_cgroup = crate::procfs::read_text("/proc/self/cgroup")
         .map_err(|e| crate::Error::io("reading", "/proc/self/cgroup", e))?;
     let mounts = cgroup_mounts(&info);
     let host = Hierarchies {

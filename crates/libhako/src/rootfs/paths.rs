@@ -71,12 +71,31 @@ fn mkdir_all_depth(root: BorrowedFd<'_>, path: &Path, depth: u32) -> Result<Owne
         Err(Errno::ENOENT) => {}
         Err(e) => return Err(e),
     }
-    let mut cur = open_in_root(root, Path::new("/"), dir)?;
-    let mut sofar = PathBuf::from("/");
-    for comp in relative(path).components() {
-        let Component::Normal(name) = comp else {
-            continue;
-        };
+    let names: Vec<&std::ffi::OsStr> = relative(path)
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    // Start at the deepest directory that exists (usually the parent: one more lookup) rather
+    // than at the root: each step down is a mkdir and an in-root lookup of the whole prefix.
+    let prefix = |n: usize| -> PathBuf {
+        std::iter::once(std::ffi::OsStr::new("/"))
+            .chain(names[..n].iter().copied())
+            .collect()
+    };
+    let mut have = names.len().saturating_sub(1);
+    let mut cur = loop {
+        match open_in_root(root, &prefix(have), dir) {
+            Ok(fd) => break fd,
+            Err(Errno::ENOENT) if have > 0 => have -= 1,
+            Err(e) => return Err(e),
+        }
+    };
+    let mut sofar = prefix(have);
+    for name in &names[have..] {
+        let name = *name;
         sofar.push(name);
         match mkdirat(cur.as_fd(), name, Mode::from_bits_truncate(0o755)) {
             Ok(()) | Err(Errno::EEXIST) => {}
