@@ -102,6 +102,13 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     crate::cgroups::join_self(&join)?;
     drop(join);
     namespaces::join_paths(&plan.namespaces)?;
+    if plan
+        .namespaces
+        .iter()
+        .any(|n| n.flag == CloneFlags::CLONE_NEWNS && n.path.is_some())
+    {
+        crate::procfs::forget_self_mountinfo();
+    }
     trace::step("init: namespaces");
     namespaces::unshare_new(plan, a.strategy.unshare)?;
     // Non-dumpable until execve (CVE-2019-5736 class, see exeguard): from here on no process of

@@ -112,6 +112,32 @@ pub fn write_pid_file(pid: i32, name: &str, data: &[u8]) -> Result<()> {
     write_fd(fd.as_fd(), &format!("/proc/{}", rel.display()), data)
 }
 
+/// This process's `/proc/self/mountinfo`, read at the first call (~70 us here: the kernel
+/// formats every mount) and kept. Callers read the cgroup hierarchies from it: the runtime
+/// plans the cgroup with it, and the init, a fork of the runtime whose new mount namespace is
+/// a copy of the runtime's, mounts the hierarchies from the same text without reading it
+/// again, unless it joined another mount namespace ([`forget_self_mountinfo`]).
+pub fn self_mountinfo() -> std::io::Result<String> {
+    let mut kept = MOUNTINFO
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(text) = kept.as_ref() {
+        return Ok(text.clone());
+    }
+    let text = read_text("/proc/self/mountinfo")?;
+    *kept = Some(text.clone());
+    Ok(text)
+}
+
+/// Drop what [`self_mountinfo`] kept: this process has entered another mount namespace.
+pub fn forget_self_mountinfo() {
+    *MOUNTINFO
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+}
+
+static MOUNTINFO: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
 /// Read a procfs text file whole. procfs reports a size of 0, so `std::fs::read_to_string`
 /// starts with 32-byte reads and doubles them: `/proc/self/mountinfo` took nine `read`s. This
 /// reads 16 KiB at a time.

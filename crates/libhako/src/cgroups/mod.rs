@@ -174,7 +174,7 @@ impl Cgroup {
     /// with `systemd`, the unit `--systemd-cgroup` makes (systemd is asked where its cgroups
     /// are, nothing is started). Nothing is created.
     pub fn plan(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Result<Cgroup> {
-        let info = crate::procfs::read_text("/proc/self/mountinfo")
+        let info = crate::procfs::self_mountinfo()
             .map_err(|e| Error::io("reading", "/proc/self/mountinfo", e))?;
         let own = crate::procfs::read_text("/proc/self/cgroup")
             .map_err(|e| Error::io("reading", "/proc/self/cgroup", e))?;

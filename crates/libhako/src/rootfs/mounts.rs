@@ -251,7 +251,7 @@ fn mount_cgroup(
 ) -> Result<()> {
     let dest = m.destination.display();
     let flags = m.options.flags & !MsFlags::MS_REC & !MsFlags::MS_BIND;
-    let info = crate::procfs::read_text("/proc/self/mountinfo")
+    let info = crate::procfs::self_mountinfo()
         .map_err(|e| crate::Error::io("reading", "/proc/self/mountinfo", e))?;
     let proc_cgroup = crate::procfs::read_text("/proc/self/cgroup")
         .map_err(|e| crate::Error::io("reading", "/proc/self/cgroup", e))?;
