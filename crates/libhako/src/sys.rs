@@ -429,6 +429,52 @@ pub fn open_tree_clone(path: &std::path::Path, recursive: bool) -> Result<OwnedF
     Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
 }
 
+/// `open_tree(fd, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)`: a
+/// detached copy of the mount tree at what `fd` (an `O_PATH` fd) names, with no path lookup.
+pub fn open_tree_clone_fd(fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    let flags = libc::OPEN_TREE_CLONE
+        | libc::OPEN_TREE_CLOEXEC as libc::c_uint
+        | libc::AT_RECURSIVE as libc::c_uint
+        | libc::AT_EMPTY_PATH as libc::c_uint;
+    // SAFETY: the empty path is a static NUL-terminated string; `fd` is valid for the call. On
+    // success the kernel returns a new fd (close-on-exec) that only we own.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just returned this fd to us and nobody else holds it.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+}
+
+/// `mount_setattr(mnt, "", AT_EMPTY_PATH, {attr_set, attr_clr})`: set (and clear) mount
+/// attributes (`MOUNT_ATTR_*`) of the one mount `mnt`, typically detached ([`open_tree_clone`])
+/// so that it is never visible without them.
+///
+/// # References
+/// <https://man7.org/linux/man-pages/man2/mount_setattr.2.html>
+pub fn mount_setattr(mnt: BorrowedFd<'_>, attr_set: u64, attr_clr: u64) -> Result<(), Errno> {
+    let attr = libc::mount_attr {
+        attr_set,
+        attr_clr,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: the empty path is a static NUL-terminated string; `attr` is a fully initialised
+    // `struct mount_attr` that lives for the call and whose size we pass; the kernel only reads
+    // it. `mnt` is valid for the duration of the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            mnt.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH as libc::c_uint,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
 /// `mount_setattr(mnt, "", AT_EMPTY_PATH [| AT_RECURSIVE], {MOUNT_ATTR_IDMAP, userns})`: make the
 /// detached mount `mnt` (from [`open_tree_clone`]) idmapped through the user namespace `userns`.
 ///

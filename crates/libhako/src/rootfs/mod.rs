@@ -299,6 +299,9 @@ fn readonly_path(root: BorrowedFd<'_>, path: &Path, hiding: &mut Hiding) -> Resu
         Err(e) => return Err(Error::sys(format!("opening readonly path {shown}"), e)),
     };
     hiding.check_proc_parent(root, path)?;
+    if let Some(done) = mounts::readonly_copy(&fd) {
+        return done.ctx(|| format!("bind mounting readonly path {shown}"));
+    }
     let p = paths::fd_path(&fd);
     mount(
         Some(p.as_str()),

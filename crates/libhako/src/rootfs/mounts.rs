@@ -151,6 +151,76 @@ fn reopen(root: BorrowedFd<'_>, dest: &Path) -> Result<OwnedFd> {
         .ctx(|| format!("reopening mount destination {}", dest.display()))
 }
 
+/// A recursive bind of `src` on `target` with the remount flags `flags` (`MS_RDONLY`,
+/// `MS_NOSUID`...) set on its top mount, through the new mount API: a detached copy
+/// (`open_tree`) gets the flags (`mount_setattr`) before it is attached (`move_mount`), so it is
+/// never visible without them, and neither a reopen nor a remount is needed. Flags the source
+/// has beyond `flags` are kept (a remount would drop them, or fail on locked ones). `None`
+/// where the kernel lacks the API (or refuses the copy): the caller binds and remounts.
+pub fn attach_copy(
+    src: &Path,
+    target: &OwnedFd,
+    flags: MsFlags,
+) -> Option<std::result::Result<(), Errno>> {
+    let tree = crate::sys::open_tree_clone(src, true).ok()?;
+    attach_tree(&tree, target, flags)
+}
+
+/// [`attach_copy`] of a tree already detached by `open_tree`.
+fn attach_tree(
+    tree: &OwnedFd,
+    target: &OwnedFd,
+    flags: MsFlags,
+) -> Option<std::result::Result<(), Errno>> {
+    let (set, clr) = mount_attrs(flags);
+    if set != 0 || clr != 0 {
+        match crate::sys::mount_setattr(tree.as_fd(), set, clr) {
+            Ok(()) => {}
+            Err(Errno::ENOSYS) => return None,
+            Err(e) => return Some(Err(e)),
+        }
+    }
+    Some(crate::sys::move_mount_to(tree.as_fd(), target.as_fd()))
+}
+
+/// `MOUNT_ATTR_*` to set and to clear for remount flags. The access-time flags are one field
+/// of which exactly one value is set.
+fn mount_attrs(flags: MsFlags) -> (u64, u64) {
+    const ATIME: u64 = 0x70;
+    let mut set = 0u64;
+    let mut clr = 0u64;
+    for (ms, attr) in [
+        (MsFlags::MS_RDONLY, 0x1u64),
+        (MsFlags::MS_NOSUID, 0x2),
+        (MsFlags::MS_NODEV, 0x4),
+        (MsFlags::MS_NOEXEC, 0x8),
+        (MsFlags::MS_NODIRATIME, 0x80),
+    ] {
+        if flags.contains(ms) {
+            set |= attr;
+        }
+    }
+    for (ms, attr) in [
+        (MsFlags::MS_RELATIME, 0x0u64),
+        (MsFlags::MS_NOATIME, 0x10),
+        (MsFlags::MS_STRICTATIME, 0x20),
+    ] {
+        if flags.contains(ms) {
+            clr |= ATIME;
+            set = (set & !ATIME) | attr;
+        }
+    }
+    (set, clr)
+}
+
+/// A read-only recursive bind of what `fd` names onto itself, keeping the flags it has (the
+/// readonly paths), through the new mount API as [`attach_copy`]; `None` where the kernel
+/// lacks it.
+pub fn readonly_copy(fd: &OwnedFd) -> Option<std::result::Result<(), Errno>> {
+    let tree = crate::sys::open_tree_clone_fd(fd.as_fd()).ok()?;
+    attach_tree(&tree, fd, MsFlags::MS_RDONLY)
+}
+
 /// Bind-remount `path` with `flags`. In a user namespace the kernel refuses to clear flags it
 /// locked on the original mount (nosuid, nodev, noexec, ro, atime): on EPERM, retry keeping them.
 pub fn remount_bind(path: &str, flags: MsFlags) -> std::result::Result<(), Errno> {
@@ -323,6 +393,10 @@ impl Hierarchies<'_> {
         }
         let own = own_cgroup(self.proc_cgroup, c);
         let src = c.mount_point.join(own.strip_prefix("/").unwrap_or(&own));
+        let rest = self.flags & REMOUNT_MASK;
+        if let Some(done) = attach_copy(&src, &target, rest) {
+            return done.ctx(|| format!("bind mounting {} on {shown}", src.display()));
+        }
         mount(
             Some(&src),
             tpath.as_str(),
@@ -331,7 +405,6 @@ impl Hierarchies<'_> {
             NONE,
         )
         .ctx(|| format!("bind mounting {} on {shown}", src.display()))?;
-        let rest = self.flags & REMOUNT_MASK;
         if !rest.is_empty() {
             let fd = reopen(self.root, dest)?;
             remount_bind(&fd_path(&fd), rest).ctx(|| format!("remounting {shown}"))?;
@@ -351,6 +424,23 @@ mod tests {
 40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 ";
+
+    #[test]
+    fn remount_flags_as_mount_attributes() {
+        assert_eq!(mount_attrs(MsFlags::empty()), (0, 0));
+        // ro, nosuid, nodev, noexec; relatime is the access-time value 0 of its field.
+        let f = MsFlags::MS_RDONLY
+            | MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_NOEXEC
+            | MsFlags::MS_RELATIME;
+        assert_eq!(mount_attrs(f), (0xf, 0x70));
+        assert_eq!(mount_attrs(MsFlags::MS_NOATIME), (0x10, 0x70));
+        assert_eq!(
+            mount_attrs(MsFlags::MS_STRICTATIME | MsFlags::MS_NODIRATIME),
+            (0xa0, 0x70)
+        );
+    }
 
     #[test]
     fn finds_hybrid_hierarchies() {
