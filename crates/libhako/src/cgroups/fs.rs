@@ -142,12 +142,18 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
+/// Whether a failed operation on a cgroup directory says it no longer exists, or is being
+/// removed by someone else (ENODEV: a dying cgroup).
+fn gone(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENODEV)
+}
+
 /// Remove the cgroup `dir` if it is empty (no process, no cgroup below): `Ok(false)` when it
-/// is busy. A missing directory is success.
+/// is busy. A missing directory, or one already being removed (ENODEV), is success.
 pub fn remove_if_empty(dir: &Path) -> Result<bool> {
     match std::fs::remove_dir(dir) {
         Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) if gone(&e) => Ok(true),
         Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => Ok(false),
         Err(e) => Err(Error::io("removing cgroup", dir, e)),
     }
@@ -168,7 +174,7 @@ pub fn remove(dir: &Path) -> Result<()> {
     loop {
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if gone(&e) => return Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
                 std::thread::sleep(delay);
                 delay = (delay * 2).min(Duration::from_millis(100));

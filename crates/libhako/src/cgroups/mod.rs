@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
@@ -422,8 +423,9 @@ impl Cgroup {
             match self.driver.pids() {
                 Ok(p) if p.is_empty() => break,
                 Ok(_) => {}
-                // Already gone (or removed above): what is left goes below.
-                Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => break,
+                // Already gone, removed above, or being removed (ENODEV: a dying cgroup, as
+                // systemd removes an emptied scope's): what is left goes below.
+                Err(e) if matches!(e.errno(), Some(Errno::ENOENT | Errno::ENODEV)) => break,
                 Err(e) => return Err(e),
             }
             if std::time::Instant::now() > deadline {
