@@ -4,9 +4,12 @@
 //! ```text
 //!  parent (hako create)                         init (cloned child)
 //!  --------------------                         -------------------
-//!  clone3(CLONE_NEW*) ---------------------->   starts in its namespaces, waits
-//!  write uid/gid maps, oom_score_adj
-//!  send Go --------------------------------->   joins namespaces by path, unshares;
+//!  clone3(CLONE_NEWPID [| USER]) ----------->   fast path: unshares its network, mount,
+//!  write uid/gid maps, oom_score_adj            UTS and IPC namespaces, loopback up, and
+//!  make the v1 cgroups, write resources         (no user namespace) early mounts while
+//!                                               `pending()` says no Go yet
+//!  send Go + v1 `tasks` fds ---------------->   joins the v1 cgroups; joins namespaces by
+//!                                               path, unshares (slow path);
 //!                                               if a PID/time namespace must be entered
 //!                                               by a child: fork, and the intermediate
 //!     <---------------------------------------- sends Pid(init), exits
@@ -17,6 +20,8 @@
 //!     <---------------------------------------- Ready  | Error{step, message}
 //!  write state.json, pid file; exit             blocks reading exec.fifo
 //!  (hako start) write exec.fifo ------------>   execve(process.args)
+//!                                               (`run`, fast path: no fifo, execve at once;
+//!                                               the channel closes with it)
 //! ```
 //! An init that dies without a message is seen as EOF and reported with its wait status.
 
@@ -34,7 +39,7 @@ use crate::error::{Error, Result, SysContext};
 /// One message of the protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Msg {
-    /// Parent -> init: the maps are written, go on.
+    /// Parent -> init: the maps and the cgroup are ready, go on (with the v1 `tasks` fds).
     Go,
     /// Intermediate -> parent: the host PID of the real init.
     Pid(i32),
