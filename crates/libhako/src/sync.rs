@@ -145,9 +145,14 @@ impl Channel {
     /// Receive one message and the fds sent with it.
     pub fn recv_with_fds(&self) -> Result<Option<(Msg, Vec<OwnedFd>)>> {
         let mut buf = [0u8; MAX_MSG];
+        let mut reset = false;
         let (n, fds) = loop {
             match recv_fds(self.fd.as_fd(), &mut buf) {
                 Err(nix::errno::Errno::EINTR) => continue,
+                // The other end closed with a message of ours unread (an init that failed
+                // before reading Go): the kernel reports that once, ahead of what that end
+                // sent before closing (its Failed message), which the next read returns.
+                Err(nix::errno::Errno::ECONNRESET) if !reset => reset = true,
                 r => break r.ctx(|| "receiving sync message".into())?,
             }
         };
