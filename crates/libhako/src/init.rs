@@ -69,29 +69,23 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .ctx(|| "resetting the signal mask".into())?;
     sys::default_sigpipe().ctx(|| "resetting SIGPIPE".into())?;
-    // While the runtime makes the cgroup: the fast path's network, mount, UTS and IPC
-    // namespaces (nothing otherwise) and, with no user namespace, the first mounts.
-    let net = CloneFlags::CLONE_NEWNET;
-    let lo_early = a.strategy.early.contains(net);
-    let mounts_early =
-        a.strategy.early.contains(CloneFlags::CLONE_NEWNS) && !plan.has(CloneFlags::CLONE_NEWUSER);
+    // While the runtime makes the cgroup (the fast path's network, mount, UTS and IPC
+    // namespaces; nothing otherwise).
+    namespaces::unshare_new(plan, a.strategy.early)?;
+    let lo_early = a.strategy.early.contains(CloneFlags::CLONE_NEWNET);
+    if lo_early {
+        // As runc: a network namespace made for the container has its loopback up.
+        sys::loopback_up().ctx(|| "bringing up the loopback interface".into())?;
+    }
     // Device nodes and dirs get exactly the modes asked for; the process umask comes later.
     nix::sys::stat::umask(Mode::empty());
-    let early_mounts = if mounts_early {
-        // The network namespace (~1 ms) is made by a thread meanwhile, entered before /sys.
-        namespaces::unshare_new(plan, a.strategy.early - net)?;
-        let mut thread = lo_early.then(namespaces::net_in_thread);
-        let mut enter = || thread.take().map_or(Ok(()), namespaces::enter_net);
-        let e = rootfs::early(plan, &mut || a.chan.pending(), &mut enter)?;
-        enter()?;
+    let early_mounts = if a.strategy.early.contains(CloneFlags::CLONE_NEWNS)
+        && !plan.has(CloneFlags::CLONE_NEWUSER)
+    {
+        let e = rootfs::early(plan, &mut || a.chan.pending())?;
         trace::step("init: early mounts");
         Some(e)
     } else {
-        namespaces::unshare_new(plan, a.strategy.early)?;
-        if lo_early {
-            // As runc: a network namespace made for the container has its loopback up.
-            sys::loopback_up().ctx(|| "bringing up the loopback interface".into())?;
-        }
         None
     };
     let join = match a.chan.recv_with_fds()? {

@@ -78,32 +78,6 @@ pub fn join_paths(namespaces: &[Namespace]) -> Result<()> {
     Ok(())
 }
 
-/// Make a network namespace with its loopback up in a thread of its own, so that the ~1 ms
-/// this takes overlaps with the init's other work; the thread returns a handle to it
-/// (`/proc/thread-self/ns/net`) for [`enter_net`]. The caller must have made its mount
-/// namespace first: a process with two threads cannot unshare one.
-pub fn net_in_thread() -> std::thread::JoinHandle<Result<std::os::fd::OwnedFd>> {
-    std::thread::spawn(|| {
-        unshare(CloneFlags::CLONE_NEWNET).ctx(|| "unsharing the network namespace".into())?;
-        // As runc: a network namespace made for the container has its loopback up.
-        crate::sys::loopback_up().ctx(|| "bringing up the loopback interface".into())?;
-        open(
-            "/proc/thread-self/ns/net",
-            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .ctx(|| "opening the new network namespace".into())
-    })
-}
-
-/// Wait for [`net_in_thread`] and enter the network namespace it made.
-pub fn enter_net(t: std::thread::JoinHandle<Result<std::os::fd::OwnedFd>>) -> Result<()> {
-    let fd = t
-        .join()
-        .map_err(|_| Error::Init("the network namespace thread panicked".into()))??;
-    setns(fd.as_fd(), CloneFlags::CLONE_NEWNET).ctx(|| "entering the new network namespace".into())
-}
-
 /// Unshare `flags` and write the time namespace's offsets if one was made.
 pub fn unshare_new(plan: &Plan, flags: CloneFlags) -> Result<()> {
     if flags.is_empty() {

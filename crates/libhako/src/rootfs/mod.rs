@@ -59,20 +59,12 @@ fn needs_cgroup(m: &crate::spec::MountPlan) -> bool {
 /// until `go` says the runtime is done. The init does this while the runtime is still making
 /// the cgroup; [`setup`] goes on from there. Only for an init in the mount namespace it made,
 /// with its final credentials (no user namespace, whose root is only taken after `Go`).
-/// `before_sysfs` runs before a sysfs mount, which shows the network namespace of its mounter.
-pub fn early(
-    plan: &Plan,
-    go: &mut dyn FnMut() -> bool,
-    before_sysfs: &mut dyn FnMut() -> Result<()>,
-) -> Result<Early> {
+pub fn early(plan: &Plan, go: &mut dyn FnMut() -> bool) -> Result<Early> {
     let root = begin(plan)?;
     let mut done = 0;
     for m in plan.mounts.iter().take_while(|m| !needs_cgroup(m)) {
         if go() {
             break;
-        }
-        if m.fstype == "sysfs" {
-            before_sysfs()?;
         }
         mounts::mount_one(root.as_fd(), m, false, plan.mount_label.as_deref())?;
         done += 1;
