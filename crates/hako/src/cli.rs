@@ -104,6 +104,26 @@ pub struct Verb {
     pub reorder: bool,
 }
 
+impl Verb {
+    /// A verb that takes one container id and no flag (`start`, `state`, `pause`, `resume`).
+    pub const fn on_one_container(
+        name: &'static str,
+        summary: &'static str,
+        description: &'static str,
+    ) -> Verb {
+        Verb {
+            name,
+            alias: None,
+            summary,
+            usage: "<container-id>",
+            description,
+            flags: &[],
+            arity: Arity::Exact(1),
+            reorder: true,
+        }
+    }
+}
+
 /// A command-line mistake: exit status 1, runc's message on stderr, and the help on stdout
 /// after `Incorrect Usage` (runc's `Incorrect Usage.` alone when the count of arguments is
 /// wrong).

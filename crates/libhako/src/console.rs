@@ -75,7 +75,7 @@ pub fn attach(slave: &OwnedFd) -> Result<()> {
 
 /// Send the master to a connected console socket, as runc does (payload: the master's name).
 pub fn send_master(socket: BorrowedFd<'_>, master: &OwnedFd) -> Result<()> {
-    crate::sync::send_fd(socket, b"/dev/ptmx", master.as_fd())
+    crate::sync::send_fds(socket, b"/dev/ptmx", &[master.as_fd()])
         .ctx(|| "sending the pty master to the console socket".into())
 }
 

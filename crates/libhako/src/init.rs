@@ -72,11 +72,6 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     // While the runtime makes the cgroup (the fast path's network, mount, UTS and IPC
     // namespaces; nothing otherwise).
     namespaces::unshare_new(plan, a.strategy.early)?;
-    let lo_early = a.strategy.early.contains(CloneFlags::CLONE_NEWNET);
-    if lo_early {
-        // As runc: a network namespace made for the container has its loopback up.
-        sys::loopback_up().ctx(|| "bringing up the loopback interface".into())?;
-    }
     // Device nodes and dirs get exactly the modes asked for; the process umask comes later.
     nix::sys::stat::umask(Mode::empty());
     let early_mounts = if a.strategy.early.contains(CloneFlags::CLONE_NEWNS)
@@ -145,9 +140,6 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
             .as_ref()
             .and_then(crate::lsm::selinux_label);
         crate::keyring::join_new(id, plan.has(CloneFlags::CLONE_NEWUSER), label)?;
-    }
-    if plan.creates(CloneFlags::CLONE_NEWNET) && !lo_early {
-        sys::loopback_up().ctx(|| "bringing up the loopback interface".into())?;
     }
     let cgroupns = plan.has(CloneFlags::CLONE_NEWCGROUP);
     let proc = plan

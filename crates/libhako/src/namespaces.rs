@@ -78,12 +78,16 @@ pub fn join_paths(namespaces: &[Namespace]) -> Result<()> {
     Ok(())
 }
 
-/// Unshare `flags` and write the time namespace's offsets if one was made.
+/// Unshare `flags`; bring the loopback interface of a network namespace made here up (as
+/// runc does) and write the time namespace's offsets if one was made.
 pub fn unshare_new(plan: &Plan, flags: CloneFlags) -> Result<()> {
     if flags.is_empty() {
         return Ok(());
     }
     unshare(flags).ctx(|| format!("unsharing namespaces {flags:?}"))?;
+    if flags.contains(CloneFlags::CLONE_NEWNET) {
+        crate::sys::loopback_up().ctx(|| "bringing up the loopback interface".into())?;
+    }
     if flags.contains(CLONE_NEWTIME) {
         write_time_offsets(plan)?;
     }

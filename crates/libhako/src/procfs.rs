@@ -139,29 +139,12 @@ pub fn forget_self_mountinfo() {
 static MOUNTINFO: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
 /// Read a procfs text file whole. procfs reports a size of 0, so `std::fs::read_to_string`
-/// starts with 32-byte reads and doubles them: `/proc/self/mountinfo` took nine `read`s. This
-/// reads 16 KiB at a time.
+/// starts with 32-byte reads and doubles them: `/proc/self/mountinfo` took nine `read`s. With
+/// 16 KiB of room from the start, one read and the one that sees the end.
 pub fn read_text(path: impl AsRef<Path>) -> std::io::Result<String> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
     let mut buf = Vec::with_capacity(16 * 1024);
-    loop {
-        if buf.len() == buf.capacity() {
-            buf.reserve(16 * 1024);
-        }
-        let start = buf.len();
-        let cap = buf.capacity();
-        buf.resize(cap, 0);
-        match f.read(&mut buf[start..]) {
-            Ok(0) => {
-                buf.truncate(start);
-                break;
-            }
-            Ok(n) => buf.truncate(start + n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(start),
-            Err(e) => return Err(e),
-        }
-    }
+    std::fs::File::open(path)?.read_to_end(&mut buf)?;
     String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 

@@ -116,18 +116,7 @@ impl Channel {
         }
         let bytes = serde_json::to_vec(msg)
             .map_err(|e| Error::Lifecycle(format!("encoding sync message: {e}")))?;
-        let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
-        let iov = [IoSlice::new(&bytes)];
-        let cmsg = [ControlMessage::ScmRights(&raw)];
-        sendmsg::<()>(
-            self.fd.as_raw_fd(),
-            &iov,
-            &cmsg,
-            MsgFlags::MSG_NOSIGNAL,
-            None,
-        )
-        .map(drop)
-        .ctx(|| "sending sync message with fds".into())
+        send_fds(self.fd.as_fd(), &bytes, fds).ctx(|| "sending sync message with fds".into())
     }
 
     /// Receive one message; `None` when the other end closed.
@@ -196,11 +185,11 @@ pub fn fork_and_report(chan: &Channel) -> Result<()> {
     }
 }
 
-/// Send `data` with `fd` attached as SCM_RIGHTS on a connected unix socket.
-pub fn send_fd(sock: BorrowedFd<'_>, data: &[u8], fd: BorrowedFd<'_>) -> nix::Result<()> {
-    let fds = [fd.as_raw_fd()];
+/// Send `data` with `fds` attached as SCM_RIGHTS on a connected unix socket.
+pub fn send_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> nix::Result<()> {
+    let raw: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
     let iov = [IoSlice::new(data)];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let cmsg = [ControlMessage::ScmRights(&raw)];
     sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None).map(drop)
 }
 

@@ -419,14 +419,7 @@ pub fn open_tree_clone(path: &std::path::Path, recursive: bool) -> Result<OwnedF
     if recursive {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
     }
-    // SAFETY: `path` is a NUL-terminated string alive for the call; the other arguments are
-    // integers. On success the kernel returns a new fd (close-on-exec) that only we own.
-    let ret = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
-    if ret < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the kernel just returned this fd to us and nobody else holds it.
-    Ok(unsafe { OwnedFd::from_raw_fd(ret as RawFd) })
+    open_tree(libc::AT_FDCWD, &path, flags)
 }
 
 /// `open_tree(fd, "", AT_EMPTY_PATH | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)`: a
@@ -436,9 +429,14 @@ pub fn open_tree_clone_fd(fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
         | libc::OPEN_TREE_CLOEXEC as libc::c_uint
         | libc::AT_RECURSIVE as libc::c_uint
         | libc::AT_EMPTY_PATH as libc::c_uint;
-    // SAFETY: the empty path is a static NUL-terminated string; `fd` is valid for the call. On
-    // success the kernel returns a new fd (close-on-exec) that only we own.
-    let ret = unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) };
+    open_tree(fd.as_raw_fd(), c"", flags)
+}
+
+fn open_tree(dirfd: RawFd, path: &std::ffi::CStr, flags: libc::c_uint) -> Result<OwnedFd, Errno> {
+    // SAFETY: `path` is a NUL-terminated string alive for the call; `dirfd` is AT_FDCWD or an
+    // fd the caller keeps open for the call; the flags are integers. On success the kernel
+    // returns a new fd (close-on-exec) that only we own.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, dirfd, path.as_ptr(), flags) };
     if ret < 0 {
         return Err(Errno::last());
     }
@@ -459,20 +457,7 @@ pub fn mount_setattr(mnt: BorrowedFd<'_>, attr_set: u64, attr_clr: u64) -> Resul
         propagation: 0,
         userns_fd: 0,
     };
-    // SAFETY: the empty path is a static NUL-terminated string; `attr` is a fully initialised
-    // `struct mount_attr` that lives for the call and whose size we pass; the kernel only reads
-    // it. `mnt` is valid for the duration of the call.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            mnt.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH as libc::c_uint,
-            &attr as *const libc::mount_attr,
-            std::mem::size_of::<libc::mount_attr>(),
-        )
-    };
-    Errno::result(ret).map(drop)
+    mount_setattr_raw(mnt, libc::AT_EMPTY_PATH as libc::c_uint, &attr)
 }
 
 /// `mount_setattr(mnt, "", AT_EMPTY_PATH [| AT_RECURSIVE], {MOUNT_ATTR_IDMAP, userns})`: make the
@@ -495,16 +480,24 @@ pub fn mount_setattr_idmap(
     if recursive {
         flags |= libc::AT_RECURSIVE as libc::c_uint;
     }
+    mount_setattr_raw(mnt, flags, &attr)
+}
+
+fn mount_setattr_raw(
+    mnt: BorrowedFd<'_>,
+    flags: libc::c_uint,
+    attr: &libc::mount_attr,
+) -> Result<(), Errno> {
     // SAFETY: the empty path is a static NUL-terminated string; `attr` is a fully initialised
     // `struct mount_attr` that lives for the call and whose size we pass; the kernel only reads
-    // it. Both fds are valid for the duration of the call.
+    // it. `mnt` (and a userns fd in `attr`) are valid for the duration of the call.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
             mnt.as_raw_fd(),
             c"".as_ptr(),
             flags,
-            &attr as *const libc::mount_attr,
+            attr as *const libc::mount_attr,
             std::mem::size_of::<libc::mount_attr>(),
         )
     };

@@ -1,19 +1,14 @@
 //! `hako resume ID`: thaw a paused container.
 
 use super::Ctx;
-use crate::cli::{Arity, Matches, Verb};
+use crate::cli::{Matches, Verb};
 
 /// `hako resume`.
-pub const VERB: Verb = Verb {
-    name: "resume",
-    alias: None,
-    summary: "resumes all processes that have been previously paused",
-    usage: "<container-id>",
-    description: "The resume command resumes all processes in the instance of the container.",
-    flags: &[],
-    arity: Arity::Exact(1),
-    reorder: true,
-};
+pub const VERB: Verb = Verb::on_one_container(
+    "resume",
+    "resumes all processes that have been previously paused",
+    "The resume command resumes all processes in the instance of the container.",
+);
 
 /// Thaw.
 pub fn run(ctx: &Ctx<'_>, m: &Matches) -> anyhow::Result<i32> {

@@ -1,19 +1,14 @@
 //! `hako start ID`
 
 use super::Ctx;
-use crate::cli::{Arity, Matches, Verb};
+use crate::cli::{Matches, Verb};
 
 /// `hako start`.
-pub const VERB: Verb = Verb {
-    name: "start",
-    alias: None,
-    summary: "executes the user defined process in a created container",
-    usage: "<container-id>",
-    description: "The start command executes the user defined process in a created container.",
-    flags: &[],
-    arity: Arity::Exact(1),
-    reorder: true,
-};
+pub const VERB: Verb = Verb::on_one_container(
+    "start",
+    "executes the user defined process in a created container",
+    "The start command executes the user defined process in a created container.",
+);
 
 /// Start the container.
 pub fn run(ctx: &Ctx<'_>, m: &Matches) -> anyhow::Result<i32> {

@@ -3,20 +3,15 @@
 use std::io::Write;
 
 use super::Ctx;
-use crate::cli::{Arity, Matches, Verb};
+use crate::cli::{Matches, Verb};
 
 /// `hako state`.
-pub const VERB: Verb = Verb {
-    name: "state",
-    alias: None,
-    summary: "output the state of a container",
-    usage: "<container-id>",
-    description: "The state command outputs current state information for the instance of a \
+pub const VERB: Verb = Verb::on_one_container(
+    "state",
+    "output the state of a container",
+    "The state command outputs current state information for the instance of a \
 container.",
-    flags: &[],
-    arity: Arity::Exact(1),
-    reorder: true,
-};
+);
 
 /// Print the state.
 pub fn run(ctx: &Ctx<'_>, m: &Matches) -> anyhow::Result<i32> {

@@ -186,28 +186,27 @@ fn attach_tree(
 /// `MOUNT_ATTR_*` to set and to clear for remount flags. The access-time flags are one field
 /// of which exactly one value is set.
 fn mount_attrs(flags: MsFlags) -> (u64, u64) {
-    const ATIME: u64 = 0x70;
     let mut set = 0u64;
     let mut clr = 0u64;
     for (ms, attr) in [
-        (MsFlags::MS_RDONLY, 0x1u64),
-        (MsFlags::MS_NOSUID, 0x2),
-        (MsFlags::MS_NODEV, 0x4),
-        (MsFlags::MS_NOEXEC, 0x8),
-        (MsFlags::MS_NODIRATIME, 0x80),
+        (MsFlags::MS_RDONLY, libc::MOUNT_ATTR_RDONLY),
+        (MsFlags::MS_NOSUID, libc::MOUNT_ATTR_NOSUID),
+        (MsFlags::MS_NODEV, libc::MOUNT_ATTR_NODEV),
+        (MsFlags::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
+        (MsFlags::MS_NODIRATIME, libc::MOUNT_ATTR_NODIRATIME),
     ] {
         if flags.contains(ms) {
             set |= attr;
         }
     }
     for (ms, attr) in [
-        (MsFlags::MS_RELATIME, 0x0u64),
-        (MsFlags::MS_NOATIME, 0x10),
-        (MsFlags::MS_STRICTATIME, 0x20),
+        (MsFlags::MS_RELATIME, libc::MOUNT_ATTR_RELATIME),
+        (MsFlags::MS_NOATIME, libc::MOUNT_ATTR_NOATIME),
+        (MsFlags::MS_STRICTATIME, libc::MOUNT_ATTR_STRICTATIME),
     ] {
         if flags.contains(ms) {
-            clr |= ATIME;
-            set = (set & !ATIME) | attr;
+            clr |= libc::MOUNT_ATTR__ATIME;
+            set = (set & !libc::MOUNT_ATTR__ATIME) | attr;
         }
     }
     (set, clr)
