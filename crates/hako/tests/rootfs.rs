@@ -759,9 +759,19 @@ fn no_pivot() {
 #[test]
 fn cgroup_mount_shows_the_hierarchies() {
     let w = World::new("rootfs-cgroup");
-    let b = script_bundle(&w, "ls /sys/fs/cgroup");
+    let b = script_bundle(&w, "cat /proc/self/cgroup; echo; ls /sys/fs/cgroup");
     let seen = seen(&w, &b);
-    let inside: Vec<&str> = seen.lines();
+    let (own, listed) = seen.rest.split_once("\n\n").unwrap();
+    let inside: Vec<&str> = listed.lines().collect();
+    // runc's layout: a read-write tmpfs holding the hierarchies.
+    let top = seen.at("/sys/fs/cgroup");
+    assert_eq!(
+        (top.fstype.as_str(), top.source.as_str()),
+        ("tmpfs", "tmpfs")
+    );
+    for o in ["rw", "nosuid", "nodev", "noexec"] {
+        assert!(top.has(o), "{top:?}");
+    }
     // Every v1 hierarchy of the host (a cgroup mount right under /sys/fs/cgroup) is there.
     let host = parse_mountinfo(&std::fs::read_to_string("/proc/self/mountinfo").unwrap());
     let v1: Vec<String> = host
@@ -775,6 +785,17 @@ fn cgroup_mount_shows_the_hierarchies() {
         let m = seen.at(&format!("/sys/fs/cgroup/{h}"));
         assert_eq!(m.fstype, "cgroup");
         assert!(m.has("ro") && m.has("nosuid") && m.has("noexec"), "{m:?}");
+        // Each shows the container's own cgroup in that hierarchy.
+        let path = own
+            .lines()
+            .find_map(|l| {
+                let (_, rest) = l.split_once(':')?;
+                let (ctrls, path) = rest.split_once(':')?;
+                let first = ctrls.split(',').next()?;
+                (!first.is_empty() && m.has_super(first)).then_some(path)
+            })
+            .unwrap_or_else(|| panic!("{h} not in /proc/self/cgroup: {own}"));
+        assert_eq!(m.root, path, "{h}");
     }
     let r = runc_seen(&w, &b);
     for h in &v1 {

@@ -83,8 +83,8 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     } else {
         None
     };
-    let join = match a.chan.recv_with_fds()? {
-        Some((Msg::Go, fds)) => fds,
+    let (join, tree_at) = match a.chan.recv_with_fds()? {
+        Some((Msg::Go { cgroup_tree }, fds)) => (fds, cgroup_tree),
         other => {
             return Err(Error::Init(format!(
                 "expected Go from the runtime, got {:?}",
@@ -149,12 +149,20 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
         .ok_or_else(|| Error::config("process", "missing"))?;
     let terminal = proc.terminal().unwrap_or(false);
     let mut state = None;
+    let mut take_tree = || match a.chan.recv_with_fd()? {
+        Some((Msg::CgroupTree, tree)) => Ok(tree),
+        other => Err(Error::Init(format!(
+            "expected the cgroup tree from the runtime, got {:?}",
+            other.map(|(m, _)| m)
+        ))),
+    };
     let pty = rootfs::setup(
         plan,
         early_mounts,
         a.no_pivot,
         cgroupns,
         terminal,
+        tree_at.map(|i| (i, &mut take_tree as rootfs::cgroup_tree::Take<'_>)),
         &mut || {
             crate::crashpoint::in_init(crate::crashpoint::Step::Mounts, &a.chan);
             state = create_hooks(a)?;

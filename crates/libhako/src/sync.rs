@@ -9,7 +9,8 @@
 //!  make the v1 cgroups, write resources         (no user namespace) early mounts while
 //!                                               `pending()` says no Go yet
 //!  send Go + v1 `tasks` fds ---------------->   joins the v1 cgroups; joins namespaces by
-//!                                               path, unshares (slow path);
+//!  [build the v1 cgroup tree, send it -------->  path, unshares (slow path);
+//!   with CgroupTree (rootfs/cgroup_tree.rs)]    (the init takes it at its cgroup mount)
 //!                                               if a PID/time namespace must be entered
 //!                                               by a child: fork, and the intermediate
 //!     <---------------------------------------- sends Pid(init), exits
@@ -40,7 +41,15 @@ use crate::error::{Error, Result, SysContext};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Msg {
     /// Parent -> init: the maps and the cgroup are ready, go on (with the v1 `tasks` fds).
-    Go,
+    /// With `cgroup_tree`, a [`Msg::CgroupTree`] follows.
+    Go {
+        /// The index in `mounts` of the cgroup mount the runtime builds, if it does (see
+        /// [`crate::rootfs::cgroup_tree`]).
+        cgroup_tree: Option<usize>,
+    },
+    /// Parent -> init, right after `Go`: the detached cgroup mount tree attached, or none if
+    /// the runtime could not build it (the init then mounts it itself).
+    CgroupTree,
     /// Intermediate -> parent: the host PID of the real init.
     Pid(i32),
     /// Init -> parent: everything is set up; the init now waits for `start`.
@@ -235,7 +244,10 @@ mod tests {
     fn roundtrip_over_seqpacket() {
         let (p, c) = pair().unwrap();
         let msgs = [
-            Msg::Go,
+            Msg::Go {
+                cgroup_tree: Some(7),
+            },
+            Msg::CgroupTree,
             Msg::Pid(42),
             Msg::Ready,
             Msg::Failed {

@@ -512,16 +512,37 @@ fn mount_setattr_raw(
 /// <https://github.com/torvalds/linux/blob/master/include/uapi/linux/mount.h> (`move_mount`)
 pub fn move_mount_to(mnt: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result<(), Errno> {
     const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
-    let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH;
-    // SAFETY: both paths are the static empty NUL-terminated string; both fds are valid for
-    // the call; the kernel reads nothing else from our memory.
+    move_mount(mnt, target, c"", MOVE_MOUNT_T_EMPTY_PATH)
+}
+
+/// `move_mount(mnt, "", dir, name, MOVE_MOUNT_F_EMPTY_PATH)`: attach the detached mount `mnt` on
+/// the entry `name` of the directory `dir` (no symlink followed: `name` is one component the
+/// caller made). `dir` may itself be a detached mount (Linux 6.15 and later; EINVAL before).
+pub fn move_mount_into(
+    mnt: BorrowedFd<'_>,
+    dir: BorrowedFd<'_>,
+    name: &std::ffi::CStr,
+) -> Result<(), Errno> {
+    move_mount(mnt, dir, name, 0)
+}
+
+fn move_mount(
+    mnt: BorrowedFd<'_>,
+    to: BorrowedFd<'_>,
+    to_path: &std::ffi::CStr,
+    to_flags: libc::c_uint,
+) -> Result<(), Errno> {
+    let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | to_flags;
+    // SAFETY: both paths are NUL-terminated strings alive for the call (the source one the
+    // static empty string); both fds are valid for the call; the kernel reads nothing else
+    // from our memory.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_move_mount,
             mnt.as_raw_fd(),
             c"".as_ptr(),
-            target.as_raw_fd(),
-            c"".as_ptr(),
+            to.as_raw_fd(),
+            to_path.as_ptr(),
             flags,
         )
     };

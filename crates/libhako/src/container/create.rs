@@ -325,17 +325,25 @@ fn drive(
         crate::procfs::write_pid_file(child.as_raw(), "oom_score_adj", adj.to_string().as_bytes())?;
     }
     // The init makes its namespaces meanwhile (Strategy::early).
-    let mut join = Vec::new();
+    let mut join = None;
     if let Some(cg) = &guard.cgroup {
         let linux = plan.spec.linux().as_ref();
         cg.setup(linux.and_then(|l| l.resources().as_ref()))?;
         crashpoint::at(Step::Cgroup);
         cg.place(child)?;
-        join = cg.self_join_files()?.unwrap_or_default();
+        join = cg.self_join_files()?;
     }
     trace::step("clone, maps, cgroup");
+    // Not with systemd (no `tasks` files): its unit's directories are known only to systemd.
+    let tree_at = join
+        .as_ref()
+        .and_then(|_| crate::rootfs::cgroup_tree::index(plan));
+    let join = join.unwrap_or_default();
     let fds: Vec<BorrowedFd<'_>> = join.iter().map(AsFd::as_fd).collect();
-    if let Err(e) = chan.send_with_fds(&Msg::Go, &fds) {
+    let go = Msg::Go {
+        cgroup_tree: tree_at,
+    };
+    if let Err(e) = chan.send_with_fds(&go, &fds) {
         // The init failed before Go (making its namespaces or early mounts): its reason.
         return Err(match chan.recv() {
             Ok(Some(Msg::Failed { message, .. })) => Error::Init(message),
@@ -343,6 +351,14 @@ fn drive(
         });
     }
     drop(join);
+    if let (Some(i), Some(cg)) = (tree_at, &guard.cgroup) {
+        // While the init joins its cgroups and makes its first mounts.
+        let tree = crate::rootfs::cgroup_tree::build(&plan.mounts[i], &cg.paths());
+        trace::step("cgroup tree");
+        let fds: Vec<BorrowedFd<'_>> = tree.iter().map(AsFd::as_fd).collect();
+        // A failure here is the init's: the loop below reports it.
+        let _ = chan.send_with_fds(&Msg::CgroupTree, &fds);
+    }
     // After Go, while the init works: a runtime killed before this leaves an init that exits
     // when its next message finds the channel closed.
     record_pid(guard.sd, child)?;

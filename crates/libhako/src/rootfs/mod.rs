@@ -10,11 +10,13 @@
 //! 7. `linux.rootfsPropagation` on the new "/", and `root.readonly`.
 //!
 //! In the fast path (no user namespace) the init makes steps 1-3 up to the first mount that needs
-//! its cgroups ([`early`]) while the runtime is still making them.
+//! its cgroups ([`early`]) while the runtime is still making them. On a v1 or hybrid host the
+//! cgroup mount usually comes ready-made from the runtime and is only attached ([`cgroup_tree`]).
 //!
 //! Steps 3-5 resolve every path with [`paths`] (RESOLVE_IN_ROOT) while the host's procfs is
 //! still there to name fds; after step 6 only "/" itself is touched.
 
+pub mod cgroup_tree;
 mod copyup;
 mod devices;
 mod mounts;
@@ -97,13 +99,16 @@ fn begin(plan: &Plan) -> Result<OwnedFd> {
 /// Build the root filesystem and change into it (steps 1-6 above), from what [`early`] made
 /// if it ran. With `terminal`, a pty is made in the container's devpts and its peer bound on
 /// `/dev/console` before pivot_root; `before_pivot` runs last before pivot_root (the
-/// create-time hooks).
+/// create-time hooks). `cgroup_tree`, when the runtime builds the cgroup mount (the index of
+/// that mount and how to get it, see [`cgroup_tree`]), is called when that mount's turn comes
+/// and returns the tree (or nothing: the init then mounts it itself).
 pub fn setup(
     plan: &Plan,
     early: Option<Early>,
     no_pivot: bool,
     new_cgroupns: bool,
     terminal: bool,
+    cgroup_tree: Option<(usize, cgroup_tree::Take<'_>)>,
     before_pivot: &mut dyn FnMut() -> Result<()>,
 ) -> Result<Option<Pty>> {
     let Early { root, done } = match early {
@@ -114,7 +119,14 @@ pub fn setup(
         },
     };
     let rootfs = &plan.rootfs;
-    for m in &plan.mounts[done..] {
+    let mut cgroup_tree = cgroup_tree;
+    for (i, m) in plan.mounts.iter().enumerate().skip(done) {
+        if let Some((_, take)) = cgroup_tree.as_mut().filter(|(at, _)| *at == i) {
+            if let Some(tree) = take()? {
+                cgroup_tree::attach(root.as_fd(), m, &tree)?;
+                continue;
+            }
+        }
         mounts::mount_one(root.as_fd(), m, new_cgroupns, plan.mount_label.as_deref())?;
     }
     let dev_is_host_bind = plan

@@ -185,7 +185,7 @@ fn attach_tree(
 
 /// `MOUNT_ATTR_*` to set and to clear for remount flags. The access-time flags are one field
 /// of which exactly one value is set.
-fn mount_attrs(flags: MsFlags) -> (u64, u64) {
+pub(super) fn mount_attrs(flags: MsFlags) -> (u64, u64) {
     let mut set = 0u64;
     let mut clr = 0u64;
     for (ms, attr) in [
@@ -285,7 +285,7 @@ pub fn cgroup_mounts(mountinfo: &str) -> Vec<CgroupMount> {
 }
 
 /// This process's cgroup path in the hierarchy with these super options (`/proc/self/cgroup`).
-fn own_cgroup(proc_cgroup: &str, m: &CgroupMount) -> PathBuf {
+pub(super) fn own_cgroup(proc_cgroup: &str, m: &CgroupMount) -> PathBuf {
     let wanted: Vec<&str> = m
         .super_opts
         .split(',')
