@@ -108,7 +108,7 @@ pub fn setup(
     no_pivot: bool,
     new_cgroupns: bool,
     terminal: bool,
-    cgroup_tree: Option<(usize, cgroup_tree::Take<'_>)>,
+    mut cgroup_tree: Option<(usize, cgroup_tree::Take<'_>)>,
     before_pivot: &mut dyn FnMut() -> Result<()>,
 ) -> Result<Option<Pty>> {
     let Early { root, done } = match early {
@@ -119,7 +119,6 @@ pub fn setup(
         },
     };
     let rootfs = &plan.rootfs;
-    let mut cgroup_tree = cgroup_tree;
     for (i, m) in plan.mounts.iter().enumerate().skip(done) {
         if let Some((_, take)) = cgroup_tree.as_mut().filter(|(at, _)| *at == i) {
             if let Some(tree) = take()? {
