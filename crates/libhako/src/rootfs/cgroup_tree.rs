@@ -25,7 +25,7 @@ use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use nix::sys::stat::{mkdirat, Mode};
 
-use super::mounts::{cgroup_mounts, mount_attrs, CgroupMount};
+use super::mounts::{cgroup_mounts, cgroup_tmpfs_flags, mount_attrs, set_flags, CgroupMount};
 use super::paths::mkdir_all;
 use crate::error::{Result, SysContext};
 use crate::mountopts::REMOUNT_MASK;
@@ -74,18 +74,15 @@ pub fn build(m: &MountPlan, dirs: &BTreeMap<String, PathBuf>) -> Option<OwnedFd>
     crate::sys::fsconfig_set_string(ctx.as_fd(), c"source", c"tmpfs").ok()?;
     crate::sys::fsconfig_set_string(ctx.as_fd(), c"mode", c"755").ok()?;
     crate::sys::fsconfig_create(ctx.as_fd()).ok()?;
-    // As the init's mount(2) of it: read-write, nosuid, nodev, noexec, the mount's atime.
-    let (tmpfs_attrs, _) = mount_attrs(
-        (flags & !MsFlags::MS_RDONLY) | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-    );
+    // As the init's mount(2) of it (the access time is a value of the attributes, not a clear).
+    let (tmpfs_attrs, _) = mount_attrs(cgroup_tmpfs_flags(flags));
     let tmpfs = crate::sys::fsmount(ctx.as_fd(), u32::try_from(tmpfs_attrs).ok()?).ok()?;
-    let (set, clr) = mount_attrs(flags & REMOUNT_MASK);
     for c in cgroup_mounts(&info).iter().filter(|c| c.fstype == "cgroup") {
         let Some(name) = c.mount_point.file_name() else {
             continue;
         };
         let src = source(c, dirs, &proc_cgroup);
-        bind(tmpfs.as_fd(), name.as_bytes(), &src, set, clr).ok()?;
+        bind(tmpfs.as_fd(), name.as_bytes(), &src, flags & REMOUNT_MASK).ok()?;
     }
     Some(tmpfs)
 }
@@ -99,20 +96,18 @@ fn source(c: &CgroupMount, dirs: &BTreeMap<String, PathBuf>, proc_cgroup: &str) 
     c.mount_point.join(own.strip_prefix("/").unwrap_or(&own))
 }
 
-/// Make `name` in the detached tmpfs and attach there a read-only copy of `src`.
+/// Make `name` in the detached tmpfs and attach there a copy of `src` with the remount flags
+/// `flags` (read-only, as the init's [`super::mounts::attach_copy`] of it).
 fn bind(
     tmpfs: BorrowedFd<'_>,
     name: &[u8],
     src: &Path,
-    set: u64,
-    clr: u64,
+    flags: MsFlags,
 ) -> std::result::Result<(), Errno> {
     let name = CString::new(name).map_err(|_| Errno::EINVAL)?;
     mkdirat(tmpfs, name.as_c_str(), Mode::from_bits_truncate(0o755))?;
     let tree = crate::sys::open_tree_clone(src, true)?;
-    if set != 0 || clr != 0 {
-        crate::sys::mount_setattr(tree.as_fd(), set, clr)?;
-    }
+    set_flags(tree.as_fd(), flags)?;
     crate::sys::move_mount_into(tree.as_fd(), tmpfs, &name)
 }
 

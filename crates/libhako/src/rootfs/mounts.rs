@@ -172,15 +172,19 @@ fn attach_tree(
     target: &OwnedFd,
     flags: MsFlags,
 ) -> Option<std::result::Result<(), Errno>> {
-    let (set, clr) = mount_attrs(flags);
-    if set != 0 || clr != 0 {
-        match crate::sys::mount_setattr(tree.as_fd(), set, clr) {
-            Ok(()) => {}
-            Err(Errno::ENOSYS) => return None,
-            Err(e) => return Some(Err(e)),
-        }
+    match set_flags(tree.as_fd(), flags) {
+        Ok(()) => Some(crate::sys::move_mount_to(tree.as_fd(), target.as_fd())),
+        Err(Errno::ENOSYS) => None,
+        Err(e) => Some(Err(e)),
     }
-    Some(crate::sys::move_mount_to(tree.as_fd(), target.as_fd()))
+}
+
+/// Give the detached mount `tree` the remount flags `flags` (no call when there are none).
+pub(super) fn set_flags(tree: BorrowedFd<'_>, flags: MsFlags) -> std::result::Result<(), Errno> {
+    match mount_attrs(flags) {
+        (0, 0) => Ok(()),
+        (set, clr) => crate::sys::mount_setattr(tree, set, clr),
+    }
 }
 
 /// `MOUNT_ATTR_*` to set and to clear for remount flags. The access-time flags are one field
@@ -341,7 +345,7 @@ fn mount_cgroup(
         Some("tmpfs"),
         fd_path(target).as_str(),
         Some("tmpfs"),
-        (flags & !MsFlags::MS_RDONLY) | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        cgroup_tmpfs_flags(flags),
         crate::lsm::mount_data(Some("mode=755".into()), label).as_deref(),
     )
     .ctx(|| format!("mounting tmpfs for cgroups on {dest}"))?;
@@ -353,6 +357,12 @@ fn mount_cgroup(
         }
     }
     Ok(())
+}
+
+/// The flags of the tmpfs holding the v1 hierarchies, from the cgroup mount's `flags`: as runc,
+/// it stays read-write (`ro` applies to the hierarchies) and is always nosuid, nodev, noexec.
+pub(super) fn cgroup_tmpfs_flags(flags: MsFlags) -> MsFlags {
+    (flags & !MsFlags::MS_RDONLY) | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC
 }
 
 /// What mounting the host's cgroup hierarchies into the container needs.
