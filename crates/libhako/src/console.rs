@@ -11,7 +11,7 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::fstat;
 
 use crate::error::{Error, Result, SysContext};
-use crate::rootfs::open_in_root;
+use crate::paths::open_in_root;
 use crate::sys::{self, WinSize};
 
 /// A new pty: the master and its peer.

@@ -25,7 +25,7 @@ use crate::spec::Plan;
 use crate::sync::{Channel, Msg};
 use crate::sys;
 use crate::trace;
-use crate::{console, hooks, process, rootfs, seccomp};
+use crate::{console, hooks, process, rootfs};
 
 /// What the init needs besides the plan.
 pub struct InitArgs<'a> {
@@ -196,7 +196,7 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     if let Some(filter) = plan.seccomp.as_ref().filter(|_| !no_new_privs(plan)) {
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the uid switch
         // and the capability drop (runc's order). With it, it goes last, in process::ready.
-        seccomp::load(filter, &a.chan)?;
+        crate::process::load_seccomp(filter, &a.chan)?;
     }
     process::finalize(proc, plan.has(CloneFlags::CLONE_NEWUSER))?;
     trace::step("init: credentials");

@@ -19,6 +19,8 @@ pub mod keyring;
 pub mod lsm;
 pub mod mountopts;
 pub mod namespaces;
+pub mod passwd;
+pub mod paths;
 pub mod procattrs;
 pub mod process;
 pub mod procfs;
@@ -35,3 +37,7 @@ pub mod trace;
 pub mod userns;
 
 pub use error::{Error, Result};
+
+/// The runtime-spec version hako writes into the state it reports (`state`, hooks, seccomp
+/// listeners) and into `spec`'s config.
+pub const OCI_VERSION: &str = "1.2.0";

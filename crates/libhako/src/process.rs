@@ -60,10 +60,20 @@ pub fn ready(
     let program = find_program(arg0, env)?;
     crate::sys::cloexec_from(3 + preserve_fds).ctx(|| "closing runtime fds".into())?;
     if let Some(filter) = seccomp {
-        crate::seccomp::load(filter, chan)?;
+        load_seccomp(filter, chan)?;
     }
     chan.send(&Msg::Ready)?;
     Ok(program)
+}
+
+/// Load the container's seccomp filter into this process (the init or an exec'd process)
+/// and, when a rule notifies, send the listener fd to the runtime, which relays it to
+/// `listenerPath`. The fd is closed here once sent: the program never holds it.
+pub fn load_seccomp(filter: &crate::seccomp::Filter, chan: &Channel) -> Result<()> {
+    if let Some(fd) = crate::seccomp::install(filter)? {
+        chan.send_with_fd(&Msg::SeccompListener, std::os::fd::AsFd::as_fd(&fd))?;
+    }
+    Ok(())
 }
 
 /// Switch to `user`'s ids: supplementary groups, then gid, then uid (while still allowed).
@@ -100,7 +110,7 @@ pub fn with_home(env: &[CString], uid: u32) -> Vec<CString> {
     if env_value(env, "HOME").is_none() {
         let home = std::fs::read_to_string("/etc/passwd")
             .ok()
-            .and_then(|text| passwd_entry(&text, uid).map(|f| f[5].to_string()))
+            .and_then(|text| crate::passwd::entry(&text, uid).map(|f| f[5].to_string()))
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "/".into());
         if let Ok(c) = CString::new(format!("HOME={home}")) {
@@ -108,14 +118,6 @@ pub fn with_home(env: &[CString], uid: u32) -> Vec<CString> {
         }
     }
     out
-}
-
-/// The fields of the `/etc/passwd` line (in `text`) of `uid` (at least six).
-pub fn passwd_entry(text: &str, uid: u32) -> Option<Vec<&str>> {
-    text.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 6 && f[2].parse() == Ok(uid)).then_some(f)
-    })
 }
 
 /// Find the program as execvp would, on the container's PATH; errors use runc's wording.

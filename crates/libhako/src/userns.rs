@@ -197,7 +197,7 @@ pub fn check_unprivileged(kind: Kind, maps: &[LinuxIdMapping]) -> Result<Writer>
     if w != Writer::Helper {
         return Ok(w);
     }
-    let user = crate::state::user_name(nix::unistd::geteuid().as_raw());
+    let user = crate::passwd::user_name(nix::unistd::geteuid().as_raw());
     if find_in_path(kind.tool()).is_none() {
         return Err(Error::config(
             kind.field(),

@@ -460,7 +460,7 @@ fn state_files_never_panic() {
                 Ok(stored) => {
                     // Status and the printed state of whatever parses (reads /proc and the
                     // recorded cgroup paths only; nothing is signalled or written).
-                    let _ = sd.status(&stored);
+                    let _ = libhako::container::status(&sd, &stored);
                     let entry = libhako::container::state(&root, "fz").unwrap();
                     serde_json::to_string(&entry.oci("")).unwrap();
                     true

@@ -65,7 +65,7 @@ const CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
 /// runc's default config (terminal on, read-only root, the default mounts, masked paths).
 pub fn base() -> Value {
     json!({
-        "ociVersion": libhako::state::OCI_VERSION,
+        "ociVersion": libhako::OCI_VERSION,
         "process": {
             "terminal": true,
             "user": {"uid": 0, "gid": 0},
@@ -152,7 +152,7 @@ mod tests {
     fn base_parses_as_a_valid_oci_spec() {
         let bytes = serde_json::to_vec(&base()).expect("json");
         let s = libhako::spec::parse(&bytes).expect("valid spec");
-        assert_eq!(s.version(), libhako::state::OCI_VERSION);
+        assert_eq!(s.version(), libhako::OCI_VERSION);
         let bytes = serde_json::to_vec(&rootless(base(), 1000, 1000)).expect("json");
         assert!(libhako::spec::parse(&bytes).is_ok());
     }

@@ -16,7 +16,7 @@ pub const COMMIT: &str = env!("HAKO_COMMIT");
 /// The lines after the runtime version: commit, spec version (the `ociVersion` of `state`),
 /// and the linked libseccomp's version.
 fn details() -> String {
-    let mut s = format!("commit: {COMMIT}\nspec: {}", libhako::state::OCI_VERSION);
+    let mut s = format!("commit: {COMMIT}\nspec: {}", libhako::OCI_VERSION);
     if let Some(v) = libhako::features::libseccomp_version() {
         s.push_str(&format!("\nlibseccomp: {v}"));
     }

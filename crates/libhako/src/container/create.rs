@@ -159,7 +159,7 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         bundle: bundle.clone(),
         rootfs: plan.rootfs.clone(),
         created: state::now_rfc3339(),
-        owner: state::user_name(nix::unistd::geteuid().as_raw()),
+        owner: crate::passwd::user_name(nix::unistd::geteuid().as_raw()),
         annotations: plan.spec.annotations().clone().unwrap_or_default(),
         creating: true,
         cgroup_paths: guard
@@ -380,13 +380,7 @@ fn drive(
             }
             Some((Msg::SeccompListener, Some(fd))) => {
                 let stored = guard.sd.load()?;
-                crate::seccomp::relay_listener(
-                    plan.seccomp.as_ref(),
-                    &stored,
-                    "creating",
-                    init,
-                    fd,
-                )?
+                super::relay_seccomp_listener(plan.seccomp.as_ref(), &stored, "creating", init, fd)?
             }
             Some((Msg::Pid(p), _)) if strategy.fork => {
                 init = Pid::from_raw(p);

@@ -35,7 +35,7 @@ pub(crate) fn delete_with(
         Err(_) if force => return sd.remove().map(|_| Vec::new()),
         Err(e) => return Err(e),
     };
-    match sd.status(&stored) {
+    match super::status(&sd, &stored) {
         // Stopped includes a create that died half-way, whose init may still wait on the fifo.
         Status::Stopped | Status::Created => super::kill_and_wait(&stored)?,
         s if force => {

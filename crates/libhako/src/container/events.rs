@@ -27,7 +27,10 @@ pub struct Event {
 fn open(root: &Path, id: &str) -> Result<(StateDir, Stored)> {
     let sd = StateDir::open(root, id, false)?;
     let stored = sd.load()?;
-    if matches!(sd.status(&stored), Status::Stopped | Status::Creating) {
+    if matches!(
+        super::status(&sd, &stored),
+        Status::Stopped | Status::Creating
+    ) {
         return Err(Error::Lifecycle(format!(
             "container with id {id} is not running"
         )));
@@ -66,7 +69,7 @@ pub fn events(
     let mut ooms = cg.oom_kills();
     let mut next = Instant::now();
     let out = |e: std::io::Error| Error::io("writing", "stdout", e);
-    while sd.status(&stored) != Status::Stopped {
+    while super::status(&sd, &stored) != Status::Stopped {
         let now_ooms = cg.oom_kills();
         if now_ooms > ooms {
             ooms = now_ooms;

@@ -70,7 +70,7 @@ pub fn container_process(root: &Path, id: &str) -> Result<Process> {
 pub fn exec(opts: &ExecOptions) -> Result<i32> {
     let sd = StateDir::open(&opts.root, &opts.id, false)?;
     let stored = sd.load()?;
-    match sd.status(&stored) {
+    match super::status(&sd, &stored) {
         Status::Running | Status::Created => {}
         Status::Stopped => {
             return Err(Error::Lifecycle(
@@ -300,7 +300,7 @@ fn child_steps(
     // The container's filter, in the init's order (see init.rs).
     let nnp = job.process.no_new_privileges().unwrap_or(false);
     if let Some(filter) = job.seccomp.filter(|_| !nnp) {
-        crate::seccomp::load(filter, chan)?;
+        crate::process::load_seccomp(filter, chan)?;
     }
     crate::process::finalize(job.process, in_userns)?;
     // As the init (and runc): HOME from the container's /etc/passwd when the env has none.
@@ -340,7 +340,7 @@ fn drive(
             Some((Msg::Pty, Some(fd))) => pty = Some(fd),
             Some((Msg::SeccompListener, Some(fd))) => {
                 let from = pid.unwrap_or(intermediate);
-                if let Err(e) = crate::seccomp::relay_listener(seccomp, stored, "running", from, fd)
+                if let Err(e) = super::relay_seccomp_listener(seccomp, stored, "running", from, fd)
                 {
                     break Err(e);
                 }

@@ -9,7 +9,7 @@ use crate::state::{self, StateDir, Status};
 pub fn kill(root: &Path, id: &str, sig: i32, all: bool) -> Result<()> {
     let sd = StateDir::open(root, id, false)?;
     let stored = sd.load()?;
-    let status = sd.status(&stored);
+    let status = super::status(&sd, &stored);
     // runc: `--all` of a stopped container signals what is left in its cgroup, not an error.
     if status == Status::Creating || (status == Status::Stopped && !all) {
         return Err(Error::Lifecycle("container not running".into()));

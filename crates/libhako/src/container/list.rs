@@ -5,7 +5,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::state::{self, StateDir, Status, Stored, OCI_VERSION};
+use crate::state::{self, StateDir, Status, Stored};
+use crate::OCI_VERSION;
 
 /// One container as `state`/`list` show it.
 #[derive(Debug)]
@@ -48,10 +49,10 @@ pub fn state(root: &Path, id: &str) -> Result<Entry> {
 
 fn entry(sd: &StateDir, with_owner: bool) -> Result<Entry> {
     let stored = sd.load()?;
-    let status = sd.status(&stored);
+    let status = super::status(sd, &stored);
     let owner = match with_owner {
         true => std::fs::metadata(&sd.path)
-            .map(|m| state::user_name(m.uid()))
+            .map(|m| crate::passwd::user_name(m.uid()))
             .unwrap_or_default(),
         false => String::new(),
     };

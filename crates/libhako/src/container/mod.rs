@@ -32,7 +32,58 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::unistd::Pid;
 
 use crate::error::{Error, Result};
-use crate::state::{alive, Stored};
+use crate::state::{alive, StateDir, Status, Stored};
+
+/// The container's status now, derived from its stored state, the live process, its cgroup
+/// and its exec fifo; never stored (ARCHITECTURE.md, State directory).
+pub fn status(sd: &StateDir, stored: &Stored) -> Status {
+    if stored.creating {
+        // `create` holds the lock until it is done: a lock nobody holds (or this process
+        // holds) means it died half-way, and what it left is stopped, never created.
+        return if sd.locked_by_another() {
+            Status::Creating
+        } else {
+            Status::Stopped
+        };
+    }
+    if !alive(stored.pid, stored.pid_start) {
+        return Status::Stopped;
+    }
+    if crate::cgroups::frozen(&stored.cgroup_paths) {
+        return Status::Paused;
+    }
+    if sd.fifo().exists() {
+        Status::Created
+    } else {
+        Status::Running
+    }
+}
+
+/// A process of the container sent its seccomp listener fd: pass it to `listenerPath` with the
+/// container's state (`status` "creating" for the init, "running" for `exec`) and the
+/// process's host `pid`.
+fn relay_seccomp_listener(
+    filter: Option<&crate::seccomp::Filter>,
+    stored: &Stored,
+    status: &str,
+    pid: Pid,
+    fd: std::os::fd::OwnedFd,
+) -> Result<()> {
+    let Some(listener) = filter.and_then(|f| f.listener.as_ref()) else {
+        return Err(Error::Init(
+            "the init sent a seccomp listener fd the config has no listenerPath for".into(),
+        ));
+    };
+    let state = serde_json::json!({
+        "ociVersion": crate::OCI_VERSION,
+        "id": stored.id,
+        "status": status,
+        "pid": pid.as_raw(),
+        "bundle": stored.bundle,
+        "annotations": stored.annotations,
+    });
+    crate::seccomp::send_listener(listener, pid.as_raw(), state, std::os::fd::AsFd::as_fd(&fd))
+}
 
 /// SIGKILL the init (and so its PID namespace) and wait until it is gone.
 fn kill_and_wait(stored: &Stored) -> Result<()> {

@@ -10,7 +10,7 @@ use crate::state::{StateDir, Status, Stored};
 /// Freeze every process of a created or running container.
 pub fn pause(root: &Path, id: &str) -> Result<()> {
     let (sd, stored) = open(root, id)?;
-    match sd.status(&stored) {
+    match super::status(&sd, &stored) {
         Status::Running | Status::Created => cgroup(&stored)?.driver().set_frozen(true),
         _ => Err(Error::Lifecycle("container not running".into())),
     }
@@ -19,7 +19,7 @@ pub fn pause(root: &Path, id: &str) -> Result<()> {
 /// Thaw a paused container.
 pub fn resume(root: &Path, id: &str) -> Result<()> {
     let (sd, stored) = open(root, id)?;
-    match sd.status(&stored) {
+    match super::status(&sd, &stored) {
         Status::Paused => cgroup(&stored)?.driver().set_frozen(false),
         _ => Err(Error::Lifecycle("container not paused".into())),
     }

@@ -36,7 +36,7 @@ const EXEC_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 pub fn start(root: &Path, id: &str) -> Result<Vec<String>> {
     let sd = StateDir::open(root, id, true)?;
     let stored = sd.load()?;
-    match sd.status(&stored) {
+    match super::status(&sd, &stored) {
         Status::Created => {}
         Status::Running => {
             return Err(Error::Lifecycle(

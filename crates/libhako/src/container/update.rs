@@ -12,7 +12,10 @@ use crate::state::{StateDir, Status};
 pub fn update(root: &Path, id: &str, r: &LinuxResources) -> Result<()> {
     let sd = StateDir::open(root, id, true)?;
     let stored = sd.load()?;
-    if matches!(sd.status(&stored), Status::Stopped | Status::Creating) {
+    if matches!(
+        super::status(&sd, &stored),
+        Status::Stopped | Status::Creating
+    ) {
         return Err(Error::Lifecycle("container not running".into()));
     }
     let cg = super::pause::cgroup(&stored)?;

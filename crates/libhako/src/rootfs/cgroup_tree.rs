@@ -26,9 +26,9 @@ use nix::sched::CloneFlags;
 use nix::sys::stat::{mkdirat, Mode};
 
 use super::mounts::{cgroup_mounts, cgroup_tmpfs_flags, mount_attrs, set_flags, CgroupMount};
-use super::paths::mkdir_all;
 use crate::error::{Result, SysContext};
 use crate::mountopts::REMOUNT_MASK;
+use crate::paths::mkdir_all;
 use crate::spec::{MountPlan, Plan};
 
 /// How the init gets the runtime's tree when its turn comes: the tree, or `None` if the runtime

@@ -9,8 +9,8 @@ use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, mknodat, Mode};
 use nix::unistd::{fchownat, symlinkat, Gid, Uid};
 
-use super::paths::{create_file, fd_path, mkdir_all, split};
 use crate::error::{Result, SysContext};
+use crate::paths::{create_file, fd_path, mkdir_all, split};
 use crate::spec::DevicePlan;
 
 /// Create one device node; where mknod is not allowed (a user namespace), bind-mount the

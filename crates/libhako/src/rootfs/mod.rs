@@ -20,7 +20,6 @@ pub mod cgroup_tree;
 mod copyup;
 mod devices;
 mod mounts;
-mod paths;
 mod pivot;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -33,10 +32,10 @@ use nix::sys::stat::Mode;
 use nix::sys::statvfs::FsFlags;
 
 pub use mounts::{cgroup_mounts, remount_bind, CgroupMount};
-pub use paths::open_in_root;
 
 use crate::console::{self, Pty};
 use crate::error::{Error, Result, SysContext};
+use crate::paths::{self, open_in_root};
 use crate::spec::Plan;
 
 const NONE: Option<&str> = None;

@@ -10,9 +10,9 @@ use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::sys::statvfs::{statvfs, FsFlags};
 
-use super::paths::{create_file, fd_path, mkdir_all, open_in_root, open_no_symlinks};
 use crate::error::{Result, SysContext};
 use crate::mountopts::REMOUNT_MASK;
+use crate::paths::{create_file, fd_path, mkdir_all, open_in_root, open_no_symlinks};
 use crate::spec::MountPlan;
 
 const NONE: Option<&str> = None;

@@ -21,7 +21,7 @@
 //! SPEC_ALLOW is set where the kernel has it.
 
 use std::io::{IoSlice, Read, Seek, SeekFrom};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -29,7 +29,6 @@ use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
 };
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-use nix::unistd::Pid;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -37,8 +36,6 @@ use crate::error::{Error, Result, SysContext};
 
 mod cache;
 mod enosys;
-use crate::state::Stored;
-use crate::sync::{Channel, Msg};
 pub use cache::DIR as CACHE_DIR;
 
 /// `SECCOMP_FILTER_FLAG_TSYNC`.
@@ -560,16 +557,6 @@ pub fn install(filter: &Filter) -> Result<Option<OwnedFd>> {
     })
 }
 
-/// Load the filter in the container init and, when a rule notifies, send the listener fd to
-/// the runtime (which relays it to `listenerPath`, [`relay_listener`]). The fd is closed here
-/// once sent: the program never holds it.
-pub fn load(filter: &Filter, chan: &Channel) -> Result<()> {
-    if let Some(fd) = install(filter)? {
-        chan.send_with_fd(&Msg::SeccompListener, fd.as_fd())?;
-    }
-    Ok(())
-}
-
 /// The file in the state dir that keeps the profile for `exec`.
 const SAVED: &str = "seccomp.json";
 
@@ -602,32 +589,6 @@ pub fn load_saved(state_dir: &Path) -> Result<Option<Filter>> {
     Ok(filter)
 }
 
-/// Runtime parent: a process sent its listener fd; pass it to `listenerPath` with the state
-/// of the container (`status` "creating" for the init, "running" for `exec`) and the
-/// process's host `pid`.
-pub fn relay_listener(
-    filter: Option<&Filter>,
-    stored: &Stored,
-    status: &str,
-    pid: Pid,
-    fd: OwnedFd,
-) -> Result<()> {
-    let Some(listener) = filter.and_then(|f| f.listener.as_ref()) else {
-        return Err(Error::Init(
-            "the init sent a seccomp listener fd the config has no listenerPath for".into(),
-        ));
-    };
-    let state = serde_json::json!({
-        "ociVersion": crate::state::OCI_VERSION,
-        "id": stored.id,
-        "status": status,
-        "pid": pid.as_raw(),
-        "bundle": stored.bundle,
-        "annotations": stored.annotations,
-    });
-    send_listener(listener, pid.as_raw(), state, fd.as_fd())
-}
-
 /// Send the listener fd to `listenerPath` with the container process state (runtime-spec
 /// config-linux.md, "Container Process State"): one `SOCK_STREAM` connection, one message
 /// with the fd as SCM_RIGHTS, then close. Runs in the runtime parent; `state` is the OCI state.
@@ -638,7 +599,7 @@ pub fn send_listener(
     fd: BorrowedFd<'_>,
 ) -> Result<()> {
     let msg = serde_json::json!({
-        "ociVersion": crate::state::OCI_VERSION,
+        "ociVersion": crate::OCI_VERSION,
         "fds": ["seccompFd"],
         "pid": pid,
         "metadata": listener.metadata,

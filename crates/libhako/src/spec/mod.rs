@@ -13,6 +13,8 @@ use oci_spec::runtime::{LinuxDeviceType, LinuxNamespaceType, Spec};
 use crate::error::{Error, Result};
 use crate::mountopts::{self, MountOptions};
 
+pub mod idmap;
+
 /// Spec versions accepted: major 1, minor up to this one without a warning.
 pub const MAX_KNOWN_MINOR: u64 = 3;
 
@@ -39,7 +41,7 @@ pub struct MountPlan {
     /// Parsed options.
     pub options: MountOptions,
     /// `uidMappings`/`gidMappings` (or `idmap`): an idmapped bind mount ([`crate::idmap`]).
-    pub idmap: Option<crate::idmap::MountIdmap>,
+    pub idmap: Option<idmap::MountIdmap>,
 }
 
 /// A device node to create in the container's /dev.
@@ -116,7 +118,7 @@ pub struct Config {
     /// Capability names skipped because this kernel does not know them (a warning).
     pub ignored_capabilities: Vec<String>,
     /// Each mount's `uidMappings`/`gidMappings`, which oci-spec's `Mount` lacks.
-    pub mount_idmaps: Vec<crate::idmap::Requested>,
+    pub mount_idmaps: Vec<idmap::Requested>,
 }
 
 /// Read and parse `<bundle>/config.json`.
@@ -142,7 +144,7 @@ pub fn parse_config(bytes: &[u8]) -> Result<Config> {
     let ignored_capabilities = crate::capabilities::sanitize(&mut raw)?;
     check_namespace_types(&raw)?;
     crate::procattrs::sanitize(&mut raw)?;
-    let mount_idmaps = crate::idmap::from_raw(&raw)?;
+    let mount_idmaps = idmap::from_raw(&raw)?;
     let spec = serde_json::from_value(raw).map_err(|e| {
         // A typed error from the bytes names the line and column; the value's cannot.
         serde_json::from_slice::<Spec>(bytes)
@@ -199,7 +201,7 @@ pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> 
     let (args, env) = check_process(&spec)?;
     let namespaces = check_namespaces(&spec)?;
     let mut mounts = check_mounts(&spec, bundle)?;
-    crate::idmap::check(&mut mounts, &mount_idmaps, &spec, &namespaces)?;
+    idmap::check(&mut mounts, &mount_idmaps, &spec, &namespaces)?;
     let devices = check_devices(&spec)?;
     crate::hooks::check(spec.hooks())?;
     let rootfs_propagation = check_linux(&spec, &namespaces)?;
