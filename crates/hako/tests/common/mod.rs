@@ -16,6 +16,33 @@ pub fn hako_bin() -> &'static str {
     env!("CARGO_BIN_EXE_hako")
 }
 
+/// `../shared` beside the repository (CI has it; a bare clone does not), when present.
+pub fn shared_dir() -> Option<PathBuf> {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    d.is_dir().then(|| d.canonicalize().unwrap_or(d))
+}
+
+/// runc 1.5.1, the reference (`../shared/reference/runc`), when present.
+pub fn reference_runc() -> Option<PathBuf> {
+    shared_dir()
+        .map(|d| d.join("reference/runc"))
+        .filter(|p| p.is_file())
+}
+
+/// The runc to compare with: the reference (1.5.1) when present, else Debian's
+/// (`/usr/sbin/runc`, 1.1.5), else the first `runc` on PATH. Where the two runcs differ,
+/// 1.5.1 is the reference.
+pub fn runc_bin() -> PathBuf {
+    if let Some(r) = reference_runc() {
+        return r;
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::iter::once(PathBuf::from("/usr/sbin/runc"))
+        .chain(std::env::split_paths(&path).map(|d| d.join("runc")))
+        .find(|p| p.is_file())
+        .expect("runc not found: apt-get install runc (scripts/deps.sh)")
+}
+
 /// The static busybox the rootfs is made from (Debian's busybox-static).
 pub fn busybox() -> PathBuf {
     for p in ["/bin/busybox", "/usr/bin/busybox"] {
