@@ -460,6 +460,27 @@ pub fn mount_setattr(mnt: BorrowedFd<'_>, attr_set: u64, attr_clr: u64) -> Resul
     mount_setattr_raw(mnt, libc::AT_EMPTY_PATH as libc::c_uint, &attr)
 }
 
+/// `mount_setattr(mnt, "", AT_EMPTY_PATH | AT_RECURSIVE, {attr_set, attr_clr})`: change the
+/// attributes of the mount `mnt` (an `O_PATH` fd of a mount's root) and of every mount beneath it
+/// (the recursive mount options, `rro` and the like).
+///
+/// # References
+/// <https://man7.org/linux/man-pages/man2/mount_setattr.2.html>
+pub fn mount_setattr_recursive(
+    mnt: BorrowedFd<'_>,
+    attr_set: u64,
+    attr_clr: u64,
+) -> Result<(), Errno> {
+    let attr = libc::mount_attr {
+        attr_set,
+        attr_clr,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags = (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint;
+    mount_setattr_raw(mnt, flags, &attr)
+}
+
 /// `mount_setattr(mnt, "", AT_EMPTY_PATH [| AT_RECURSIVE], {MOUNT_ATTR_IDMAP, userns})`: make the
 /// detached mount `mnt` (from [`open_tree_clone`]) idmapped through the user namespace `userns`.
 ///
