@@ -179,12 +179,7 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     }
     trace::step("init: mounts, pivot_root");
     rootfs::finalize(plan)?;
-    let personality = plan
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.personality().as_ref());
-    crate::procattrs::apply(proc, personality)?;
+    crate::procattrs::apply(proc, plan.spec.linux().as_ref())?;
     // As root, before the capability drop and before any seccomp filter (runc's order): the
     // program's execve enters the profile and label (the trampoline is not used, see exeguard).
     if let Some(profile) = crate::lsm::apparmor_profile(proc) {

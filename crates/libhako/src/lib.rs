@@ -17,6 +17,7 @@ pub mod idmap;
 pub mod init;
 pub mod keyring;
 pub mod lsm;
+pub mod mempolicy;
 pub mod mountopts;
 pub mod namespaces;
 pub mod passwd;

@@ -767,6 +767,28 @@ pub fn loopback_up() -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
+/// `set_mempolicy(2)`: the calling thread's NUMA memory policy, `mode` with its flag bits and
+/// `nodes` as a bit mask, 64 nodes a word (empty: no node mask).
+///
+/// # References
+/// <https://man7.org/linux/man-pages/man2/set_mempolicy.2.html>
+pub fn set_mempolicy(mode: i32, nodes: &[u64]) -> Result<(), Errno> {
+    const BITS: usize = libc::c_ulong::BITS as usize;
+    let mut mask: Vec<libc::c_ulong> = vec![0; (nodes.len() * 64).div_ceil(BITS)];
+    for bit in (0..nodes.len() * 64).filter(|b| nodes[b / 64] & (1 << (b % 64)) != 0) {
+        mask[bit / BITS] |= 1 << (bit % BITS);
+    }
+    // The kernel reads `maxnode - 1` bits.
+    let (ptr, maxnode) = match mask.is_empty() {
+        true => (std::ptr::null(), 0),
+        false => (mask.as_ptr(), mask.len() * BITS + 1),
+    };
+    // SAFETY: `ptr` is null (with maxnode 0) or points to `mask`, which holds `maxnode - 1`
+    // bits and lives for the call; the kernel only reads it.
+    let ret = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode) };
+    Errno::result(ret).map(drop)
+}
+
 /// `kill(2)` with a raw signal number, for the real-time signals nix's `Signal` cannot name.
 pub fn kill(pid: i32, sig: i32) -> Result<(), Errno> {
     // SAFETY: kill takes two integers and touches no memory of ours.

@@ -115,10 +115,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         _ => None,
     };
     let joins = namespace_fds(stored.pid)?;
-    let personality = config
-        .linux()
-        .as_ref()
-        .and_then(|l| l.personality().clone());
+    let linux = config.linux().clone();
     let set = if opts.detach {
         None
     } else {
@@ -146,7 +143,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         seccomp: seccomp.as_ref(),
         cgroup: cgroup.as_ref(),
         join: join.as_deref(),
-        personality: personality.as_ref(),
+        linux: linux.as_ref(),
         apparmor,
         selinux,
         keyring: (!stored.no_new_keyring).then_some(stored.id.as_str()),
@@ -215,7 +212,8 @@ struct Job<'a> {
     cgroup: Option<&'a crate::cgroups::Cgroup>,
     /// The v1 `tasks` files to write `0` to (`None`: a systemd cgroup, joined by `add_pid`).
     join: Option<&'a [OwnedFd]>,
-    personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
+    /// The container's `linux` section (personality, memory policy).
+    linux: Option<&'a oci_spec::runtime::Linux>,
     /// The AppArmor profile the program starts in.
     apparmor: Option<&'a str>,
     /// The SELinux label the program starts with.
@@ -289,7 +287,7 @@ fn child_steps(
             None => chan.send_with_fd(&Msg::Pty, pty.master.as_fd())?,
         }
     }
-    crate::procattrs::apply(job.process, job.personality)?;
+    crate::procattrs::apply(job.process, job.linux)?;
     // As the init: before the seccomp filter and the capability drop.
     if let Some(profile) = job.apparmor {
         crate::lsm::apply_apparmor(profile)?;
