@@ -15,6 +15,7 @@ pub mod features;
 pub mod hooks;
 pub mod idmap;
 pub mod init;
+pub mod intelrdt;
 pub mod keyring;
 pub mod lsm;
 pub mod mempolicy;

@@ -1,6 +1,6 @@
 //! Process attributes beyond credentials: `linux.personality`, `process.scheduler`,
 //! `process.ioPriority`, `process.execCPUAffinity` and `linux.memoryPolicy` (through
-//! [`crate::mempolicy`]); and `linux.intelRdt`, which hako refuses (it has no resctrl support).
+//! [`crate::mempolicy`]).
 //!
 //! Checked in the runtime parent during validation ([`check_process`], [`check_linux`]);
 //! applied by the init and by exec'd processes ([`apply`]) after the rootfs is done and before
@@ -77,8 +77,8 @@ pub fn check_process(p: &Process) -> Result<()> {
     Ok(())
 }
 
-/// Validate `linux.personality` (flags are ignored with a warning, as runc does) and refuse
-/// `linux.intelRdt`.
+/// Validate `linux.personality` (flags are ignored with a warning, as runc does) and
+/// `linux.memoryPolicy`.
 pub fn check_linux(spec: &Spec, warnings: &mut Vec<String>) -> Result<()> {
     let Some(linux) = spec.linux() else {
         return Ok(());
@@ -95,12 +95,6 @@ pub fn check_linux(spec: &Spec, warnings: &mut Vec<String>) -> Result<()> {
         }
     }
     crate::mempolicy::Policy::from_spec(Some(linux))?;
-    if linux.intel_rdt().is_some() {
-        return Err(Error::config(
-            "linux.intelRdt",
-            "not supported: hako has no Intel RDT (resctrl) support",
-        ));
-    }
     Ok(())
 }
 

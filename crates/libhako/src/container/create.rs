@@ -141,6 +141,10 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         init: None,
         armed: true,
         cgroup: None,
+        rdt: plan
+            .intel_rdt
+            .as_ref()
+            .map(|(r, cfg)| crate::intelrdt::Group::new(r, cfg, &opts.id)),
     };
     // After validation, before the clone: the init is placed in it before `Go`.
     let linux = plan.spec.linux().as_ref();
@@ -254,7 +258,9 @@ impl Held {
                 init: Some(pid),
                 armed: true,
                 cgroup: self.cgroup.take(),
+                rdt: None,
             });
+            let _ = crate::intelrdt::destroy_saved(&self.sd.path);
         }
         done
     }
@@ -332,6 +338,10 @@ fn drive(
         crashpoint::at(Step::Cgroup);
         cg.place(child)?;
         join = cg.self_join_files()?;
+    }
+    if let Some(rdt) = &guard.rdt {
+        rdt.apply(child.as_raw())?;
+        rdt.save(&guard.sd.path)?;
     }
     trace::step("clone, maps, cgroup");
     // Not with systemd (no `tasks` files): its unit's directories are known only to systemd.
@@ -471,6 +481,8 @@ struct Cleanup<'a> {
     init: Option<Pid>,
     armed: bool,
     cgroup: Option<cgroups::Cgroup>,
+    /// `linux.intelRdt`'s groups, made with the cgroup.
+    rdt: Option<crate::intelrdt::Group>,
 }
 
 impl Drop for Cleanup<'_> {
@@ -486,6 +498,9 @@ impl Drop for Cleanup<'_> {
         }
         if let Some(cg) = &self.cgroup {
             cg.remove_made();
+        }
+        if let Some(rdt) = &self.rdt {
+            let _ = rdt.destroy();
         }
         let _ = self.sd.remove();
     }

@@ -132,6 +132,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         .map(crate::cgroups::Cgroup::self_join_files)
         .transpose()?
         .flatten();
+    let rdt = crate::intelrdt::open_saved_tasks(&sd.path)?;
     let (parent, child) = sync::pair()?;
     let job = Job {
         process: &opts.process,
@@ -143,6 +144,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         seccomp: seccomp.as_ref(),
         cgroup: cgroup.as_ref(),
         join: join.as_deref(),
+        rdt: &rdt,
         linux: linux.as_ref(),
         apparmor,
         selinux,
@@ -212,6 +214,8 @@ struct Job<'a> {
     cgroup: Option<&'a crate::cgroups::Cgroup>,
     /// The v1 `tasks` files to write `0` to (`None`: a systemd cgroup, joined by `add_pid`).
     join: Option<&'a [OwnedFd]>,
+    /// The `tasks` files of the container's Intel RDT groups, to write `0` to.
+    rdt: &'a [OwnedFd],
     /// The container's `linux` section (personality, memory policy).
     linux: Option<&'a oci_spec::runtime::Linux>,
     /// The AppArmor profile the program starts in.
@@ -260,6 +264,7 @@ fn child_steps(
         (Some(cg), None) => cg.driver().add_pid(0)?,
         (None, None) => {}
     }
+    crate::intelrdt::join_self(job.rdt)?;
     crate::procattrs::exec_affinity(job.process, false)?;
     let mut in_userns = false;
     for (flag, fd) in job.joins {

@@ -90,6 +90,8 @@ pub struct Plan {
     pub seccomp: Option<crate::seccomp::Filter>,
     /// `linux.mountLabel`, checked; added to the container's mounts (see [`crate::lsm`]).
     pub mount_label: Option<String>,
+    /// `linux.intelRdt`, checked against this host's resctrl (see [`crate::intelrdt`]).
+    pub intel_rdt: Option<(crate::intelrdt::Resctrl, crate::intelrdt::Config)>,
 }
 
 impl Plan {
@@ -119,6 +121,8 @@ pub struct Config {
     pub ignored_capabilities: Vec<String>,
     /// Each mount's `uidMappings`/`gidMappings`, which oci-spec's `Mount` lacks.
     pub mount_idmaps: Vec<idmap::Requested>,
+    /// `linux.intelRdt`, whose `schemata` and `enableMonitoring` oci-spec lacks.
+    pub intel_rdt: Option<crate::intelrdt::Config>,
 }
 
 /// Read and parse `<bundle>/config.json`.
@@ -145,6 +149,7 @@ pub fn parse_config(bytes: &[u8]) -> Result<Config> {
     check_namespace_types(&raw)?;
     crate::procattrs::sanitize(&mut raw)?;
     let mount_idmaps = idmap::from_raw(&raw)?;
+    let intel_rdt = crate::intelrdt::from_raw(&raw)?;
     let spec = serde_json::from_value(raw).map_err(|e| {
         // A typed error from the bytes names the line and column; the value's cannot.
         serde_json::from_slice::<Spec>(bytes)
@@ -156,6 +161,7 @@ pub fn parse_config(bytes: &[u8]) -> Result<Config> {
         seccomp,
         ignored_capabilities,
         mount_idmaps,
+        intel_rdt,
     })
 }
 
@@ -192,6 +198,7 @@ pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> 
         seccomp,
         ignored_capabilities,
         mount_idmaps,
+        intel_rdt,
     } = config;
     let mut warnings: Vec<String> = crate::capabilities::warning(&ignored_capabilities)
         .into_iter()
@@ -207,6 +214,14 @@ pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> 
     let rootfs_propagation = check_linux(&spec, &namespaces)?;
     crate::procattrs::check_linux(&spec, &mut warnings)?;
     let mount_label = crate::lsm::check_mount_label(&spec)?;
+    let intel_rdt = match intel_rdt {
+        Some(cfg) => {
+            let resctrl = crate::intelrdt::Resctrl::find();
+            crate::intelrdt::check(&cfg, resctrl.as_ref())?;
+            resctrl.map(|r| (r, cfg))
+        }
+        None => None,
+    };
     let seccomp = crate::seccomp::compile(seccomp.as_ref(), seccomp_cache)?;
     Ok(Plan {
         spec,
@@ -221,6 +236,7 @@ pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> 
         warnings,
         seccomp,
         mount_label,
+        intel_rdt,
     })
 }
 
