@@ -64,7 +64,7 @@ pub struct Resctrl {
 }
 
 /// `RDTGROUP_SUPER_MAGIC`.
-const RESCTRL_MAGIC: i64 = 0x7655_821;
+const RESCTRL_MAGIC: i64 = 0x0765_5821;
 
 impl Resctrl {
     /// The resctrl mount: `/sys/fs/resctrl` when resctrl is mounted there, else the first
