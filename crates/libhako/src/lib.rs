@@ -21,6 +21,7 @@ pub mod lsm;
 pub mod mempolicy;
 pub mod mountopts;
 pub mod namespaces;
+pub mod netdevices;
 pub mod passwd;
 pub mod paths;
 pub mod procattrs;

@@ -65,6 +65,10 @@ pub enum Msg {
     },
     /// Init -> parent, with the seccomp listener fd attached: pass it on to `listenerPath`.
     SeccompListener,
+    /// Init -> parent, with its network namespace's fd attached: move `linux.netDevices` in.
+    NetDevices,
+    /// Parent -> init: the devices are in its network namespace.
+    NetDevicesDone,
     /// Init -> parent, in test builds only: die now (see [`crate::crashpoint`]).
     #[cfg(feature = "crash-points")]
     CrashPoint,

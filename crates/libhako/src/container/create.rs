@@ -345,8 +345,10 @@ fn drive(
     }
     trace::step("clone, maps, cgroup");
     // Not with systemd (no `tasks` files): its unit's directories are known only to systemd.
+    // Nor with netDevices, whose exchange after Go would find the tree's message first.
     let tree_at = join
         .as_ref()
+        .filter(|_| plan.net_devices.is_empty())
         .and_then(|_| crate::rootfs::cgroup_tree::index(plan));
     let join = join.unwrap_or_default();
     let fds: Vec<BorrowedFd<'_>> = join.iter().map(AsFd::as_fd).collect();
@@ -387,6 +389,10 @@ fn drive(
                 crate::hooks::run(crate::hooks::Kind::Prestart, hooks, state.as_bytes())?;
                 crate::hooks::run(crate::hooks::Kind::CreateRuntime, hooks, state.as_bytes())?;
                 chan.send(&Msg::HooksDone { state })?;
+            }
+            Some((Msg::NetDevices, Some(ns))) => {
+                crate::netdevices::move_into(&plan.net_devices, ns.as_fd())?;
+                chan.send(&Msg::NetDevicesDone)?;
             }
             Some((Msg::SeccompListener, Some(fd))) => {
                 let stored = guard.sd.load()?;

@@ -90,6 +90,9 @@ pub struct Plan {
     pub seccomp: Option<crate::seccomp::Filter>,
     /// `linux.mountLabel`, checked; added to the container's mounts (see [`crate::lsm`]).
     pub mount_label: Option<String>,
+    /// `linux.netDevices`, checked, with their host indexes and addresses (see
+    /// [`crate::netdevices`]).
+    pub net_devices: Vec<crate::netdevices::Device>,
     /// `linux.intelRdt`, checked against this host's resctrl (see [`crate::intelrdt`]).
     pub intel_rdt: Option<(crate::intelrdt::Resctrl, crate::intelrdt::Config)>,
 }
@@ -222,6 +225,15 @@ pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> 
         }
         None => None,
     };
+    let net_devices = crate::netdevices::check(
+        spec.linux().as_ref(),
+        namespaces
+            .iter()
+            .any(|n| n.flag == CloneFlags::CLONE_NEWNET),
+        namespaces
+            .iter()
+            .any(|n| n.flag == CloneFlags::CLONE_NEWNET && n.path.is_none()),
+    )?;
     let seccomp = crate::seccomp::compile(seccomp.as_ref(), seccomp_cache)?;
     Ok(Plan {
         spec,
@@ -236,6 +248,7 @@ pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> 
         warnings,
         seccomp,
         mount_label,
+        net_devices,
         intel_rdt,
     })
 }
