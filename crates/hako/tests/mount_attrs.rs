@@ -225,3 +225,46 @@ fn rro_on_a_tmpfs_is_applied_not_ignored() {
     let opts = opts_at(&out, "/t");
     assert!(has(&opts, "ro") && has(&opts, "nosuid"), "{opts:?}");
 }
+
+#[test]
+fn rw_remounts_a_read_only_source_writable() {
+    // A flag that is only cleared (`rw`) still remounts the bind, as runc does.
+    let w = World::new("attrs-rw");
+    let src = w.dir.join("ro-src");
+    std::fs::create_dir_all(&src).unwrap();
+    nix::mount::mount(
+        Some("tmpfs"),
+        &src,
+        Some("tmpfs"),
+        nix::mount::MsFlags::MS_RDONLY,
+        None::<&str>,
+    )
+    .unwrap();
+    let _guard = Unmount(src.clone());
+    let mut b = w.bundle(&["sh", "-c", "grep ' /r ' /proc/self/mountinfo"]);
+    let m = json!({"destination": "/r", "type": "bind", "source": src, "options": ["bind", "rw"]});
+    b.edit(|c| c["mounts"].as_array_mut().unwrap().push(m));
+    let id = w.id("attrs");
+    let ours = opts_at(
+        &w.hako(&["run", "--bundle", b.path(), &id]).ok().stdout(),
+        "/r",
+    );
+    assert!(has(&ours, "rw"), "{ours:?}");
+    let out = std::process::Command::new(common::runc_bin())
+        .arg("--root")
+        .arg(w.dir.join("runc-state"))
+        .args(["run", "--bundle", b.path(), &common::unique("runc")])
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawn runc");
+    assert_eq!(ours, opts_at(&Out(out).ok().stdout(), "/r"), "hako vs runc");
+}
+
+/// Unmounts a host mount made by a test.
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
