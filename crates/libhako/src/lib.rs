@@ -29,6 +29,7 @@ pub mod process;
 pub mod procfs;
 pub mod rootfs;
 pub mod rootless;
+pub mod rtnetlink;
 pub mod seccomp;
 pub mod security;
 pub mod signal;

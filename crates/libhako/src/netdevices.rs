@@ -15,19 +15,12 @@
 //! The devices stay in the namespace until it goes: a physical one then returns to the host's
 //! initial namespace, a virtual one (veth) is destroyed with it, as with runc.
 
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 
-use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
-    NLM_F_REQUEST,
-};
-use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage, AddressScope};
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
-use netlink_packet_route::RouteNetlinkMessage;
-use nix::sys::socket::{self, AddressFamily, NetlinkAddr, SockFlag, SockProtocol, SockType};
 use oci_spec::runtime::Linux;
 
 use crate::error::{Error, Result};
+use crate::rtnetlink::{self, Address, IFA_F_PERMANENT, IFLA_IFNAME, IFLA_NET_NS_FD};
 
 /// One device to move, as checked.
 #[derive(Debug, Clone)]
@@ -39,7 +32,7 @@ pub struct Device {
     /// Its index on the host.
     pub index: u32,
     /// Its permanent addresses of global scope, to add back in the container.
-    pub addresses: Vec<AddressMessage>,
+    pub addresses: Vec<Address>,
 }
 
 /// Check `linux.netDevices` and read each device's index and addresses. `netns`: whether the
@@ -68,7 +61,9 @@ pub fn check(linux: Option<&Linux>, netns: bool, new_netns: bool) -> Result<Vec<
     let mut hosts: Vec<&String> = devs.keys().collect();
     hosts.sort();
     let mut out: Vec<Device> = Vec::new();
-    let sock = Route::open()?;
+    let all = rtnetlink::Socket::open()
+        .and_then(|s| s.addresses())
+        .map_err(|e| Error::sys("reading the host's network addresses", e))?;
     for host in hosts {
         let field = format!("linux.netDevices.{host}");
         let name = devs[host]
@@ -96,9 +91,11 @@ pub fn check(linux: Option<&Linux>, netns: bool, new_netns: bool) -> Result<Vec<
         let index = nix::net::if_::if_nametoindex(host.as_str()).map_err(|_| {
             Error::config(&field, format!("no network device {host:?} on the host"))
         })?;
-        let addresses = sock.addresses(index).map_err(|e| {
-            Error::sys(format!("reading the addresses of network device {host}"), e)
-        })?;
+        let addresses = all
+            .iter()
+            .filter(|a| a.index == index && carried(a))
+            .cloned()
+            .collect();
         out.push(Device {
             host: host.clone(),
             name,
@@ -121,203 +118,118 @@ fn valid_name(n: &str) -> bool {
 
 /// Runtime parent: move each device into the network namespace `ns`, renamed.
 pub fn move_into(devices: &[Device], ns: BorrowedFd<'_>) -> Result<()> {
-    let sock = Route::open()?;
+    let sock = rtnetlink::Socket::open().map_err(|e| Error::sys("opening a netlink socket", e))?;
+    let fd = ns.as_raw_fd().to_ne_bytes();
     for d in devices {
-        let mut link = LinkMessage::default();
-        link.header.index = d.index;
-        link.attributes.push(LinkAttribute::NetNsFd(ns.as_raw_fd()));
+        let name = format!("{}\0", d.name);
+        let mut attrs: Vec<(u16, &[u8])> = vec![(IFLA_NET_NS_FD, &fd)];
         if d.name != d.host {
-            link.attributes.push(LinkAttribute::IfName(d.name.clone()));
+            attrs.push((IFLA_IFNAME, name.as_bytes()));
         }
-        sock.request(RouteNetlinkMessage::SetLink(link), 0)
-            .map_err(|e| {
-                Error::config(
-                    format!("linux.netDevices.{}", d.host),
-                    format!(
-                        "moving network device {} into the container as {}: {}",
-                        d.host,
-                        d.name,
-                        crate::error::errno_text(e)
-                    ),
-                )
-            })?;
+        sock.set_link(d.index, 0, 0, &attrs).map_err(|e| {
+            Error::config(
+                format!("linux.netDevices.{}", d.host),
+                format!(
+                    "moving network device {} into the container as {}: {}",
+                    d.host,
+                    d.name,
+                    crate::error::errno_text(e)
+                ),
+            )
+        })?;
     }
     Ok(())
 }
 
 /// Init, in its network namespace: add each moved device's addresses back and set it up.
 pub fn configure(devices: &[Device]) -> Result<()> {
-    let sock = Route::open()?;
+    let sock = rtnetlink::Socket::open().map_err(|e| Error::sys("opening a netlink socket", e))?;
     for d in devices {
         let what = |step: &str| format!("{step} of network device {} in the container", d.name);
         let index = nix::net::if_::if_nametoindex(d.name.as_str())
             .map_err(|e| Error::sys(what("finding the index"), e))?;
         for a in &d.addresses {
-            let mut a = a.clone();
-            a.header.index = index;
-            // A label names the old device; the kernel refuses one that does not match.
-            a.attributes.retain(|x| {
-                !matches!(
-                    x,
-                    AddressAttribute::Label(_) | AddressAttribute::CacheInfo(_)
-                )
-            });
-            with_broadcast(&mut a);
-            sock.request(
-                RouteNetlinkMessage::NewAddress(a),
-                NLM_F_CREATE | NLM_F_EXCL,
-            )
-            .map_err(|e| Error::sys(what("adding an address"), e))?;
+            let a = for_the_container(a, index);
+            sock.add_address(&a)
+                .map_err(|e| Error::sys(what("adding an address"), e))?;
         }
-        let mut link = LinkMessage::default();
-        link.header.index = index;
-        link.header.flags = LinkFlags::Up;
-        link.header.change_mask = LinkFlags::Up;
-        sock.request(RouteNetlinkMessage::SetLink(link), 0)
+        let up = libc::IFF_UP as u32;
+        sock.set_link(index, up, up, &[])
             .map_err(|e| Error::sys(what("setting up"), e))?;
     }
     Ok(())
 }
 
-/// As runc (its netlink library's `AddrAdd`): an IPv4 address without a broadcast address gets
-/// the one of its subnet, unless the subnet is /31 or /32.
-fn with_broadcast(a: &mut AddressMessage) {
-    let has = a
-        .attributes
-        .iter()
-        .any(|x| matches!(x, AddressAttribute::Broadcast(_)));
-    let v4 = a.attributes.iter().find_map(|x| match x {
-        AddressAttribute::Local(std::net::IpAddr::V4(ip)) => Some(*ip),
-        _ => None,
-    });
-    let len = u32::from(a.header.prefix_len);
-    if let (false, Some(ip), true) = (has, v4, len < 31) {
+/// A host address as it is added in the container: on the device's new index, with the
+/// address, local address, broadcast and flags only (a label names the old device, and the
+/// kernel refuses one that does not match); an IPv4 address without a broadcast gets its
+/// subnet's unless it is /31 or /32, as runc's netlink library does.
+fn for_the_container(a: &Address, index: u32) -> Address {
+    let keep = [
+        libc::IFA_ADDRESS,
+        libc::IFA_LOCAL,
+        libc::IFA_BROADCAST,
+        libc::IFA_FLAGS,
+    ];
+    let mut out = a.clone();
+    out.index = index;
+    out.attrs.retain(|(t, _)| keep.contains(t));
+    let v4 = (out.family == libc::AF_INET as u8)
+        .then(|| {
+            out.attr(libc::IFA_LOCAL)
+                .and_then(|v| <[u8; 4]>::try_from(v).ok())
+        })
+        .flatten();
+    let len = u32::from(out.prefix_len);
+    if let (None, Some(ip), true) = (out.attr(libc::IFA_BROADCAST), v4, len < 31) {
         let host_bits = u32::MAX.checked_shr(len).unwrap_or(0);
-        let brd = std::net::Ipv4Addr::from(u32::from(ip) | host_bits);
-        a.attributes.push(AddressAttribute::Broadcast(brd));
+        let brd = u32::from_be_bytes(ip) | host_bits;
+        out.attrs
+            .push((libc::IFA_BROADCAST, brd.to_be_bytes().to_vec()));
     }
+    out
 }
 
 /// Whether an address of the host is one runc carries over: permanent (not from DHCP or
 /// autoconfiguration) and of global scope (not a link-local one).
-fn carried(a: &AddressMessage) -> bool {
-    let permanent = a
-        .attributes
-        .iter()
-        .any(|x| matches!(x, AddressAttribute::Flags(f) if f.contains(AddressFlags::Permanent)))
-        || a.header
-            .flags
-            .contains(netlink_packet_route::address::AddressHeaderFlags::Permanent);
-    permanent && a.header.scope == AddressScope::Universe
-}
-
-/// A `NETLINK_ROUTE` socket of the calling process's network namespace.
-struct Route {
-    fd: OwnedFd,
-}
-
-impl Route {
-    fn open() -> Result<Route> {
-        let fd = socket::socket(
-            AddressFamily::Netlink,
-            SockType::Raw,
-            SockFlag::SOCK_CLOEXEC,
-            SockProtocol::NetlinkRoute,
-        )
-        .map_err(|e| Error::sys("opening a netlink socket", e))?;
-        socket::bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0))
-            .map_err(|e| Error::sys("binding a netlink socket", e))?;
-        Ok(Route { fd })
-    }
-
-    /// The permanent, global addresses of interface `index`.
-    fn addresses(&self, index: u32) -> nix::Result<Vec<AddressMessage>> {
-        let all = self.request(
-            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
-            NLM_F_DUMP,
-        )?;
-        Ok(all
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewAddress(a) if a.header.index == index => Some(a),
-                _ => None,
-            })
-            .filter(carried)
-            .collect())
-    }
-
-    /// Send one request (with `NLM_F_REQUEST | NLM_F_ACK` and `flags`) and collect the
-    /// answers up to its ACK, or the end of a dump; a NACK is its errno.
-    fn request(
-        &self,
-        msg: RouteNetlinkMessage,
-        flags: u16,
-    ) -> nix::Result<Vec<RouteNetlinkMessage>> {
-        let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-        header.sequence_number = 1;
-        let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(msg));
-        packet.finalize();
-        let mut buf = vec![0; packet.buffer_len()];
-        packet.serialize(&mut buf);
-        socket::send(self.fd.as_raw_fd(), &buf, socket::MsgFlags::empty())?;
-        let mut out = Vec::new();
-        let mut rx = vec![0u8; 64 * 1024];
-        loop {
-            let n = socket::recv(self.fd.as_raw_fd(), &mut rx, socket::MsgFlags::empty())?;
-            let mut at = 0;
-            while at < n {
-                let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rx[at..n])
-                    .map_err(|_| nix::errno::Errno::EBADMSG)?;
-                let len = m.header.length as usize;
-                match m.payload {
-                    NetlinkPayload::Error(e) => {
-                        return match e.code {
-                            Some(code) => Err(nix::errno::Errno::from_raw(-code.get())),
-                            None => Ok(out),
-                        }
-                    }
-                    NetlinkPayload::Done(_) => return Ok(out),
-                    NetlinkPayload::InnerMessage(i) => out.push(i),
-                    _ => {}
-                }
-                if len == 0 {
-                    return Err(nix::errno::Errno::EBADMSG);
-                }
-                at += len;
-            }
-        }
-    }
+fn carried(a: &Address) -> bool {
+    a.all_flags() & IFA_F_PERMANENT != 0 && a.scope == libc::RT_SCOPE_UNIVERSE
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::IpAddr;
 
-    fn address_of(a: &AddressMessage) -> Option<IpAddr> {
-        a.attributes.iter().find_map(|x| match x {
-            AddressAttribute::Local(ip) | AddressAttribute::Address(ip) => Some(*ip),
-            _ => None,
-        })
+    fn v4(prefix_len: u8, ip: [u8; 4]) -> Address {
+        Address {
+            family: libc::AF_INET as u8,
+            prefix_len,
+            flags: IFA_F_PERMANENT as u8,
+            scope: libc::RT_SCOPE_UNIVERSE,
+            index: 7,
+            attrs: vec![
+                (libc::IFA_ADDRESS, ip.to_vec()),
+                (libc::IFA_LOCAL, ip.to_vec()),
+                (libc::IFA_LABEL, b"veth0\0".to_vec()),
+            ],
+        }
     }
 
     #[test]
-    fn ipv4_broadcast_as_runc() {
-        let mut a = AddressMessage::default();
-        a.header.prefix_len = 24;
-        a.attributes
-            .push(AddressAttribute::Local(IpAddr::from([10, 99, 0, 1])));
-        with_broadcast(&mut a);
-        assert!(a
-            .attributes
-            .contains(&AddressAttribute::Broadcast(std::net::Ipv4Addr::new(
-                10, 99, 0, 255
-            ))));
-        a.header.prefix_len = 31;
-        a.attributes.pop();
-        with_broadcast(&mut a);
-        assert_eq!(a.attributes.len(), 1);
+    fn addresses_for_the_container_as_runc() {
+        let a = for_the_container(&v4(24, [10, 99, 0, 1]), 3);
+        assert_eq!(a.index, 3);
+        assert_eq!(a.attr(libc::IFA_LABEL), None);
+        assert_eq!(a.attr(libc::IFA_BROADCAST), Some(&[10, 99, 0, 255][..]));
+        let a = for_the_container(&v4(31, [10, 99, 0, 1]), 3);
+        assert_eq!(a.attr(libc::IFA_BROADCAST), None);
+        assert!(carried(&v4(24, [10, 99, 0, 1])));
+        let mut link_local = v4(16, [169, 254, 1, 1]);
+        link_local.scope = libc::RT_SCOPE_LINK;
+        assert!(!carried(&link_local));
+        let mut dynamic = v4(24, [10, 99, 0, 1]);
+        dynamic.flags = 0;
+        assert!(!carried(&dynamic));
     }
 
     #[test]
@@ -328,22 +240,5 @@ mod tests {
         for bad in ["", ".", "..", "a/b", "a:1", "a b", "sixteen_chars_xx"] {
             assert!(!valid_name(bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn loopback_addresses_are_read_and_not_carried() {
-        // lo's 127.0.0.1/8 is permanent but of host scope: never carried over.
-        let sock = Route::open().unwrap();
-        let lo = nix::net::if_::if_nametoindex("lo").unwrap();
-        assert!(sock.addresses(lo).unwrap().is_empty());
-        let all = sock
-            .request(
-                RouteNetlinkMessage::GetAddress(AddressMessage::default()),
-                NLM_F_DUMP,
-            )
-            .unwrap();
-        assert!(all.iter().any(|m| matches!(m,
-            RouteNetlinkMessage::NewAddress(a) if a.header.index == lo
-                && address_of(a) == Some(IpAddr::from([127, 0, 0, 1])))));
     }
 }
