@@ -612,19 +612,6 @@ fn version_and_help_in_runcs_layout() {
 // The differential table
 // ---------------------------------------------------------------------------------------------
 
-/// The runc under comparison: `/usr/sbin/runc`, else the first `runc` on PATH.
-fn runc_bin() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    [
-        PathBuf::from("/usr/sbin/runc"),
-        PathBuf::from("/usr/bin/runc"),
-    ]
-    .into_iter()
-    .chain(std::env::split_paths(&path).map(|d| d.join("runc")))
-    .find(|p| p.is_file())
-    .expect("runc not found: the differential table compares hako with runc")
-}
-
 /// One runtime under test: its binary, its own state root, and its own container ids (a
 /// prefix keeps them apart, so the two runtimes never share a cgroup). Every container it made
 /// is resumed and force-deleted on drop, even when the test fails.
@@ -639,7 +626,7 @@ impl Runtime {
     fn runc(w: &World) -> Runtime {
         Runtime {
             name: "runc",
-            bin: runc_bin(),
+            bin: common::runc_bin(),
             root: w.dir.join("runc-state"),
             ids: Default::default(),
         }

@@ -19,26 +19,6 @@ use std::time::{Duration, Instant};
 use common::{Bundle, Out, World};
 use serde_json::{json, Value};
 
-/// The runc under comparison: `/usr/sbin/runc`, else the first `runc` on PATH.
-fn runc_bin() -> PathBuf {
-    let mut candidates = vec![
-        PathBuf::from("/usr/sbin/runc"),
-        PathBuf::from("/usr/bin/runc"),
-    ];
-    if let Some(path) = std::env::var_os("PATH") {
-        candidates.extend(std::env::split_paths(&path).map(|d| d.join("runc")));
-    }
-    candidates
-        .into_iter()
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "runc not found (looked in /usr/sbin, /usr/bin and PATH): the differential \
-                 tests compare hako with runc, install it (apt-get install runc)"
-            )
-        })
-}
-
 /// runc with its own state root inside the world's temp dir. Every container registered
 /// with [`Runc::track`] is `runc delete --force`d on drop, even when the test fails.
 struct Runc {
@@ -50,7 +30,7 @@ struct Runc {
 impl Runc {
     fn new(w: &World) -> Runc {
         Runc {
-            bin: runc_bin(),
+            bin: common::runc_bin(),
             root: w.dir.join("runc-state"),
             ids: Default::default(),
         }

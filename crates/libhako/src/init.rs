@@ -65,10 +65,11 @@ pub fn run(args: InitArgs<'_>) -> ! {
 
 fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     let plan = a.plan;
-    // `run` blocks signals to forward them; the container starts with none blocked.
+    // The container starts with every signal at its default action (whatever its caller
+    // ignored) and none blocked (`run` blocks signals to forward them), as with runc.
+    sys::default_signal_actions().ctx(|| "resetting the signal actions".into())?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .ctx(|| "resetting the signal mask".into())?;
-    sys::default_sigpipe().ctx(|| "resetting SIGPIPE".into())?;
     // While the runtime makes the cgroup (the fast path's network, mount, UTS and IPC
     // namespaces; nothing otherwise).
     namespaces::unshare_new(plan, a.strategy.early)?;

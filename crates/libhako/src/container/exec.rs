@@ -251,9 +251,10 @@ fn child_steps(
     // A copy of the runtime about to enter the container: non-dumpable from birth, so that no
     // container process can open its /proc/<pid>/{exe,fd} (see exeguard).
     crate::exeguard::non_dumpable()?;
+    // Every signal at its default action and none blocked, as the init (see there).
+    sys::default_signal_actions().ctx(|| "resetting the signal actions".into())?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .ctx(|| "resetting the signal mask".into())?;
-    sys::default_sigpipe().ctx(|| "resetting SIGPIPE".into())?;
     crate::procattrs::exec_affinity(job.process, true)?;
     // Into the container's cgroup(s) first ("0" = the writer), so nothing forked escapes it:
     // v2 at the clone, v1 by its tasks files (see cgroups::join_self).
