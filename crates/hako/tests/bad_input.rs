@@ -321,7 +321,7 @@ fn invalid_signals() {
     w.hako(&["create", "--bundle", b.path(), &id]).ok();
     w.hako(&["start", &id]).ok();
     let pid = w.state(&id)["pid"].clone();
-    for sig in ["FOO", "SIGFOO", "0", "99", "SIG", "RTMIN+99"] {
+    for sig in ["FOO", "SIGFOO", "SIG", "RTMIN+99", " 9", "99999999999"] {
         for all in [false, true] {
             let mut args = vec!["kill"];
             if all {

@@ -897,7 +897,34 @@ const CASES: &[Case] = &[
         &["kill", "{id}", "BOGUS"],
     ),
     case("kill: signal 0", Shared(Running), &["kill", "{id}", "0"]),
+    case(
+        "kill: signal 0 created",
+        Shared(Created),
+        &["kill", "{id}", "0"],
+    ),
+    case(
+        "kill: signal 0 stopped",
+        Shared(Stopped),
+        &["kill", "{id}", "0"],
+    ),
     case("kill: signal 99", Shared(Running), &["kill", "{id}", "99"]),
+    case("kill: signal -1", Shared(Running), &["kill", "{id}", "-1"]),
+    case("kill: signal +0", Shared(Running), &["kill", "{id}", "+0"]),
+    case(
+        "kill: signal \" 9\"",
+        Shared(Running),
+        &["kill", "{id}", " 9"],
+    ),
+    case(
+        "kill --all: signal 99",
+        Shared(Running),
+        &["kill", "--all", "{id}", "99"],
+    ),
+    case(
+        "kill --all: signal 0",
+        Shared(Running),
+        &["kill", "--all", "{id}", "0"],
+    ),
     case("kill unknown", Unknown, &["kill", "{id}", "KILL"]),
     case("kill: no id", Unknown, &["kill"]),
     // delete
@@ -1196,19 +1223,6 @@ const ALLOWED: &[(&str, Differs, &str)] = &[
         "exec: program not found",
         Differs::Message,
         "no \"unable to start container process: \" layer",
-    ),
-    // Signal numbers are checked before kill(2): 0 and numbers past SIGRTMAX are
-    // `unknown signal "N"` (pinned by bad_input.rs::invalid_signals), where runc passes them to
-    // kill(2): 0 succeeds (exit 0), 99 fails with "unable to signal init: invalid argument".
-    (
-        "kill: signal 0",
-        Differs::ExitCode,
-        "signal 0 refused as unknown",
-    ),
-    (
-        "kill: signal 99",
-        Differs::Message,
-        "refused as unknown before kill(2)",
     ),
     // No CRIU support: checkpoint and restore refuse with that reason, after the unknown-id
     // check for checkpoint (runc's "Container cannot be checkpointed in stopped state" and
