@@ -346,13 +346,16 @@ fn program_not_in_path() {
     let w = World::new("nope");
     let b = w.bundle(&["nope"]);
     let msg = refused(&w, &b);
-    assert_eq!(msg, "exec: \"nope\": executable file not found in $PATH");
+    assert_eq!(
+        msg,
+        "unable to start container process: exec: \"nope\": executable file not found in $PATH"
+    );
 
     let b = w.bundle(&["/nope"]);
     let msg = refused(&w, &b);
     assert_eq!(
         msg,
-        "exec: \"/nope\": stat /nope: no such file or directory"
+        "unable to start container process: exec: \"/nope\": stat /nope: no such file or directory"
     );
 }
 

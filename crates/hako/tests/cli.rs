@@ -1207,23 +1207,6 @@ const ALLOWED: &[(&str, Differs, &str)] = &[
         Differs::Message,
         "names the config.json it could not create, runc the chdir",
     ),
-    // The init's error is reported as is, without runc's "unable to start container
-    // process: " layer (the "executable file not found" part is the same).
-    (
-        "create: program not found",
-        Differs::Message,
-        "no \"unable to start container process: \" layer",
-    ),
-    (
-        "run: program not found",
-        Differs::Message,
-        "no \"unable to start container process: \" layer",
-    ),
-    (
-        "exec: program not found",
-        Differs::Message,
-        "no \"unable to start container process: \" layer",
-    ),
     // No CRIU support: checkpoint and restore refuse with that reason, after the unknown-id
     // check for checkpoint (runc's "Container cannot be checkpointed in stopped state" and
     // restore's config.json/criu errors come from work hako does not do).

@@ -133,7 +133,8 @@ fn exec_into_stopped_or_unknown_container_fails() {
     assert_eq!(out.code(), Some(255));
     assert_eq!(
         out.error_msg(),
-        "exec failed: exec: \"no-such-program\": executable file not found in $PATH"
+        "exec failed: unable to start container process: exec: \"no-such-program\": \
+         executable file not found in $PATH"
     );
 }
 

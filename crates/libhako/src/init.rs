@@ -50,14 +50,18 @@ pub struct InitArgs<'a> {
     pub trampoline: Option<BorrowedFd<'a>>,
 }
 
+/// The step named in `Failed` when the program could not be found, started or exec'd (after
+/// the setup, whose failures are "init").
+pub const EXEC_STEP: &str = "exec";
+
 /// Run the init to `execve`. Never returns.
 pub fn run(args: InitArgs<'_>) -> ! {
-    let err = match setup(&args) {
-        Ok((fifo, state)) => wait_and_exec(&args, fifo, state),
-        Err(e) => e,
+    let (step, err) = match setup(&args) {
+        Ok((fifo, state)) => (EXEC_STEP, wait_and_exec(&args, fifo, state)),
+        Err(e) => ("init", e),
     };
     let _ = args.chan.send(&Msg::Failed {
-        step: "init".into(),
+        step: step.into(),
         message: err.to_string(),
     });
     std::process::exit(1)
@@ -305,7 +309,7 @@ fn wait_and_exec(a: &InitArgs<'_>, fifo: Option<OwnedFd>, state: Option<Vec<u8>>
     trace::step("init: released, exec");
     let report = crate::exeguard::Report {
         chan: &a.chan,
-        step: "init",
+        step: EXEC_STEP,
         status: 1,
     };
     crate::exeguard::exec(&program, &plan.args, &env, a.trampoline, &report)

@@ -396,6 +396,11 @@ fn drive(
             }
             #[cfg(feature = "crash-points")]
             Some((Msg::CrashPoint, _)) => crashpoint::die(),
+            // As runc: the program's lookup and exec under "unable to start container
+            // process: "; the setup's own failures as they are.
+            Some((Msg::Failed { step, message }, _)) if step == init::EXEC_STEP => {
+                return Err(super::start_failure(&message))
+            }
             Some((Msg::Failed { message, .. }, _)) => return Err(Error::Init(message)),
             Some((other, _)) => {
                 return Err(Error::Init(format!(

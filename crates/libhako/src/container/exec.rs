@@ -317,7 +317,7 @@ fn exec_done(chan: &Channel) -> Result<()> {
     loop {
         match chan.recv()? {
             None => return Ok(()),
-            Some(Msg::Failed { message, .. }) => return Err(Error::Init(message)),
+            Some(Msg::Failed { message, .. }) => return Err(super::start_failure(&message)),
             Some(_) => {}
         }
     }
@@ -350,7 +350,7 @@ fn drive(
                 Some(p) => break exec_done(chan).map(|()| (p, pty)),
                 None => break Err(Error::Init("exec process sent Ready before its PID".into())),
             },
-            Some((Msg::Failed { message, .. }, _)) => break Err(Error::Init(message)),
+            Some((Msg::Failed { message, .. }, _)) => break Err(super::start_failure(&message)),
             Some((other, _)) => {
                 break Err(Error::Init(format!(
                     "unexpected message from exec: {other:?}"
