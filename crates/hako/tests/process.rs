@@ -582,3 +582,23 @@ fn signals_start_at_default_and_unblocked_as_runc() {
         }
     }
 }
+
+/// An environment without PATH: the program is looked up on an empty PATH, so a bare name is
+/// not found (runc's Go lookup), by the init and by exec alike.
+#[test]
+fn no_path_in_env_finds_no_bare_program_as_runc() {
+    let w = World::new("proc-nopath");
+    let mut b = sh(&w, "true");
+    b.edit(|c| c["process"]["env"] = json!(["HOME=/"]));
+    let wanted = "exec: \\\"sh\\\": executable file not found in $PATH";
+    let r = runc(&w, &b);
+    assert_ne!(r.code(), Some(0));
+    assert!(r.stderr().contains(wanted), "runc: {}", r.stderr());
+    let id = w.id("nopath");
+    let h = w.hako(&["run", "--bundle", b.path(), &id]);
+    assert_eq!(h.code(), r.code(), "hako: {}", h.stderr());
+    assert!(h.stderr().contains(wanted), "hako: {}", h.stderr());
+    // A path is no lookup: it runs.
+    b.edit(|c| c["process"]["args"] = json!(["/bin/sh", "-c", "echo ok"]));
+    assert_eq!(run_ok(&w, &b), runc_ok(&w, &b));
+}
