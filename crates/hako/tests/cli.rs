@@ -1388,3 +1388,69 @@ fn every_verb_exits_and_fails_as_runc_does() {
         failures.join("\n\n")
     );
 }
+
+/// `--log FILE` as runc's: made at start even when nothing is logged, refused with its name
+/// when it cannot be opened; `--debug` logs each step at debug level there, the init's too
+/// (after pivot_root, through the file it inherited), in the chosen format, and on stderr
+/// without `--log`.
+#[test]
+fn log_file_is_always_made_and_debug_logs_each_step() {
+    let w = World::new("cli-log");
+    let b = w.bundle(&["true"]);
+    for rt in [Runtime::runc(&w), Runtime::hako(&w)] {
+        let name = rt.name;
+        let quiet = w.dir.join(format!("{name}-quiet.log"));
+        rt.must(&w, &["--log", quiet.to_str().unwrap(), "list"]);
+        assert_eq!(
+            std::fs::read_to_string(&quiet).ok().as_deref(),
+            Some(""),
+            "{name}"
+        );
+        let out = rt.run(&w, &["--log", "/nonexistent/hako.log", "list"]);
+        assert_eq!(out.code(), Some(1), "{name}: {}", out.stderr());
+        assert!(
+            out.stderr().contains("/nonexistent/hako.log"),
+            "{name}: {}",
+            out.stderr()
+        );
+        for format in ["text", "json"] {
+            let log = w.dir.join(format!("{name}-debug.{format}"));
+            let id = rt.id("dbg");
+            let args = [
+                "--debug",
+                "--log",
+                log.to_str().unwrap(),
+                "--log-format",
+                format,
+                "run",
+                "--bundle",
+                b.path(),
+                &id,
+            ];
+            rt.must(&w, &args);
+            let text = std::fs::read_to_string(&log).unwrap();
+            let debug: Vec<&str> = text
+                .lines()
+                .filter(|l| match format {
+                    "text" => l.contains(" level=debug "),
+                    _ => serde_json::from_str::<Value>(l).is_ok_and(|v| v["level"] == "debug"),
+                })
+                .collect();
+            assert!(debug.len() >= 5, "{name} {format}: {text}");
+            if name == "hako" {
+                for step in ["config validated", "init: credentials", "init ready"] {
+                    assert!(text.contains(step), "{format}: no {step:?} in {text}");
+                }
+            }
+        }
+        let id = rt.id("dbg-stderr");
+        let out = rt.run(&w, &["--debug", "run", "--bundle", b.path(), &id]);
+        let debug = out
+            .ok()
+            .stderr()
+            .lines()
+            .filter(|l| l.contains(" level=debug "))
+            .count();
+        assert!(debug >= 5, "{name}: {debug} debug lines on stderr");
+    }
+}

@@ -792,11 +792,7 @@ fn ps_keeps_runcs_columns_and_puts_nspid_before_the_command() {
     let (rid, hid) = (t.id("psr"), t.id("psh"));
     t.runc.run(&["run", "-d", "--bundle", b.path(), &rid]).ok();
     t.hako(&["run", "-d", "--bundle", b.path(), &hid]).ok();
-    for extra in [
-        &[][..],
-        &["-o", "pid,user,args"],
-        &["-o", "user,pid,ppid"],
-    ] {
+    for extra in [&[][..], &["-o", "pid,user,args"], &["-o", "user,pid,ppid"]] {
         let r = t
             .runc
             .run(&[&["ps", rid.as_str()][..], extra].concat())
