@@ -477,3 +477,87 @@ fn exec_process_file_defaults_and_errors_as_runc() {
         );
     }
 }
+
+/// With `process.user`, the terminal (and so `/dev/console`) is handed to the process's uid,
+/// its group left as devpts made it (tty), as runc does; for an exec'd process too.
+#[test]
+fn terminal_belongs_to_the_process_user_as_runc() {
+    let w = World::new("tty-owner");
+    let mut b = w.bundle(&[
+        "sh",
+        "-c",
+        "stat -c 'tty=%u:%g' $(tty); stat -c 'console=%u:%g' /dev/console; sleep 100",
+    ]);
+    b.edit(|c| {
+        c["process"]["terminal"] = serde_json::json!(true);
+        c["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
+    });
+    let mut ids = RuncIds(&w, Vec::new());
+    let mut seen = Vec::new();
+    for name in ["runc", "hako"] {
+        let rt = |args: &[&str]| match name {
+            "runc" => runc(&w, args),
+            _ => w.hako(args),
+        };
+        let id = match name {
+            "runc" => {
+                ids.1.push(common::unique("runc-tty"));
+                ids.1.last().unwrap().clone()
+            }
+            _ => w.id("tty"),
+        };
+        let sock = w.dir.join(format!("{name}.sock"));
+        let listener = UnixListener::bind(&sock).unwrap();
+        let sock = sock.to_str().unwrap();
+        rt(&[
+            "create",
+            "--console-socket",
+            sock,
+            "--bundle",
+            b.path(),
+            &id,
+        ])
+        .ok();
+        let mut master = receive_master(&listener);
+        rt(&["start", &id]).ok();
+        let init = read_until(&mut master, "console=");
+        let exec_args = [
+            "exec",
+            "-t",
+            "-d",
+            "--console-socket",
+            sock,
+            "--user",
+            "1000:1000",
+            &id,
+            "sh",
+            "-c",
+            "stat -c 'exec=%u:%g' $(tty); sleep 5",
+        ];
+        let mut child = match name {
+            "runc" => std::process::Command::new(common::runc_bin())
+                .arg("--root")
+                .arg(w.dir.join("runc-state"))
+                .args(exec_args)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+            _ => w.cmd().args(exec_args).spawn().unwrap(),
+        };
+        let mut exec_master = receive_master(&listener);
+        assert!(child.wait().unwrap().success(), "{name} exec");
+        let exec = read_until(&mut exec_master, "exec=");
+        let owner = |text: &str, key: &str| {
+            text.split_whitespace()
+                .find_map(|t| t.strip_prefix(key).map(String::from))
+        };
+        seen.push([
+            owner(&init, "tty="),
+            owner(&init, "console="),
+            owner(&exec, "exec="),
+        ]);
+    }
+    let want = Some("1000:5".to_string());
+    assert_eq!(seen[0], [want.clone(), want.clone(), want], "runc");
+    assert_eq!(seen[1], seen[0], "hako");
+}

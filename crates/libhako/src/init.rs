@@ -176,6 +176,7 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     )?;
     if let Some(pty) = pty {
         console::set_size(&pty, console_size(proc))?;
+        console::give_to(&pty.slave, proc.user().uid())?;
         console::attach(&pty.slave)?;
         match a.console_socket {
             Some(sock) => console::send_master(sock.as_fd(), &pty.master)?,

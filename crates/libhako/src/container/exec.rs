@@ -284,6 +284,7 @@ fn child_steps(
         .ctx(|| "opening /".into())?;
         let pty = console::open_pty(root.as_fd())?;
         console::set_size(&pty, crate::init::console_size(job.process))?;
+        console::give_to(&pty.slave, job.process.user().uid())?;
         console::attach(&pty.slave)?;
         match job.console {
             Some(sock) => console::send_master(sock.as_fd(), &pty.master)?,
