@@ -113,7 +113,7 @@ fn seen(w: &World, b: &Bundle) -> Seen {
 fn runc(w: &World, b: &Bundle, extra: &[&str]) -> Out {
     let root = w.dir.join("runc-state");
     let id = common::unique("runc");
-    let out = std::process::Command::new("runc")
+    let out = std::process::Command::new(common::runc_bin())
         .arg("--root")
         .arg(&root)
         .arg("run")
@@ -813,4 +813,50 @@ fn bind_mount_of_missing_source_fails() {
     let out = w.hako(&["run", "--bundle", b.path(), &id]);
     assert_ne!(out.code(), Some(0));
     assert!(!w.state_dir(&id).exists());
+}
+
+/// A read-only `/dev` and a read-only tmpfs with a mount inside it: as runc, they are mounted
+/// writable (the devices, /dev/pts, the nested mount point are made in them) and made
+/// read-only at the end, with their other flags.
+#[test]
+fn read_only_dev_and_tmpfs_are_made_read_only_last() {
+    let w = World::new("rootfs-rodev");
+    let vol = host_dir(&w, "vol");
+    let mut b = script_bundle(
+        &w,
+        "ls /dev; touch /dev/x /data/x 2>/dev/null || echo refused; cat /data/sub/hello",
+    );
+    b.edit(|c| {
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/dev" {
+                m["options"].as_array_mut().unwrap().push(json!("ro"));
+            }
+        }
+    });
+    add_mount(
+        &mut b,
+        "/data",
+        "tmpfs",
+        "tmpfs",
+        &["ro", "nosuid", "mode=700"],
+    );
+    add_mount(&mut b, "/data/sub", "bind", s(&vol), &["rbind"]);
+    let r = runc_seen(&w, &b);
+    let h = seen(&w, &b);
+    assert!(
+        r.rest.ends_with("refused\nfrom the host\n"),
+        "runc: {}",
+        r.rest
+    );
+    assert_eq!(h.rest, r.rest);
+    for point in ["/dev", "/data", "/dev/pts", "/data/sub"] {
+        let opts = |s: &Seen| {
+            let mut o = s.at(point).opts.clone();
+            o.sort();
+            o
+        };
+        assert_eq!(opts(&h), opts(&r), "{point}");
+    }
+    assert!(h.at("/dev").has("ro") && h.at("/dev").has("nosuid"));
+    assert!(h.at("/data").has("ro") && h.at("/data").has("nosuid"));
 }

@@ -5,7 +5,8 @@
 //! 3. `mounts`, in config order;
 //! 4. /dev: device nodes and symlinks (unless /dev is a bind of the host's);
 //! 5. `linux.sysctl` (through the container's procfs, checked to be procfs), then
-//!    `readonlyPaths` and `maskedPaths`;
+//!    `readonlyPaths` and `maskedPaths`; the read-only tmpfs mounts and /dev, mounted writable
+//!    in step 3, made read-only after the console and the createContainer hooks;
 //! 6. pivot_root (or MS_MOVE + chroot with `--no-pivot`);
 //! 7. `linux.rootfsPropagation` on the new "/", and `root.readonly`.
 //!
@@ -67,7 +68,7 @@ pub fn early(plan: &Plan, go: &mut dyn FnMut() -> bool) -> Result<Early> {
         if go() {
             break;
         }
-        mounts::mount_one(root.as_fd(), m, false, plan.mount_label.as_deref())?;
+        mount_planned(root.as_fd(), m, false, plan.mount_label.as_deref())?;
         done += 1;
     }
     Ok(Early { root, done })
@@ -125,7 +126,7 @@ pub fn setup(
                 continue;
             }
         }
-        mounts::mount_one(root.as_fd(), m, new_cgroupns, plan.mount_label.as_deref())?;
+        mount_planned(root.as_fd(), m, new_cgroupns, plan.mount_label.as_deref())?;
     }
     let dev_is_host_bind = plan
         .mounts
@@ -175,14 +176,52 @@ pub fn setup(
     } else {
         None
     };
-    drop(root);
     before_pivot()?;
+    read_only_last(root.as_fd(), plan)?;
+    drop(root);
     if no_pivot {
         pivot::move_root(rootfs)?;
     } else {
         pivot::pivot(rootfs)?;
     }
     Ok(pty)
+}
+
+/// As runc, a tmpfs or `/dev` asked read-only is mounted writable (its mode set, its files
+/// copied up, device nodes, /dev/pts, the console and nested mount points made in it) and made
+/// read-only by [`read_only_last`].
+fn read_only_later(m: &crate::spec::MountPlan) -> bool {
+    m.options.flags.contains(MsFlags::MS_RDONLY)
+        && !m.options.is_bind()
+        && (m.fstype == "tmpfs" || m.destination == Path::new("/dev"))
+}
+
+/// Mount `m`, writable for now if it is [`read_only_later`].
+fn mount_planned(
+    root: BorrowedFd<'_>,
+    m: &crate::spec::MountPlan,
+    new_cgroupns: bool,
+    label: Option<&str>,
+) -> Result<()> {
+    if read_only_later(m) {
+        let mut rw = m.clone();
+        rw.options.flags.remove(MsFlags::MS_RDONLY);
+        return mounts::mount_one(root, &rw, new_cgroupns, label);
+    }
+    mounts::mount_one(root, m, new_cgroupns, label)
+}
+
+/// The read-only remounts of the [`read_only_later`] mounts, last before pivot_root (runc:
+/// right after it), with the mount's other flags.
+fn read_only_last(root: BorrowedFd<'_>, plan: &Plan) -> Result<()> {
+    for m in plan.mounts.iter().filter(|m| read_only_later(m)) {
+        let dest = m.destination.display();
+        let fd = open_in_root(root, &m.destination, OFlag::O_PATH)
+            .ctx(|| format!("reopening mount destination {dest}"))?;
+        let flags = (m.options.flags & crate::mountopts::REMOUNT_MASK) | MsFlags::MS_RDONLY;
+        remount_bind(&paths::fd_path(&fd), flags).ctx(|| format!("remounting {dest} read-only"))?;
+    }
+    Ok(())
 }
 
 /// Step 7: propagation of the new "/" and `root.readonly`, after the console is in place.
