@@ -418,7 +418,7 @@ fn exec_process_file_defaults_and_errors_as_runc() {
     b.edit(|c| c["root"]["path"] = serde_json::json!(rootfs));
     let hako_id = w.id("pfile");
     w.hako(&["run", "-d", "--bundle", b.path(), &hako_id]).ok();
-    let mut ids = RuncIds(&w, vec![common::unique("runc-pfile")]);
+    let ids = RuncIds(&w, vec![common::unique("runc-pfile")]);
     let runc_id = ids.1[0].clone();
     runc(&w, &["run", "-d", "--bundle", b.path(), &runc_id]).ok();
     let file = |name: &str, v: serde_json::Value| {
