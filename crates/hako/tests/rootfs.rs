@@ -860,3 +860,29 @@ fn read_only_dev_and_tmpfs_are_made_read_only_last() {
     assert!(h.at("/dev").has("ro") && h.at("/dev").has("nosuid"));
     assert!(h.at("/data").has("ro") && h.at("/data").has("nosuid"));
 }
+
+/// `--no-pivot` keeps the host's mounts under the chroot: as runc, the host's procfs and
+/// sysfs are taken out first, so that a new user namespace inside cannot mount a procfs (the
+/// kernel allows it only where a whole one is visible); with pivot_root it cannot either.
+#[test]
+fn no_pivot_leaves_no_whole_host_proc_for_a_new_user_namespace() {
+    let w = World::new("rootfs-nopivot-proc");
+    let mut b = script_bundle(
+        &w,
+        "mkdir -p /tmp/m; unshare -mrpf sh -c 'mount -t proc proc /tmp/m && echo mounted || echo refused'",
+    );
+    writable_root(&mut b);
+    // Mapping uid 0 into a new user namespace needs CAP_SETFCAP (Linux 5.12+).
+    b.edit(|c| {
+        for set in ["bounding", "effective", "permitted"] {
+            let caps = c["process"]["capabilities"][set].as_array_mut().unwrap();
+            caps.push(json!("CAP_SETFCAP"));
+        }
+    });
+    for extra in [&["--no-pivot"][..], &[]] {
+        let h = split(&run(&w, &b, extra).ok().stdout());
+        let r = split(&runc(&w, &b, extra).ok().stdout());
+        assert_eq!(r.rest, "refused\n", "runc {extra:?}");
+        assert_eq!(h.rest, r.rest, "hako {extra:?}");
+    }
+}
