@@ -1,6 +1,7 @@
 //! The container's root filesystem, built by the init in its mount namespace, in this order:
 //!
-//! 1. "/" made rslave, so nothing done here propagates back to the host;
+//! 1. "/" made rslave, so nothing done here propagates back to the host (with a shared
+//!    `rootfsPropagation`, "/" gets that instead and the rootfs's own mount is made private);
 //! 2. the rootfs bind-mounted onto itself (pivot_root needs a mount point);
 //! 3. `mounts`, in config order;
 //! 4. /dev: device nodes and symlinks (unless /dev is a bind of the host's);
@@ -75,11 +76,26 @@ pub fn early(plan: &Plan, go: &mut dyn FnMut() -> bool) -> Result<Early> {
 }
 
 /// Steps 1 and 2; returns the rootfs.
+///
+/// With a shared `rootfsPropagation` (Kubernetes' Bidirectional volumes), "/" gets it in place
+/// of rslave, as runc does: made a slave first, the host's shared mounts would be copied into
+/// new peer groups and a mount made in the container under a volume would never reach the
+/// host. The mount holding the rootfs is then made private, as runc's
+/// rootfsParentMountPrivate, so that the rootfs bind below propagates nowhere and pivot_root
+/// (which refuses a shared parent) works.
 fn begin(plan: &Plan) -> Result<OwnedFd> {
-    mount(NONE, "/", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
-        .ctx(|| "making / rslave".into())?;
     let rootfs = &plan.rootfs;
     let shown = rootfs.display();
+    match plan.rootfs_propagation {
+        Some(p) if p.contains(MsFlags::MS_SHARED) => {
+            mount(NONE, "/", NONE, p, NONE).ctx(|| "making / shared".into())?;
+            let parent = mount_point_of(rootfs)?;
+            mount(NONE, &parent, NONE, MsFlags::MS_PRIVATE, NONE)
+                .ctx(|| format!("making {} (the rootfs's mount) private", parent.display()))?;
+        }
+        _ => mount(NONE, "/", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
+            .ctx(|| "making / rslave".into())?,
+    }
     mount(
         Some(rootfs),
         rootfs,
@@ -94,6 +110,20 @@ fn begin(plan: &Plan) -> Result<OwnedFd> {
         Mode::empty(),
     )
     .ctx(|| format!("opening rootfs {shown}"))
+}
+
+/// The mount point of the mount holding `path` (the longest one above it in this mount
+/// namespace).
+fn mount_point_of(path: &Path) -> Result<std::path::PathBuf> {
+    let real = std::fs::canonicalize(path).map_err(|e| Error::io("resolving", path, e))?;
+    let info = crate::procfs::self_mountinfo()
+        .map_err(|e| Error::io("reading", "/proc/self/mountinfo", e))?;
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| std::path::PathBuf::from(crate::cgroups::layout::unescape(p)))
+        .filter(|p| real.starts_with(p))
+        .max_by_key(|p| p.as_os_str().len())
+        .ok_or_else(|| Error::Init(format!("no mount holds the rootfs {}", real.display())))
 }
 
 /// Build the root filesystem and change into it (steps 1-6 above), from what [`early`] made
