@@ -942,3 +942,68 @@ fn rshared_root_keeps_a_bidirectional_volume_in_the_hosts_peer_group() {
         );
     }
 }
+
+/// With a user namespace, a bind source the container's root cannot reach (under a 0700
+/// directory of the host's root) is opened by the runtime, which can, as runc does; a file
+/// source as well as a directory, recursive or not; a missing source still fails.
+#[test]
+fn userns_bind_sources_the_mapped_root_cannot_reach() {
+    let w = World::new("rootfs-userns-src");
+    let locked = w.dir.join("locked");
+    std::fs::create_dir_all(locked.join("dir/sub")).unwrap();
+    std::fs::write(locked.join("dir/foo.txt"), "in a locked dir\n").unwrap();
+    std::fs::write(locked.join("file.txt"), "a locked file\n").unwrap();
+    std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let mut b = script_bundle(&w, "cat /m/dir/foo.txt /m/file.txt /m/rdir/foo.txt");
+    // The container's root may not write the rootfs (the host's root owns it): the mount
+    // points are there already.
+    let m = b.rootfs().join("m");
+    for d in ["dir", "rdir", "none"] {
+        std::fs::create_dir_all(m.join(d)).unwrap();
+    }
+    std::fs::write(m.join("file.txt"), "").unwrap();
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    });
+    add_mount(
+        &mut b,
+        "/m/dir",
+        "bind",
+        s(&locked.join("dir")),
+        &["bind", "ro"],
+    );
+    add_mount(
+        &mut b,
+        "/m/file.txt",
+        "bind",
+        s(&locked.join("file.txt")),
+        &["bind"],
+    );
+    add_mount(
+        &mut b,
+        "/m/rdir",
+        "bind",
+        s(&locked.join("dir")),
+        &["rbind"],
+    );
+    let r = runc_seen(&w, &b);
+    let h = seen(&w, &b);
+    assert_eq!(r.rest, "in a locked dir\na locked file\nin a locked dir\n");
+    assert_eq!(h.rest, r.rest);
+    assert!(h.at("/m/dir").has("ro"), "{:?}", h.at("/m/dir"));
+    add_mount(
+        &mut b,
+        "/m/none",
+        "bind",
+        s(&locked.join("none")),
+        &["bind"],
+    );
+    let out = run(&w, &b, &[]);
+    assert_eq!(out.code(), Some(1));
+    assert!(out.stderr().contains("none"), "{}", out.stderr());
+}

@@ -161,19 +161,16 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
             other.map(|(m, _)| m)
         ))),
     };
-    let pty = rootfs::setup(
-        plan,
-        early_mounts,
-        a.no_pivot,
-        cgroupns,
-        terminal,
-        tree_at.map(|i| (i, &mut take_tree as rootfs::cgroup_tree::Take<'_>)),
-        &mut || {
+    let runtime = rootfs::FromRuntime {
+        cgroup_tree: tree_at.map(|i| (i, &mut take_tree as rootfs::cgroup_tree::Take<'_>)),
+        mount_source: &mut |m| mount_source(&a.chan, m),
+        before_pivot: &mut || {
             crate::crashpoint::in_init(crate::crashpoint::Step::Mounts, &a.chan);
             state = create_hooks(a)?;
             Ok(())
         },
-    )?;
+    };
+    let pty = rootfs::setup(plan, early_mounts, a.no_pivot, cgroupns, terminal, runtime)?;
     if let Some(pty) = pty {
         console::set_size(&pty, console_size(proc))?;
         console::give_to(&pty.slave, proc.user().uid())?;
@@ -207,6 +204,19 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     process::finalize(proc, plan.has(CloneFlags::CLONE_NEWUSER))?;
     trace::step("init: credentials");
     Ok((fifo, state))
+}
+
+/// Ask the runtime for a detached copy of bind mount `m`'s source (see rootfs).
+fn mount_source(chan: &Channel, m: &crate::spec::MountPlan) -> Result<OwnedFd> {
+    chan.send(&Msg::MountSource { index: m.index })?;
+    match chan.recv_with_fd()? {
+        Some((Msg::MountSourceFd, Some(fd))) => Ok(fd),
+        other => Err(Error::Init(format!(
+            "expected the source of mounts[{}] from the runtime, got {:?}",
+            m.index,
+            other.map(|(m, _)| m)
+        ))),
+    }
 }
 
 /// Whether any hook needs the runtime's pause before pivot_root or the state in the init.

@@ -38,7 +38,7 @@ pub use mounts::{cgroup_mounts, remount_bind, CgroupMount};
 use crate::console::{self, Pty};
 use crate::error::{Error, Result, SysContext};
 use crate::paths::{self, open_in_root};
-use crate::spec::Plan;
+use crate::spec::{MountPlan, Plan};
 
 const NONE: Option<&str> = None;
 
@@ -126,21 +126,34 @@ fn mount_point_of(path: &Path) -> Result<std::path::PathBuf> {
         .ok_or_else(|| Error::Init(format!("no mount holds the rootfs {}", real.display())))
 }
 
+/// What the init gets from the runtime, or does for it, while it builds the rootfs.
+pub struct FromRuntime<'a> {
+    /// When the runtime builds the cgroup mount: the index of that mount and how to get it
+    /// (see [`cgroup_tree`]), called when that mount's turn comes; it returns the tree, or
+    /// nothing (the init then mounts it itself).
+    pub cgroup_tree: Option<(usize, cgroup_tree::Take<'a>)>,
+    /// A detached copy of a bind source the init cannot reach ([`needs_runtime_source`]).
+    pub mount_source: &'a mut dyn FnMut(&MountPlan) -> Result<OwnedFd>,
+    /// Runs last before pivot_root (the create-time hooks).
+    pub before_pivot: &'a mut dyn FnMut() -> Result<()>,
+}
+
 /// Build the root filesystem and change into it (steps 1-6 above), from what [`early`] made
-/// if it ran. With `terminal`, a pty is made in the container's devpts and its peer bound on
-/// `/dev/console` before pivot_root; `before_pivot` runs last before pivot_root (the
-/// create-time hooks). `cgroup_tree`, when the runtime builds the cgroup mount (the index of
-/// that mount and how to get it, see [`cgroup_tree`]), is called when that mount's turn comes
-/// and returns the tree (or nothing: the init then mounts it itself).
+/// if it ran, with what the runtime gives (`runtime`). With `terminal`, a pty is made in the
+/// container's devpts and its peer bound on `/dev/console` before pivot_root.
 pub fn setup(
     plan: &Plan,
     early: Option<Early>,
     no_pivot: bool,
     new_cgroupns: bool,
     terminal: bool,
-    mut cgroup_tree: Option<(usize, cgroup_tree::Take<'_>)>,
-    before_pivot: &mut dyn FnMut() -> Result<()>,
+    runtime: FromRuntime<'_>,
 ) -> Result<Option<Pty>> {
+    let FromRuntime {
+        mut cgroup_tree,
+        mount_source,
+        before_pivot,
+    } = runtime;
     let Early { root, done } = match early {
         Some(e) => e,
         None => Early {
@@ -156,6 +169,16 @@ pub fn setup(
                 continue;
             }
         }
+        let fetched;
+        let m = if needs_runtime_source(plan, m) {
+            fetched = MountPlan {
+                detached_source: Some(std::sync::Arc::new(mount_source(m)?)),
+                ..m.clone()
+            };
+            &fetched
+        } else {
+            m
+        };
         mount_planned(root.as_fd(), m, new_cgroupns, plan.mount_label.as_deref())?;
     }
     let dev_is_host_bind = plan
@@ -217,10 +240,24 @@ pub fn setup(
     Ok(pty)
 }
 
+/// Whether bind mount `m`'s source must come from the runtime: in a user namespace, where
+/// the container's root (a mapped uid without the host's capabilities) cannot reach it (a
+/// source under a 0700 directory of the host's root). As runc, which looks the same way
+/// (stat); the runtime, root on the host, opens a detached copy (`open_tree`) and sends it.
+fn needs_runtime_source(plan: &Plan, m: &MountPlan) -> bool {
+    m.options.is_bind()
+        && m.idmap.is_none()
+        && plan.has(nix::sched::CloneFlags::CLONE_NEWUSER)
+        && matches!(
+            std::fs::metadata(&m.source).map_err(|e| e.raw_os_error()),
+            Err(Some(libc::EACCES | libc::EPERM))
+        )
+}
+
 /// As runc, a tmpfs or `/dev` asked read-only is mounted writable (its mode set, its files
 /// copied up, device nodes, /dev/pts, the console and nested mount points made in it) and made
 /// read-only by [`read_only_last`].
-fn read_only_later(m: &crate::spec::MountPlan) -> bool {
+fn read_only_later(m: &MountPlan) -> bool {
     m.options.flags.contains(MsFlags::MS_RDONLY)
         && !m.options.is_bind()
         && (m.fstype == "tmpfs" || m.destination == Path::new("/dev"))
@@ -229,7 +266,7 @@ fn read_only_later(m: &crate::spec::MountPlan) -> bool {
 /// Mount `m`, writable for now if it is [`read_only_later`].
 fn mount_planned(
     root: BorrowedFd<'_>,
-    m: &crate::spec::MountPlan,
+    m: &MountPlan,
     new_cgroupns: bool,
     label: Option<&str>,
 ) -> Result<()> {
