@@ -1,7 +1,8 @@
 //! The command line surface: `hako features` against the runtime-spec schema and against this
 //! host (namespaces and capabilities of this kernel; every listed seccomp action, operator,
 //! architecture and flag loads in a real container), the `--version`/`help` layout, and a
-//! differential table of every verb's normal and wrong uses against Debian's runc: the exit
+//! differential table of every verb's normal and wrong uses against runc (the reference 1.5.1
+//! in `../shared` when present, else Debian's; `common::runc_bin`): the exit
 //! code under hako equals runc's, and where both log an error, hako's `msg=` equals runc's once
 //! runc's `runc <verb> failed: ` prefix is removed. The cases where hako deliberately differs
 //! are listed in [`ALLOWED`], each with its reason, and printed when the table runs.

@@ -1,4 +1,5 @@
-//! Differential tests against runc: the same bundle runs under `runc` (with a private
+//! Differential tests against runc (the reference 1.5.1 in `../shared` when present, else
+//! Debian's: `common::runc_bin`): the same bundle runs under `runc` (with a private
 //! `--root` in the test world's temp dir) and under hako, and what a caller or the container
 //! can observe is compared: `state` and `list` output, exit codes and error lines, and what the
 //! container sees under the default spec (mounts, credentials, /dev, limits, env).
