@@ -214,12 +214,14 @@ fn symfollow_options() {
 #[test]
 fn rro_on_a_tmpfs_is_applied_not_ignored() {
     // runc 1.5.1 silently ignores recursive attributes on anything but a bind; hako applies
-    // them (nothing in a config is accepted and then ignored).
+    // them (nothing in a config is accepted and then ignored). `rro` on a fresh mount is `ro`,
+    // made read-only last like one: a mount point inside it can still be made.
     let w = World::new("attrs-tmpfs");
     let mut b = w.bundle(&["sh", "-c", "grep ' /t ' /proc/self/mountinfo"]);
     let m = json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs",
                    "options": ["rro", "rnosuid"]});
-    b.edit(|c| c["mounts"].as_array_mut().unwrap().push(m));
+    let inner = json!({"destination": "/t/in", "type": "tmpfs", "source": "tmpfs"});
+    b.edit(|c| c["mounts"].as_array_mut().unwrap().extend([m, inner]));
     let id = w.id("attrs");
     let out = w.hako(&["run", "--bundle", b.path(), &id]).ok().stdout();
     let opts = opts_at(&out, "/t");

@@ -57,6 +57,22 @@ impl MountOptions {
         self.flags.contains(MsFlags::MS_BIND)
     }
 
+    /// For a fresh mount (not a bind), which has nothing beneath it yet: `rro` and `rrw` are
+    /// `ro` and `rw` (still winning over them, as recursive attributes come last), so that a
+    /// read-only tmpfs or /dev gets its mount points and nodes before it is made read-only.
+    pub fn fold_read_only(&mut self) {
+        let ro = libc::MOUNT_ATTR_RDONLY;
+        if self.rec_attr.set & ro != 0 {
+            self.flags.insert(MsFlags::MS_RDONLY);
+            self.cleared.remove(MsFlags::MS_RDONLY);
+        } else if self.rec_attr.clr & ro != 0 {
+            self.flags.remove(MsFlags::MS_RDONLY);
+            self.cleared.insert(MsFlags::MS_RDONLY);
+        }
+        self.rec_attr.set &= !ro;
+        self.rec_attr.clr &= !ro;
+    }
+
     /// The data string for mount(2), or `None` when empty.
     pub fn data_string(&self) -> Option<String> {
         (!self.data.is_empty()).then(|| self.data.join(","))
@@ -310,6 +326,18 @@ mod tests {
             p(&["rnosymfollow"]).rec_attr.set,
             libc::MOUNT_ATTR_NOSYMFOLLOW
         );
+    }
+
+    #[test]
+    fn rro_and_rrw_of_a_fresh_mount_are_ro_and_rw() {
+        let mut o = p(&["rro", "rnosuid"]);
+        o.fold_read_only();
+        assert_eq!(o.flags, MsFlags::MS_RDONLY);
+        assert_eq!(o.rec_attr.set, libc::MOUNT_ATTR_NOSUID);
+        let mut o = p(&["ro", "rrw"]);
+        o.fold_read_only();
+        assert_eq!(o.flags, MsFlags::empty());
+        assert!(o.rec_attr.is_empty());
     }
 
     #[test]
