@@ -33,12 +33,6 @@ const GLOBALS: &[Flag] = &[
         "root directory for storage of container state (default: \"/run/hako\", or \
          $XDG_RUNTIME_DIR/hako for an unprivileged user)",
     ),
-    Flag::value(
-        "criu",
-        None,
-        Kind::Text,
-        "path to the criu binary (accepted; checkpoint and restore are not supported)",
-    ),
     Flag::switch(
         "systemd-cgroup",
         None,
@@ -55,7 +49,7 @@ const GLOBALS: &[Flag] = &[
 ];
 
 /// How many of [`GLOBALS`] hako also takes after the verb (runc takes none there).
-const AFTER_VERB: usize = 6;
+const AFTER_VERB: usize = 5;
 
 /// `--log-format` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,9 +172,12 @@ fn run() -> i32 {
         libhako::trace::log_steps(Box::new(move |step| steps.debug(step)));
         logger.debug(&format!("hako {}: {}", verb.name, m.args.join(" ")));
     }
-    // runc's rule for the default; `spec` needs no state root.
-    let root = match m.value("root").or(g.value("root")).map(PathBuf::from) {
-        Some(root) => root,
+    // runc's rule for the default; `spec` needs no state root. A given root is made absolute
+    // (runc's errors name it so).
+    let given = m.value("root").or(g.value("root")).map(PathBuf::from);
+    let root_given = given.is_some();
+    let root = match given {
+        Some(root) => std::path::absolute(&root).unwrap_or(root),
         None => match libhako::rootless::default_root() {
             Ok(root) => root,
             Err(_) if verb.name == "spec" => PathBuf::new(),
@@ -192,6 +189,7 @@ fn run() -> i32 {
     };
     let ctx = commands::Ctx {
         root,
+        root_given,
         logger: &logger,
         systemd_cgroup: g.on("systemd-cgroup") || m.on("systemd-cgroup"),
     };

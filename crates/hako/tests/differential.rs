@@ -20,8 +20,13 @@ use std::time::{Duration, Instant};
 use common::{Bundle, Out, World};
 use serde_json::{json, Value};
 
-/// runc with its own state root inside the world's temp dir. Every container registered
-/// with [`Runc::track`] is `runc delete --force`d on drop, even when the test fails.
+/// runc with its own state root inside the world's temp dir. Each container id the test
+/// names is given to runc with its first character replaced by `R` ([`Runc::their`]): the
+/// default cgroup is named after the id, and two live containers sharing one cgroup would
+/// not be apart (deleting or killing one would reach the other's processes). The same length
+/// and order keep `list`'s columns and rows comparable; runc's output is read back with the
+/// test's ids. Every container registered with [`Runc::track`] is `runc delete --force`d on
+/// drop, even when the test fails.
 struct Runc {
     bin: PathBuf,
     root: PathBuf,
@@ -39,20 +44,51 @@ impl Runc {
 
     /// Remember `id` for the forced delete on drop.
     fn track(&self, id: &str) {
+        assert!(
+            !id.starts_with('R'),
+            "{id}: ids of the test start in lower case"
+        );
         self.ids.borrow_mut().push(id.to_string());
     }
 
-    fn cmd(&self) -> Command {
+    /// runc's name for the test's container `id`.
+    fn their(id: &str) -> String {
+        format!("R{}", id.get(1..).unwrap_or(""))
+    }
+
+    /// `arg` with a tracked id replaced by runc's name for it.
+    fn arg(&self, arg: &str) -> String {
+        match self.ids.borrow().iter().any(|id| id == arg) {
+            true => Runc::their(arg),
+            false => arg.to_string(),
+        }
+    }
+
+    /// runc's output with its names of the tracked ids replaced by the test's.
+    fn ours(&self, text: Vec<u8>) -> Vec<u8> {
+        let mut s = String::from_utf8_lossy(&text).into_owned();
+        for id in self.ids.borrow().iter() {
+            s = s.replace(&Runc::their(id), id);
+        }
+        s.into_bytes()
+    }
+
+    /// runc with `--root` and `args` (ids translated).
+    fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.bin);
         c.arg("--root").arg(&self.root);
+        c.args(args.iter().map(|a| self.arg(a)));
         c.stdin(Stdio::null());
         c
     }
 
     fn run(&self, args: &[&str]) -> Out {
-        let mut c = self.cmd();
-        c.args(args);
-        exec(c, self.root.parent().expect("world dir"))
+        let Out(o) = exec(self.cmd(args), self.root.parent().expect("world dir"));
+        Out(std::process::Output {
+            status: o.status,
+            stdout: self.ours(o.stdout),
+            stderr: self.ours(o.stderr),
+        })
     }
 
     fn state(&self, id: &str) -> Value {
@@ -64,9 +100,10 @@ impl Runc {
 impl Drop for Runc {
     fn drop(&mut self) {
         for id in self.ids.borrow().iter() {
-            let _ = self
-                .cmd()
-                .args(["delete", "--force", id])
+            let _ = Command::new(&self.bin)
+                .arg("--root")
+                .arg(&self.root)
+                .args(["delete", "--force", &Runc::their(id)])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
@@ -355,8 +392,10 @@ fn state_bundle_and_rootfs_are_absolute_from_a_relative_bundle() {
     let id = t.id("rel");
     let parent = b.dir.parent().unwrap();
     let rel = b.dir.file_name().unwrap().to_str().unwrap();
-    for mut c in [t.runc.cmd(), t.w.cmd()] {
-        c.current_dir(parent).args(["create", "--bundle", rel, &id]);
+    let mut h = t.w.cmd();
+    h.args(["create", "--bundle", rel, &id]);
+    for mut c in [t.runc.cmd(&["create", "--bundle", rel, &id]), h] {
+        c.current_dir(parent);
         exec(c, &t.w.dir).ok();
     }
     compare_state(&t, &id, &b, "created");
@@ -446,6 +485,18 @@ fn check_widths(who: &str, t: &Table) {
 #[test]
 fn list_table_quiet_and_json_match_runc() {
     let t = Both::new("diff-list");
+    // A --root that does not exist: runc 1.5.1 fails to open it (runc 1.1 made it and listed
+    // nothing), and hako does as 1.5.1.
+    let (r, h) = t.both(&["list"]);
+    let missing = |root: &Path| format!("open {}: no such file or directory", root.display());
+    assert_eq!(h.fails().error_msg(), missing(&t.w.root));
+    if common::reference_runc().is_some() {
+        assert_eq!(r.fails().error_msg(), missing(&t.runc.root));
+    }
+    assert!(!t.w.root.exists(), "hako made its --root");
+    for root in [&t.runc.root, &t.w.root] {
+        std::fs::create_dir_all(root).unwrap();
+    }
     // Empty: the same header, nothing for -q, `null` for json.
     let (r, h) = t.ok_both(&["list"]);
     assert_eq!(r, h, "empty table");
@@ -549,14 +600,16 @@ fn run_killed_by_signal_exits_128_plus_n_like_runc() {
     let t = Both::new("diff-sig");
     let b = t.bundle(&["sleep", "100"]);
     let id = t.id("sig");
+    let args = ["run", "--bundle", b.path(), &id];
     let spawn = |mut c: Command| {
-        c.args(["run", "--bundle", b.path(), &id])
-            .stdout(Stdio::null())
+        c.stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn run")
     };
-    let (rc, hc) = (spawn(t.runc.cmd()), spawn(t.w.cmd()));
+    let mut h = t.w.cmd();
+    h.args(args);
+    let (rc, hc) = (spawn(t.runc.cmd(&args)), spawn(h));
     t.wait_status(&id, "running");
     let (r, h) = t.both(&["kill", &id, "KILL"]);
     r.ok();

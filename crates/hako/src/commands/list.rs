@@ -30,7 +30,7 @@ pub const VERB: Verb = Verb {
 /// Print the list.
 pub fn run(ctx: &Ctx<'_>, m: &Matches) -> anyhow::Result<i32> {
     let format = super::table_or_json(m)?;
-    let entries = libhako::container::list(&ctx.root)?;
+    let entries = libhako::container::list(&ctx.root, !ctx.root_given)?;
     let mut out = std::io::stdout().lock();
     if m.on("quiet") {
         for e in &entries {

@@ -27,8 +27,10 @@ use crate::log::Logger;
 
 /// What every verb gets.
 pub struct Ctx<'a> {
-    /// `--root`.
+    /// `--root`, or the default.
     pub root: PathBuf,
+    /// Whether `--root` was given (`list` of a missing root: an error, of the default: empty).
+    pub root_given: bool,
     /// The logger of the global flags.
     pub logger: &'a Logger,
     /// `--systemd-cgroup`: `create` and `run` make the cgroup as a systemd unit (later verbs

@@ -32,18 +32,32 @@ pub fn shared_dir() -> Option<PathBuf> {
     d.is_dir().then(|| d.canonicalize().unwrap_or(d))
 }
 
-/// runc 1.5.1, the reference (`../shared/reference/runc`), when present.
-pub fn reference_runc() -> Option<PathBuf> {
-    shared_dir()
-        .map(|d| d.join("reference/runc"))
-        .filter(|p| p.is_file())
+/// `HAKO_TEST_RUNC`: the runc to compare with instead of the default one (to check that the
+/// differential tests hold against Debian's runc too while the reference is present).
+fn runc_override() -> Option<PathBuf> {
+    std::env::var_os("HAKO_TEST_RUNC")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
-/// The runc to compare with: the reference (1.5.1) when present, else Debian's
-/// (`/usr/sbin/runc`, 1.1.5), else the first `runc` on PATH. Where the two runcs differ,
-/// 1.5.1 is the reference.
+/// runc 1.5.1, the reference (`../shared/reference/runc`), when present (and not overridden
+/// by another `HAKO_TEST_RUNC`).
+pub fn reference_runc() -> Option<PathBuf> {
+    let reference = shared_dir()
+        .map(|d| d.join("reference/runc"))
+        .filter(|p| p.is_file())?;
+    match runc_override() {
+        Some(o) if o != reference => None,
+        _ => Some(reference),
+    }
+}
+
+/// The runc to compare with: `HAKO_TEST_RUNC` if set, else the reference (1.5.1) when
+/// present, else Debian's (`/usr/sbin/runc`, 1.1.5), else the first `runc` on PATH. Where the
+/// two runcs differ, 1.5.1 is the reference: hako does as 1.5.1, and a test that compares with
+/// an older runc allows those differences only then (see [`reference_runc`]).
 pub fn runc_bin() -> PathBuf {
-    if let Some(r) = reference_runc() {
+    if let Some(r) = runc_override().or_else(reference_runc) {
         return r;
     }
     let path = std::env::var_os("PATH").unwrap_or_default();

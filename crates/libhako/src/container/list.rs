@@ -63,12 +63,14 @@ fn entry(sd: &StateDir, with_owner: bool) -> Result<Entry> {
     })
 }
 
-/// Every container under `root`, sorted by id; an unreadable one is skipped.
-pub fn list(root: &Path) -> Result<Vec<Entry>> {
+/// Every container under `root`, sorted by id; an unreadable one is skipped. As runc 1.5.1, a
+/// `root` that does not exist lists nothing when it is the default one (`missing_ok`: no
+/// container was made yet) and is an error when the caller named it.
+pub fn list(root: &Path, missing_ok: bool) -> Result<Vec<Entry>> {
     let dir = match std::fs::read_dir(root) {
         Ok(d) => d,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("reading state root", root, e)),
+        Err(e) if missing_ok && e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("open", root, e)),
     };
     let mut ids: Vec<String> = dir
         .flatten()
