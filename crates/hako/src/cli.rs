@@ -32,7 +32,7 @@ pub struct Flag {
     pub short: Option<&'static str>,
     /// Its value's kind.
     pub kind: Kind,
-    /// The help line.
+    /// The help line; empty for a flag taken but not shown (runc's hidden flags).
     pub help: &'static str,
 }
 
@@ -411,9 +411,9 @@ pub fn verb_help(v: &Verb) -> String {
     if !v.description.is_empty() {
         let _ = write!(s, "\nDESCRIPTION:\n   {}\n", v.description);
     }
-    if !v.flags.is_empty() {
+    let rows = shown(v.flags);
+    if !rows.is_empty() {
         s.push_str("\nOPTIONS:\n");
-        let rows: Vec<_> = v.flags.iter().map(|f| (flag_names(f), f.help)).collect();
         columns(&mut s, &rows);
     }
     s
@@ -437,9 +437,17 @@ pub fn main_help(about: &str, version: &str, verbs: &[Verb], globals: &[Flag]) -
         .collect();
     columns(&mut s, &rows);
     s.push_str("\nGLOBAL OPTIONS:\n");
-    let rows: Vec<_> = globals.iter().map(|f| (flag_names(f), f.help)).collect();
-    columns(&mut s, &rows);
+    columns(&mut s, &shown(globals));
     s
+}
+
+/// The help rows of the flags that are not hidden.
+fn shown(flags: &[Flag]) -> Vec<(String, &'static str)> {
+    flags
+        .iter()
+        .filter(|f| !f.help.is_empty())
+        .map(|f| (flag_names(f), f.help))
+        .collect()
 }
 
 #[cfg(test)]

@@ -27,6 +27,8 @@ from --resources (an OCI LinuxResources JSON); the flags override the file.",
             "CPU CFS period to be used for hardcapping (in usecs). 0 to use system default"),
         Flag::value("cpu-quota", None, Kind::Text,
             "CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period"),
+        Flag::value("cpu-burst", None, Kind::Text,
+            "CPU CFS hardcap burst limit (in usecs). Allowed accumulated cpu time additionally for burst a given period"),
         Flag::value("cpu-share", None, Kind::Text, "CPU shares (relative weight vs. other containers)"),
         Flag::value("cpu-rt-period", None, Kind::Text,
             "CPU realtime period to be used for hardcapping (in usecs). 0 to use system default"),
@@ -34,8 +36,9 @@ from --resources (an OCI LinuxResources JSON); the flags override the file.",
             "CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period"),
         Flag::value("cpuset-cpus", None, Kind::Text, "CPU(s) to use"),
         Flag::value("cpuset-mems", None, Kind::Text, "Memory node(s) to use"),
-        Flag::value("kernel-memory", None, Kind::Text, "(obsoleted; do not use)"),
-        Flag::value("kernel-memory-tcp", None, Kind::Text, "(obsoleted; do not use)"),
+        // Hidden and ignored with runc 1.5.1's warning.
+        Flag::value("kernel-memory", None, Kind::Text, ""),
+        Flag::value("kernel-memory-tcp", None, Kind::Text, ""),
         Flag::value("memory", None, Kind::Text, "Memory limit (in bytes)"),
         Flag::value("cpu-idle", None, Kind::Text, "set cgroup SCHED_IDLE or not, 0: default behavior, 1: SCHED_IDLE"),
         Flag::value("memory-reservation", None, Kind::Text, "Memory reservation or soft_limit (in bytes)"),
@@ -55,6 +58,10 @@ pub fn run(ctx: &Ctx<'_>, m: &Matches) -> anyhow::Result<i32> {
     libhako::container::state(&ctx.root, &id)?;
     if m.value("l3-cache-schema").is_some() || m.value("mem-bw-schema").is_some() {
         bail!("Intel RDT is not supported by hako");
+    }
+    if m.value("kernel-memory").is_some() || m.value("kernel-memory-tcp").is_some() {
+        ctx.logger
+            .warn("Kernel memory settings are ignored and will be removed");
     }
     let mut r: Value = match m.value("resources") {
         None => json!({}),
@@ -90,6 +97,7 @@ pub fn run(ctx: &Ctx<'_>, m: &Matches) -> anyhow::Result<i32> {
     let numbers = [
         ("cpu", "period", unsigned("cpu-period")?),
         ("cpu", "quota", signed("cpu-quota")?),
+        ("cpu", "burst", unsigned("cpu-burst")?),
         ("cpu", "shares", unsigned("cpu-share")?),
         ("cpu", "realtimePeriod", unsigned("cpu-rt-period")?),
         ("cpu", "realtimeRuntime", signed("cpu-rt-runtime")?),

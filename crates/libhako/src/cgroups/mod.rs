@@ -30,7 +30,6 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::sched::CloneFlags;
-use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
@@ -381,24 +380,36 @@ impl Cgroup {
         self.driver.apply(r, true)
     }
 
-    /// Send `sig` to every process of the cgroup: `cgroup.kill` for SIGKILL where the kernel
-    /// has it; otherwise freeze (so nothing forks in between), signal each PID, thaw.
-    pub fn kill_all(&self, sig: Signal) -> Result<()> {
-        if sig == Signal::SIGKILL {
+    /// Send `sig` (a number: real-time signals have no `nix` name) to every process of the
+    /// cgroup: `cgroup.kill` for SIGKILL where the kernel has it; otherwise freeze (so nothing
+    /// forks in between), signal each PID, thaw. A cgroup frozen before (a paused container)
+    /// stays frozen, but for SIGKILL, which a frozen v1 cgroup holds until thawed.
+    pub fn kill_all(&self, sig: i32) -> Result<()> {
+        if sig == libc::SIGKILL {
             if let Some(r) = self.driver.kill_now() {
                 return r;
             }
         }
+        let paused = self.driver.frozen();
         let froze = self.driver.set_frozen(true).is_ok();
         let result = self.driver.pids().map(|pids| {
             for p in pids {
-                let _ = nix::sys::signal::kill(Pid::from_raw(p), sig);
+                let _ = crate::sys::kill(p, sig);
             }
         });
-        if froze {
+        if froze && (!paused || sig == libc::SIGKILL) {
             self.driver.set_frozen(false)?;
         }
         result
+    }
+
+    /// Thaw a frozen cgroup (a paused container whose init was sent SIGKILL, which a frozen
+    /// v1 cgroup holds until then).
+    pub fn thaw(&self) -> Result<()> {
+        match self.driver.frozen() {
+            true => self.driver.set_frozen(false),
+            false => Ok(()),
+        }
     }
 
     /// Remove the cgroup of a container whose init is gone: kill what is left (a container
@@ -434,7 +445,7 @@ impl Cgroup {
                     self.paths()
                 )));
             }
-            self.kill_all(Signal::SIGKILL)?;
+            self.kill_all(libc::SIGKILL)?;
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         let Some(unit) = &self.systemd else {
