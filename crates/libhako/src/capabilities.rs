@@ -114,6 +114,25 @@ pub fn warning(ignored: &[String]) -> Option<String> {
     })
 }
 
+/// runc's warnings for the ambient capabilities that cannot be raised: the kernel raises one
+/// only if it is both permitted and inheritable. runc tries each, warns and goes on; hako
+/// leaves them out ([`crate::security::set_capabilities`]) with the same warnings, given here
+/// during validation.
+pub fn ambient_warnings(c: &oci_spec::runtime::LinuxCapabilities) -> Vec<String> {
+    let names = |set: &Option<oci_spec::runtime::Capabilities>| -> BTreeSet<String> {
+        set.iter()
+            .flatten()
+            .filter_map(|c| serde_json::to_value(c).ok()?.as_str().map(String::from))
+            .collect()
+    };
+    let (inheritable, permitted) = (names(c.inheritable()), names(c.permitted()));
+    names(c.ambient())
+        .into_iter()
+        .filter(|n| !(inheritable.contains(n) && permitted.contains(n)))
+        .map(|n| format!("can't raise ambient capability {n}: operation not permitted"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,10 +59,19 @@ pub fn status(sd: &StateDir, stored: &Stored) -> Status {
     }
 }
 
-/// What the runtime reports when the container's process could not be started: the
-/// process's own message under runc's "unable to start container process: ".
+/// What `exec` reports when its process could not be started: the process's own message
+/// under runc's "unable to start container process: ".
 fn start_failure(message: &str) -> Error {
     Error::Init(format!("unable to start container process: {message}"))
+}
+
+/// What `create` and `run` report when the init failed to set the container up, or anything
+/// it asked of the runtime on the way (hooks, devices, mount sources) failed: as runc's, under
+/// "unable to start container process: error during container init: ".
+fn init_failure(e: Error) -> Error {
+    Error::Init(format!(
+        "unable to start container process: error during container init: {e}"
+    ))
 }
 
 /// A process of the container sent its seccomp listener fd: pass it to `listenerPath` with the
@@ -100,7 +109,7 @@ fn kill_and_wait(stored: &Stored) -> Result<()> {
     // A frozen (paused) v1 cgroup holds even SIGKILL until thawed: kill through the cgroup,
     // which thaws it afterwards.
     if let Some(cg) = crate::cgroups::Cgroup::from_paths(&stored.cgroup_paths) {
-        let _ = cg.kill_all(nix::sys::signal::Signal::SIGKILL);
+        let _ = cg.kill_all(libc::SIGKILL);
     }
     // Open the pidfd first: after the kill the PID could be reused before we look.
     let pidfd = crate::sys::pidfd_open(pid).ok();

@@ -212,6 +212,7 @@ pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> 
     check_version(spec.version(), &mut warnings)?;
     let rootfs = check_root(&spec, bundle)?;
     let (args, env) = check_process(&spec)?;
+    ignored_settings(&spec, &mut warnings);
     let namespaces = check_namespaces(&spec)?;
     let mut mounts = check_mounts(&spec, bundle)?;
     idmap::check(&mut mounts, &mount_idmaps, &spec, &namespaces)?;
@@ -254,6 +255,26 @@ pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> 
         net_devices,
         intel_rdt,
     })
+}
+
+/// What runc 1.5.1 takes but cannot apply, with its warnings: ambient capabilities that are
+/// not both permitted and inheritable, and the kernel memory limits (gone from the kernel).
+fn ignored_settings(spec: &Spec, warnings: &mut Vec<String>) {
+    if let Some(c) = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.capabilities().as_ref())
+    {
+        warnings.extend(crate::capabilities::ambient_warnings(c));
+    }
+    let memory = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.memory().as_ref());
+    if memory.is_some_and(|m| m.kernel().is_some() || m.kernel_tcp().is_some()) {
+        warnings.push("Kernel memory settings are ignored and will be removed".into());
+    }
 }
 
 fn check_version(version: &str, warnings: &mut Vec<String>) -> Result<()> {
