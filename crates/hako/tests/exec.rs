@@ -168,10 +168,23 @@ fn exec_stdin_piped() {
 
 /// Receive one fd over a unix socket, as conmon or containerd's shim do.
 fn receive_master(listener: &UnixListener) -> std::fs::File {
+    receive_master_named(listener, PTMX)
+}
+
+/// The payload with the pty master: its name, the path it was opened by (runc 1.5.1's;
+/// runc 1.1 opened and named `/dev/ptmx`).
+const PTMX: &[u8] = b"/dev/pts/ptmx";
+
+/// [`receive_master`] from a runtime that names it `name`.
+fn receive_master_named(listener: &UnixListener, name: &[u8]) -> std::fs::File {
     let (conn, _) = listener.accept().unwrap();
     let mut buf = [0u8; 64];
     let (n, fd) = libhako::sync::recv_fd(conn.as_fd(), &mut buf).unwrap();
-    assert_eq!(&buf[..n], b"/dev/ptmx", "runc sends the master's name");
+    assert_eq!(
+        String::from_utf8_lossy(&buf[..n]),
+        String::from_utf8_lossy(name),
+        "the master's name"
+    );
     std::fs::File::from(fd.expect("an fd with the message"))
 }
 
@@ -518,7 +531,12 @@ fn terminal_belongs_to_the_process_user_as_runc() {
             &id,
         ])
         .ok();
-        let mut master = receive_master(&listener);
+        // What this runtime names the master: runc 1.1 named it /dev/ptmx.
+        let ptmx: &[u8] = match (name, common::reference_runc()) {
+            ("runc", None) => b"/dev/ptmx",
+            _ => PTMX,
+        };
+        let mut master = receive_master_named(&listener, ptmx);
         rt(&["start", &id]).ok();
         let init = read_until(&mut master, "console=");
         let exec_args = [
@@ -544,7 +562,7 @@ fn terminal_belongs_to_the_process_user_as_runc() {
                 .unwrap(),
             _ => w.cmd().args(exec_args).spawn().unwrap(),
         };
-        let mut exec_master = receive_master(&listener);
+        let mut exec_master = receive_master_named(&listener, ptmx);
         assert!(child.wait().unwrap().success(), "{name} exec");
         let exec = read_until(&mut exec_master, "exec=");
         let owner = |text: &str, key: &str| {
@@ -560,4 +578,113 @@ fn terminal_belongs_to_the_process_user_as_runc() {
     let want = Some("1000:5".to_string());
     assert_eq!(seen[0], [want.clone(), want.clone(), want], "runc");
     assert_eq!(seen[1], seen[0], "hako");
+}
+
+/// What arrived on a `--pidfd-socket`: the payload and the PID the pidfd refers to (from its
+/// fdinfo), and the pidfd.
+fn receive_pidfd(listener: &UnixListener) -> (String, i32, std::os::fd::OwnedFd) {
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 64];
+    let (n, fd) = libhako::sync::recv_fd(conn.as_fd(), &mut buf).unwrap();
+    let fd = fd.expect("an fd with the message");
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{raw}")).unwrap();
+    let pid = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("not a pidfd: {info}"));
+    (String::from_utf8_lossy(&buf[..n]).into_owned(), pid, fd)
+}
+
+/// `--pidfd-socket` (runc 1.2+) on create and exec: a pidfd of the init ("standard") and of
+/// the exec'd process ("setns") arrives on the socket, and signals through it reach that
+/// process; a socket that is not there fails in runc's words, with nothing left behind.
+#[test]
+fn pidfd_socket_gets_a_pidfd_of_the_process_as_runc() {
+    let w = World::new("pidfd-sock");
+    let b = w.bundle(&["sleep", "1000"]);
+    let mut ids = RuncIds(&w, Vec::new());
+    // runc before 1.2 has no --pidfd-socket: hako alone then.
+    let names: &[&str] = match common::reference_runc() {
+        Some(_) => &["runc", "hako"],
+        None => &["hako"],
+    };
+    let mut errors = Vec::new();
+    for &name in names {
+        let rt = |args: &[&str]| match name {
+            "runc" => runc(&w, args),
+            _ => w.hako(args),
+        };
+        let id = match name {
+            "runc" => {
+                ids.1.push(common::unique("runc-pidfd"));
+                ids.1.last().unwrap().clone()
+            }
+            _ => w.id("pidfd"),
+        };
+        let path = w.dir.join(format!("{name}-pidfd.sock"));
+        let listener = UnixListener::bind(&path).unwrap();
+        let sock = path.to_str().unwrap();
+        rt(&["create", "--pidfd-socket", sock, "--bundle", b.path(), &id]).ok();
+        let (payload, pid, init) = receive_pidfd(&listener);
+        assert_eq!(payload, "standard", "{name}");
+        let state: serde_json::Value =
+            serde_json::from_str(&rt(&["state", &id]).ok().stdout()).unwrap();
+        assert_eq!(
+            i64::from(pid),
+            state["pid"].as_i64().unwrap(),
+            "{name}: the init"
+        );
+        rt(&["start", &id]).ok();
+
+        rt(&["exec", "-d", "--pidfd-socket", sock, &id, "sleep", "1000"]).ok();
+        let (payload, pid, exec) = receive_pidfd(&listener);
+        assert_eq!(payload, "setns", "{name}");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        assert_eq!(cmdline, b"sleep\x001000\x00", "{name}: the exec'd process");
+        libhako::sys::pidfd_send_signal(exec.as_fd(), nix::sys::signal::Signal::SIGKILL as i32)
+            .unwrap();
+        libhako::sys::pidfd_send_signal(init.as_fd(), nix::sys::signal::Signal::SIGKILL as i32)
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !rt(&["state", &id]).ok().stdout().contains("\"stopped\"") {
+            assert!(
+                Instant::now() < deadline,
+                "{name}: still running after SIGKILL"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+
+        let missing = w.dir.join("no-such.sock");
+        let missing = missing.to_str().unwrap();
+        let other = format!("{id}-2");
+        if name == "runc" {
+            ids.1.push(other.clone());
+        }
+        let out = rt(&[
+            "create",
+            "--pidfd-socket",
+            missing,
+            "--bundle",
+            b.path(),
+            &other,
+        ]);
+        let line = out.fails().error_msg();
+        errors.push(
+            line.strip_prefix("runc create failed: ")
+                .unwrap_or(&line)
+                .to_string(),
+        );
+        assert!(
+            rt(&["state", &other]).code() == Some(1),
+            "{name}: a failed create left {other}"
+        );
+    }
+    let missing = w.dir.join("no-such.sock");
+    let want = format!(
+        "failed to dail {0}: dial unix {0}: connect: no such file or directory",
+        missing.display()
+    );
+    assert!(errors.iter().all(|e| *e == want), "{errors:?}");
 }

@@ -55,7 +55,8 @@ pub fn errno_text(errno: Errno) -> String {
     out
 }
 
-fn io_text(e: &std::io::Error) -> String {
+/// An I/O error's text as Go prints its errno (`no such file or directory`).
+pub fn io_text(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(code) => errno_text(Errno::from_raw(code)),
         None => e.to_string(),

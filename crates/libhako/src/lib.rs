@@ -24,6 +24,7 @@ pub mod namespaces;
 pub mod netdevices;
 pub mod passwd;
 pub mod paths;
+pub mod pidfd_socket;
 pub mod procattrs;
 pub mod process;
 pub mod procfs;
@@ -43,5 +44,5 @@ pub mod userns;
 pub use error::{Error, Result};
 
 /// The runtime-spec version hako writes into the state it reports (`state`, hooks, seccomp
-/// listeners) and into `spec`'s config.
-pub const OCI_VERSION: &str = "1.2.0";
+/// listeners) and into `spec`'s config: the newest it implements, as runc 1.5.1's 1.3.0.
+pub const OCI_VERSION: &str = "1.3.0";

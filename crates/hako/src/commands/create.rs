@@ -1,5 +1,5 @@
-//! `hako create [--bundle DIR] [--pid-file F] [--console-socket S] [--no-pivot]
-//! [--no-new-keyring] [--preserve-fds N] ID`
+//! `hako create [--bundle DIR] [--pid-file F] [--console-socket S] [--pidfd-socket S]
+//! [--no-pivot] [--no-new-keyring] [--preserve-fds N] ID`
 
 use std::path::PathBuf;
 
@@ -16,6 +16,8 @@ macro_rules! create_flags {
                 "path to the root of the bundle directory, defaults to the current directory"),
             $crate::cli::Flag::value("console-socket", None, $crate::cli::Kind::Text,
                 "path to an AF_UNIX socket which will receive the master end of the console's pseudoterminal"),
+            $crate::cli::Flag::value("pidfd-socket", None, $crate::cli::Kind::Text,
+                "path to an AF_UNIX socket which will receive a file descriptor referencing the init process"),
             $crate::cli::Flag::value("pid-file", None, $crate::cli::Kind::Text,
                 "specify the file to write the process id to"),
             $crate::cli::Flag::switch("no-pivot", None,
@@ -55,6 +57,8 @@ pub struct Common {
     pub pid_file: Option<PathBuf>,
     /// Unix socket that receives the pty master (SCM_RIGHTS) when process.terminal is set.
     pub console_socket: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the init.
+    pub pidfd_socket: Option<PathBuf>,
     /// Do not use pivot_root (MS_MOVE + chroot instead).
     pub no_pivot: bool,
     /// Do not create a new session keyring: the container keeps the caller's.
@@ -71,6 +75,7 @@ impl Common {
             bundle: PathBuf::from(m.value("bundle").unwrap_or(".")),
             pid_file: m.value("pid-file").map(PathBuf::from),
             console_socket: m.value("console-socket").map(PathBuf::from),
+            pidfd_socket: m.value("pidfd-socket").map(PathBuf::from),
             no_pivot: m.on("no-pivot"),
             no_new_keyring: m.on("no-new-keyring"),
             preserve_fds: m.parsed("preserve-fds")?.unwrap_or(0),
@@ -89,6 +94,7 @@ impl Common {
             preserve_fds: self.preserve_fds,
             listen_fds: listen_fds(),
             console_socket: self.console_socket.clone(),
+            pidfd_socket: self.pidfd_socket.clone(),
             detach: true,
             systemd_cgroup: ctx.systemd_cgroup,
         }

@@ -15,6 +15,7 @@ use crate::crashpoint::{self, Step};
 use crate::error::{Error, Result, SysContext};
 use crate::init::{self, InitArgs};
 use crate::namespaces::{self, Strategy};
+use crate::pidfd_socket;
 use crate::spec::{self, Plan};
 use crate::state::{self, StateDir, Stored};
 use crate::sync::{self, Channel, Msg};
@@ -44,6 +45,8 @@ pub struct CreateOptions {
     pub listen_fds: u32,
     /// `--console-socket`: where the pty master goes when `process.terminal` is set.
     pub console_socket: Option<PathBuf>,
+    /// `--pidfd-socket`: where a pidfd of the init goes.
+    pub pidfd_socket: Option<PathBuf>,
     /// Whether the runtime detaches after create (`create`, `run -d`): a terminal then needs a
     /// console socket, as runc requires.
     pub detach: bool,
@@ -132,6 +135,11 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         (Some(path), true) => Some(console::connect(path)?),
         _ => None,
     };
+    let pidfd_socket = opts
+        .pidfd_socket
+        .as_deref()
+        .map(pidfd_socket::connect)
+        .transpose()?;
     let sd = StateDir::create(&opts.root, &opts.id)?;
     crashpoint::at(Step::StateDir);
     trace::step("state dir");
@@ -202,6 +210,9 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         into,
         &mut guard,
     )?;
+    if let Some(socket) = &pidfd_socket {
+        pidfd_socket::send(socket.as_fd(), init_pid, pidfd_socket::Kind::Init)?;
+    }
     crashpoint::at(Step::ExecFifo);
     let stored = Stored {
         pid: init_pid.as_raw(),
@@ -358,11 +369,23 @@ fn drive(
     if let Err(e) = chan.send_with_fds(&go, &fds) {
         // The init failed before Go (making its namespaces or early mounts): its reason.
         return Err(match chan.recv() {
-            Ok(Some(Msg::Failed { message, .. })) => Error::Init(message),
+            Ok(Some(Msg::Failed { message, .. })) => super::init_failure(Error::Init(message)),
             _ => e,
         });
     }
     drop(join);
+    follow(plan, strategy, chan, child, tree_at, guard).map_err(super::init_failure)
+}
+
+/// After Go: what the init asks for until it is Ready (or fails).
+fn follow(
+    plan: &Plan,
+    strategy: Strategy,
+    chan: &Channel,
+    child: Pid,
+    tree_at: Option<usize>,
+    guard: &mut Cleanup<'_>,
+) -> Result<(Pid, Option<OwnedFd>)> {
     if let (Some(i), Some(cg)) = (tree_at, &guard.cgroup) {
         // While the init joins its cgroups and makes its first mounts.
         let tree = crate::rootfs::cgroup_tree::build(&plan.mounts[i], &cg.paths());
@@ -416,11 +439,6 @@ fn drive(
             }
             #[cfg(feature = "crash-points")]
             Some((Msg::CrashPoint, _)) => crashpoint::die(),
-            // As runc: the program's lookup and exec under "unable to start container
-            // process: "; the setup's own failures as they are.
-            Some((Msg::Failed { step, message }, _)) if step == init::EXEC_STEP => {
-                return Err(super::start_failure(&message))
-            }
             Some((Msg::Failed { message, .. }, _)) => return Err(Error::Init(message)),
             Some((other, _)) => {
                 return Err(Error::Init(format!(

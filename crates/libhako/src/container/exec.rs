@@ -19,6 +19,7 @@ use oci_spec::runtime::Process;
 use super::foreground;
 use crate::console;
 use crate::error::{Error, Result, SysContext};
+use crate::pidfd_socket;
 use crate::spec;
 use crate::state::{StateDir, Status};
 use crate::sync::{self, Channel, Msg};
@@ -39,6 +40,8 @@ pub struct ExecOptions {
     pub pid_file: Option<PathBuf>,
     /// `--console-socket`.
     pub console_socket: Option<PathBuf>,
+    /// `--pidfd-socket`: where a pidfd of the exec'd process goes.
+    pub pidfd_socket: Option<PathBuf>,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
     /// `--ignore-paused`: exec into a paused container (the process starts frozen).
@@ -114,6 +117,11 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         }
         _ => None,
     };
+    let pidfd_socket = opts
+        .pidfd_socket
+        .as_deref()
+        .map(pidfd_socket::connect)
+        .transpose()?;
     let joins = namespace_fds(stored.pid)?;
     let linux = config.linux().clone();
     let set = if opts.detach {
@@ -161,7 +169,13 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         Forked::Parent(pid) => pid,
     };
     drop(child);
-    let (pid, pty) = drive(&parent, intermediate, seccomp.as_ref(), &stored)?;
+    let (pid, pty) = drive(
+        &parent,
+        intermediate,
+        seccomp.as_ref(),
+        &stored,
+        pidfd_socket.as_ref(),
+    )?;
     if let Some(pf) = &opts.pid_file {
         super::create::write_pid_file(pf, pid)?;
     }
@@ -328,11 +342,14 @@ fn exec_done(chan: &Channel) -> Result<()> {
 }
 
 /// Drive the child to Ready: the exec'd process's host PID and its pty master, if sent back.
+/// A pidfd of the process goes to `pidfd_socket` as soon as its PID is known (it cannot have
+/// exited before it is Ready, nor been reaped).
 fn drive(
     chan: &Channel,
     intermediate: Pid,
     seccomp: Option<&crate::seccomp::Filter>,
     stored: &crate::state::Stored,
+    pidfd_socket: Option<&OwnedFd>,
 ) -> Result<(Pid, Option<OwnedFd>)> {
     let mut pid = None;
     let mut pty = None;
@@ -341,6 +358,12 @@ fn drive(
             Some((Msg::Pid(p), _)) => {
                 pid = Some(Pid::from_raw(p));
                 let _ = waitpid(intermediate, None);
+                if let Some(socket) = pidfd_socket {
+                    let kind = pidfd_socket::Kind::Exec;
+                    if let Err(e) = pidfd_socket::send(socket.as_fd(), Pid::from_raw(p), kind) {
+                        break Err(e);
+                    }
+                }
             }
             Some((Msg::Pty, Some(fd))) => pty = Some(fd),
             Some((Msg::SeccompListener, Some(fd))) => {
