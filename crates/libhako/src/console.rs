@@ -27,14 +27,19 @@ pub struct Pty {
 /// Major numbers of Unix98 pty peers (`UNIX98_PTY_SLAVE_MAJOR` and the 7 after it).
 const PTY_SLAVE_MAJORS: std::ops::RangeInclusive<u64> = 136..=143;
 
-/// Open a pty in the devpts instance that `/dev/ptmx` of the root `root` leads to.
+/// The multiplexer of a devpts instance, as runc 1.5.1 opens it: `/dev/ptmx` is a link to it.
+const PTMX: &str = "/dev/pts/ptmx";
+
+/// Open a pty in the container's devpts instance (`/dev/pts/ptmx` of the root `root`, not
+/// through a symlink), checked to be that instance's multiplexer (char 5:2 on devpts).
 pub fn open_pty(root: BorrowedFd<'_>) -> Result<Pty> {
     let master = open_in_root(
         root,
-        Path::new("/dev/ptmx"),
-        OFlag::O_RDWR | OFlag::O_NOCTTY,
+        Path::new(PTMX),
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_NOFOLLOW,
     )
-    .ctx(|| "opening /dev/ptmx in the container".into())?;
+    .ctx(|| format!("opening {PTMX} in the container"))?;
+    check_ptmx(master.as_fd())?;
     sys::pty_unlock(master.as_fd()).ctx(|| "unlocking the pty".into())?;
     let number = sys::pty_number(master.as_fd()).ctx(|| "reading the pty number".into())?;
     let slave = sys::pty_peer(master.as_fd()).ctx(|| "opening the pty peer".into())?;
@@ -51,6 +56,24 @@ pub fn open_pty(root: BorrowedFd<'_>) -> Result<Pty> {
         slave,
         number,
     })
+}
+
+/// `fd` is the pty multiplexer of a devpts mount, not something put in its place.
+fn check_ptmx(fd: BorrowedFd<'_>) -> Result<()> {
+    let st = fstat(fd).ctx(|| format!("stat of {PTMX}"))?;
+    let fs = nix::sys::statfs::fstatfs(fd).ctx(|| format!("statfs of {PTMX}"))?;
+    let is_chr = st.st_mode & libc::S_IFMT == libc::S_IFCHR;
+    let rdev = (
+        u64::from(libc::major(st.st_rdev)),
+        u64::from(libc::minor(st.st_rdev)),
+    );
+    if !is_chr || rdev != (5, 2) || fs.filesystem_type() != nix::sys::statfs::DEVPTS_SUPER_MAGIC {
+        return Err(Error::Init(format!(
+            "{PTMX} is not the pty multiplexer of a devpts mount (mode {:o}, rdev {}:{})",
+            st.st_mode, rdev.0, rdev.1
+        )));
+    }
+    Ok(())
 }
 
 /// Set the size asked for in `process.consoleSize`.
@@ -90,9 +113,10 @@ pub fn attach(slave: &OwnedFd) -> Result<()> {
     sys::set_controlling_tty(stdin.as_fd()).ctx(|| "making the pty the controlling terminal".into())
 }
 
-/// Send the master to a connected console socket, as runc does (payload: the master's name).
+/// Send the master to a connected console socket, as runc does (payload: the master's name,
+/// the path it was opened by).
 pub fn send_master(socket: BorrowedFd<'_>, master: &OwnedFd) -> Result<()> {
-    crate::sync::send_fds(socket, b"/dev/ptmx", &[master.as_fd()])
+    crate::sync::send_fds(socket, PTMX.as_bytes(), &[master.as_fd()])
         .ctx(|| "sending the pty master to the console socket".into())
 }
 

@@ -75,9 +75,9 @@ pub fn base() -> Value {
                 "TERM=xterm"
             ],
             "cwd": "/",
-            "capabilities": {
-                "bounding": CAPS, "effective": CAPS, "permitted": CAPS, "ambient": CAPS
-            },
+            // No ambient set, as runc 1.5.1 (runc 1.1's, without an inheritable set, could
+            // not be raised).
+            "capabilities": {"bounding": CAPS, "effective": CAPS, "permitted": CAPS},
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": true
         },
@@ -117,7 +117,7 @@ pub fn base() -> Value {
 }
 
 /// runc's rootless changes: a user namespace mapping the caller to root, no network
-/// namespace, /sys bound from the host, no cgroup mount, no devpts gid, no device rules.
+/// namespace, /sys bound from the host, no devpts gid, no device rules.
 pub fn rootless(mut spec: Value, uid: u32, gid: u32) -> Value {
     let linux = &mut spec["linux"];
     linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
@@ -130,13 +130,12 @@ pub fn rootless(mut spec: Value, uid: u32, gid: u32) -> Value {
         res.remove("resources");
     }
     if let Some(mounts) = spec["mounts"].as_array_mut() {
-        mounts.retain(|m| m["type"] != "cgroup");
         for m in mounts.iter_mut() {
             if m["destination"] == "/sys" {
                 *m = json!({"destination": "/sys", "type": "none", "source": "/sys",
                             "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
             }
-            if let Some(opts) = m["options"].as_array_mut() {
+            if let Some(opts) = m.get_mut("options").and_then(Value::as_array_mut) {
                 opts.retain(|o| o != "gid=5");
             }
         }
@@ -165,10 +164,8 @@ mod tests {
         let ns = s["linux"]["namespaces"].as_array().expect("namespaces");
         assert!(ns.iter().any(|n| n["type"] == "user"));
         assert!(!ns.iter().any(|n| n["type"] == "network"));
-        assert!(!s["mounts"]
-            .as_array()
-            .expect("mounts")
-            .iter()
-            .any(|m| m["type"] == "cgroup"));
+        let mounts = s["mounts"].as_array().expect("mounts");
+        assert!(mounts.iter().any(|m| m["type"] == "cgroup"));
+        assert!(mounts[0].get("options").is_none(), "{}", mounts[0]);
     }
 }

@@ -3,7 +3,7 @@
 //! ```text
 //! hako version 0.1.0
 //! commit: 0123456789ab
-//! spec: 1.2.0
+//! spec: 1.3.0
 //! libseccomp: 2.5.4
 //! ```
 

@@ -77,25 +77,25 @@ pub fn early(plan: &Plan, go: &mut dyn FnMut() -> bool) -> Result<Early> {
 
 /// Steps 1 and 2; returns the rootfs.
 ///
-/// With a shared `rootfsPropagation` (Kubernetes' Bidirectional volumes), "/" gets it in place
-/// of rslave, as runc does: made a slave first, the host's shared mounts would be copied into
-/// new peer groups and a mount made in the container under a volume would never reach the
-/// host. The mount holding the rootfs is then made private, as runc's
-/// rootfsParentMountPrivate, so that the rootfs bind below propagates nowhere and pivot_root
-/// (which refuses a shared parent) works.
+/// "/" is made rslave, or given a shared `rootfsPropagation` in its place (Kubernetes'
+/// Bidirectional volumes), as runc does: made a slave first, the host's shared mounts would be
+/// copied into new peer groups and a mount made in the container under a volume would never
+/// reach the host. Then, as runc's rootfsParentMountPrivate, the mount holding the rootfs is
+/// made private, whatever its propagation: the rootfs bind below propagates nowhere,
+/// pivot_root (which refuses a shared parent) works, and the container's "/" starts private
+/// (runc 1.5.1 and crun; runc 1.1 left it a slave of the host's mount), whatever else
+/// `rootfsPropagation` asks is applied after pivot_root ([`finalize`]).
 fn begin(plan: &Plan) -> Result<OwnedFd> {
     let rootfs = &plan.rootfs;
     let shown = rootfs.display();
     match plan.rootfs_propagation {
         Some(p) if p.contains(MsFlags::MS_SHARED) => {
-            mount(NONE, "/", NONE, p, NONE).ctx(|| "making / shared".into())?;
-            let parent = mount_point_of(rootfs)?;
-            mount(NONE, &parent, NONE, MsFlags::MS_PRIVATE, NONE)
-                .ctx(|| format!("making {} (the rootfs's mount) private", parent.display()))?;
+            mount(NONE, "/", NONE, p, NONE).ctx(|| "making / shared".into())?
         }
         _ => mount(NONE, "/", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
             .ctx(|| "making / rslave".into())?,
     }
+    make_mount_private(rootfs)?;
     mount(
         Some(rootfs),
         rootfs,
@@ -112,18 +112,25 @@ fn begin(plan: &Plan) -> Result<OwnedFd> {
     .ctx(|| format!("opening rootfs {shown}"))
 }
 
-/// The mount point of the mount holding `path` (the longest one above it in this mount
-/// namespace).
-fn mount_point_of(path: &Path) -> Result<std::path::PathBuf> {
+/// Make the mount holding `path` private: the nearest directory up from it that is a mount
+/// point takes MS_PRIVATE (EINVAL: not one, try its parent), without reading mountinfo.
+fn make_mount_private(path: &Path) -> Result<()> {
     let real = std::fs::canonicalize(path).map_err(|e| Error::io("resolving", path, e))?;
-    let info = crate::procfs::self_mountinfo()
-        .map_err(|e| Error::io("reading", "/proc/self/mountinfo", e))?;
-    info.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|p| std::path::PathBuf::from(crate::cgroups::layout::unescape(p)))
-        .filter(|p| real.starts_with(p))
-        .max_by_key(|p| p.as_os_str().len())
-        .ok_or_else(|| Error::Init(format!("no mount holds the rootfs {}", real.display())))
+    let mut at = real.as_path();
+    loop {
+        match mount(NONE, at, NONE, MsFlags::MS_PRIVATE, NONE) {
+            Err(nix::errno::Errno::EINVAL) => match at.parent() {
+                Some(parent) => at = parent,
+                None => {
+                    return Err(Error::Init(format!(
+                        "no mount holds the rootfs {}",
+                        real.display()
+                    )))
+                }
+            },
+            r => return r.ctx(|| format!("making {} (the rootfs's mount) private", at.display())),
+        }
+    }
 }
 
 /// What the init gets from the runtime, or does for it, while it builds the rootfs.
