@@ -348,14 +348,16 @@ fn program_not_in_path() {
     let msg = refused(&w, &b);
     assert_eq!(
         msg,
-        "unable to start container process: exec: \"nope\": executable file not found in $PATH"
+        "unable to start container process: error during container init: exec: \"nope\": \
+         executable file not found in $PATH"
     );
 
     let b = w.bundle(&["/nope"]);
     let msg = refused(&w, &b);
     assert_eq!(
         msg,
-        "unable to start container process: exec: \"/nope\": stat /nope: no such file or directory"
+        "unable to start container process: error during container init: exec: \"/nope\": \
+         stat /nope: no such file or directory"
     );
 }
 

@@ -886,3 +886,140 @@ fn ps_keeps_runcs_columns_and_puts_nspid_before_the_command() {
         }
     }
 }
+
+/// The processes in the container's cgroup (its pids hierarchy), by the runtime's id.
+fn cgroup_procs(id: &str) -> usize {
+    common::cgroups_named(id)
+        .iter()
+        .find(|d| d.starts_with("/sys/fs/cgroup/pids") || d.join("cgroup.kill").exists())
+        .and_then(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+        .map_or(0, |p| p.lines().count())
+}
+
+/// Poll until `f` holds, for 10 s.
+fn eventually(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `kill` as runc 1.5.1: an unknown container is named before a bad signal; SIGKILL thaws a
+/// paused container, so that it stops; SIGKILL to a container without a PID namespace of its
+/// own kills every process of its cgroup, not only the init (runc 1.1: the init alone, so
+/// compared with runc 1.5.1 only).
+#[test]
+fn kill_as_runc() {
+    let t = Both::new("diff-kill");
+    let unknown = t.id("nope");
+    let (r, h) = t.both(&["kill", &unknown, "BOGUS"]);
+    same_error(r, h, "container does not exist");
+
+    let b = t.bundle(&["sleep", "1000"]);
+    let paused = t.id("paused");
+    for args in [&["run", "-d", "--bundle", b.path(), &paused][..], &["pause", &paused]] {
+        let (r, h) = t.both(args);
+        r.ok();
+        h.ok();
+    }
+    let (r, h) = t.both(&["kill", &paused, "KILL"]);
+    r.ok();
+    h.ok();
+    t.wait_status(&paused, "stopped");
+
+    let mut b = t.bundle(&["sh", "-c", "sleep 1000 & exec sleep 1001"]);
+    b.edit(|c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "pid");
+    });
+    let id = t.id("hostpid");
+    let mut runtimes = vec![("hako", id.clone())];
+    if common::reference_runc().is_some() {
+        runtimes.push(("runc", Runc::their(&id)));
+    }
+    for (who, cg) in &runtimes {
+        let run = ["run", "-d", "--bundle", b.path(), &id];
+        match *who {
+            "runc" => t.runc.run(&run).ok(),
+            _ => t.hako(&run).ok(),
+        };
+        eventually(&format!("{who}: two processes"), || cgroup_procs(cg) == 2);
+        match *who {
+            "runc" => t.runc.run(&["kill", &id, "KILL"]).ok(),
+            _ => t.hako(&["kill", &id, "KILL"]).ok(),
+        };
+        eventually(&format!("{who}: the init's child left behind"), || {
+            cgroup_procs(cg) == 0
+        });
+    }
+}
+
+/// Settings runc 1.5.1 takes without applying them get its warning lines (hako used to drop
+/// them silently): ambient capabilities neither permitted nor inheritable, kernel memory
+/// limits. (runc 1.1 warned of neither: compared with 1.5.1 only.)
+#[test]
+fn ignored_settings_warn_as_runc() {
+    let t = Both::new("diff-warn");
+    let mut b = t.bundle(&["true"]);
+    b.edit(|c| {
+        c["process"]["capabilities"]["ambient"] = json!(["CAP_KILL", "CAP_CHOWN"]);
+        c["linux"]["resources"]["memory"] = json!({"kernel": 10485760, "kernelTCP": 10485760});
+    });
+    let warnings = |o: Out| -> Vec<String> {
+        o.ok()
+            .stderr()
+            .lines()
+            .filter(|l| l.contains("level=warning"))
+            .filter_map(|l| l.split_once(" msg=").map(|(_, m)| m.to_string()))
+            .collect()
+    };
+    let (r, h) = t.run_both(&b, "warn");
+    let h = warnings(h);
+    let mut want = vec![
+        "\"can't raise ambient capability CAP_CHOWN: operation not permitted\"",
+        "\"can't raise ambient capability CAP_KILL: operation not permitted\"",
+        "\"Kernel memory settings are ignored and will be removed\"",
+    ];
+    let mut sorted = h.clone();
+    sorted.sort();
+    want.sort();
+    assert_eq!(sorted, want, "hako");
+    if common::reference_runc().is_some() {
+        let mut r = warnings(r);
+        r.sort();
+        assert_eq!(r, want, "runc");
+    }
+}
+
+/// `spec` and `spec --rootless` write runc 1.5.1's config (but the hostname): no ambient
+/// set, ociVersion 1.3.0, the cgroup mount kept when rootless. Compared with an older runc,
+/// those two fields are left out.
+#[test]
+fn spec_matches_runc() {
+    let t = Both::new("diff-spec");
+    let older = common::reference_runc().is_none();
+    for extra in [&[][..], &["--rootless"]] {
+        let read = |who: &str| -> Value {
+            let dir = t.w.dir.join(common::unique(&format!("spec-{who}")));
+            std::fs::create_dir(&dir).unwrap();
+            let args = [&["spec"][..], extra, &["--bundle", dir.to_str().unwrap()]].concat();
+            match who {
+                "runc" => t.runc.run(&args).ok(),
+                _ => t.hako(&args).ok(),
+            };
+            let text = std::fs::read_to_string(dir.join("config.json")).unwrap();
+            let mut v: Value = serde_json::from_str(&text).unwrap();
+            v["hostname"] = json!("<hostname>");
+            if older {
+                v["ociVersion"] = json!("<version>");
+                v["process"]["capabilities"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("ambient");
+            }
+            v
+        };
+        assert_eq!(read("runc"), read("hako"), "spec {extra:?}");
+    }
+}

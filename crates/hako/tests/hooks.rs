@@ -110,7 +110,14 @@ fn failing_create_runtime_hook_fails_create_and_leaves_nothing() {
     let id = w.id("fail");
     let out = w.hako(&["create", "--bundle", b.path(), &id]).fails();
     let msg = out.error_msg();
-    assert!(msg.starts_with("createRuntime hook #0 (/bin/sh)"), "{msg}");
+    // As runc: what fails while the init is set up, under its prefix.
+    assert!(
+        msg.starts_with(
+            "unable to start container process: error during container init: \
+             createRuntime hook #0 (/bin/sh)"
+        ),
+        "{msg}"
+    );
     assert!(msg.contains("no-network"), "{msg}");
     assert!(!w.state_dir(&id).exists());
 }

@@ -543,7 +543,14 @@ fn delete_force_of_unknown_id_succeeds() {
 #[test]
 fn list_table_quiet_and_json() {
     let w = World::new("list");
-    // Nothing yet (the root does not even exist).
+    // A --root that does not exist is an error, as runc 1.5.1's.
+    let msg = w.hako(&["list"]).fails().error_msg();
+    assert_eq!(
+        msg,
+        format!("open {}: no such file or directory", w.root.display())
+    );
+    std::fs::create_dir_all(&w.root).unwrap();
+    // Nothing yet.
     assert_eq!(w.hako(&["list"]).ok().stdout(), format!("{HEADER}\n"));
     assert_eq!(w.hako(&["list", "-q"]).ok().stdout(), "");
     assert_eq!(
