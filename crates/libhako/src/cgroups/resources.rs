@@ -121,8 +121,27 @@ pub fn v2(r: &LinuxResources, exists: &dyn Fn(&str) -> bool) -> Result<Vec<Setti
                 "cgroup v2 cannot disable the OOM killer",
             ));
         }
+        if m.use_hierarchy() == Some(false) {
+            return Err(unsupported(
+                "memory.useHierarchy",
+                "cgroup v2 memory accounting is always hierarchical",
+            ));
+        }
     }
     if let Some(b) = r.block_io() {
+        let device_leaf = b
+            .weight_device()
+            .iter()
+            .flatten()
+            .any(|d| d.leaf_weight().is_some());
+        if b.leaf_weight().is_some() || device_leaf {
+            let field = if device_leaf {
+                "blockIO.weightDevice.leafWeight"
+            } else {
+                "blockIO.leafWeight"
+            };
+            return Err(unsupported(field, "cgroup v2 has no leaf weight"));
+        }
         let bfq = exists("io.bfq.weight");
         if let Some(w) = b.weight().filter(|w| *w != 0) {
             out.push(if bfq {
@@ -196,7 +215,12 @@ pub fn v2(r: &LinuxResources, exists: &dyn Fn(&str) -> bool) -> Result<Vec<Setti
             if period != 0 {
                 v.push_str(&format!(" {period}"));
             }
-            out.push(set("cpu", "cpu.max", v, "cpu.quota"));
+            let field = if quota != 0 {
+                "cpu.quota"
+            } else {
+                "cpu.period"
+            };
+            out.push(set("cpu", "cpu.max", v, field));
         }
         if let Some(b) = c.burst() {
             out.push(set("cpu", "cpu.max.burst", b, "cpu.burst"));
@@ -204,11 +228,16 @@ pub fn v2(r: &LinuxResources, exists: &dyn Fn(&str) -> bool) -> Result<Vec<Setti
         if let Some(i) = c.idle() {
             out.push(set("cpu", "cpu.idle", i, "cpu.idle"));
         }
-        if c.realtime_runtime().unwrap_or(0) != 0 || c.realtime_period().unwrap_or(0) != 0 {
-            return Err(unsupported(
+        for (v, field) in [
+            (
+                c.realtime_runtime().unwrap_or(0) != 0,
                 "cpu.realtimeRuntime",
-                "cgroup v2 has no realtime CPU limits",
-            ));
+            ),
+            (c.realtime_period().unwrap_or(0) != 0, "cpu.realtimePeriod"),
+        ] {
+            if v {
+                return Err(unsupported(field, "cgroup v2 has no realtime CPU limits"));
+            }
         }
         cpuset(&mut out, c.cpus().as_deref(), c.mems().as_deref());
     }
@@ -481,6 +510,16 @@ fn v1_memory(
             "memory.oom_control",
             1,
             "memory.disableOOMKiller",
+        ));
+    }
+    if let Some(h) = m.use_hierarchy() {
+        // Linux 5.16+ refuses 0 (EINVAL): create then fails naming the field.
+        let v = u8::from(h);
+        out.push(set(
+            "memory",
+            "memory.use_hierarchy",
+            v,
+            "memory.useHierarchy",
         ));
     }
     Ok(())

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::mountopts::{self, MountOptions};
 
 pub mod idmap;
+pub mod refused;
 
 /// Spec versions accepted: major 1, minor up to this one without a warning.
 pub const MAX_KNOWN_MINOR: u64 = 3;
@@ -152,6 +153,7 @@ pub fn parse_config(bytes: &[u8]) -> Result<Config> {
         .and_then(serde_json::Value::as_object_mut)
         .and_then(|l| l.remove("seccomp"));
     let ignored_capabilities = crate::capabilities::sanitize(&mut raw)?;
+    refused::check(&raw)?;
     check_namespace_types(&raw)?;
     crate::procattrs::sanitize(&mut raw)?;
     let mount_idmaps = idmap::from_raw(&raw)?;
@@ -218,7 +220,7 @@ pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> 
     let devices = check_devices(&spec)?;
     crate::hooks::check(spec.hooks())?;
     let rootfs_propagation = check_linux(&spec, &namespaces)?;
-    crate::procattrs::check_linux(&spec, &mut warnings)?;
+    crate::procattrs::check_linux(&spec)?;
     let mount_label = crate::lsm::check_mount_label(&spec)?;
     let intel_rdt = match intel_rdt {
         Some(cfg) => {
