@@ -83,18 +83,39 @@ fn v2_num(v: i64) -> Option<String> {
     }
 }
 
+/// `pids.max` for `linux.resources.pids.limit`, as runc 1.5.1: negative is `max`, and 0 (a
+/// limit since runtime-spec 1.3; a `pids` without `limit` is dropped at parse) is 1, as
+/// systemd's `TasksMax` cannot be 0.
+fn pids_max(limit: i64) -> String {
+    match limit {
+        l if l < 0 => "max".into(),
+        0 => "1".into(),
+        l => l.to_string(),
+    }
+}
+
+/// A `linux.resources.pids` without `limit` (or with a null one) asks for nothing: removed from
+/// the raw config, since the typed spec would read it as a limit of 0.
+pub fn drop_pids_without_limit(raw: &mut serde_json::Value) {
+    let Some(res) = raw
+        .pointer_mut("/linux/resources")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    if res
+        .get("pids")
+        .is_some_and(|p| p.get("limit").is_none_or(serde_json::Value::is_null))
+    {
+        res.remove("pids");
+    }
+}
+
 /// Settings for a v2 cgroup.
 pub fn v2(r: &LinuxResources, exists: &dyn Fn(&str) -> bool) -> Result<Vec<Setting>> {
     let mut out = Vec::new();
     if let Some(p) = r.pids() {
-        if p.limit() != 0 {
-            out.push(set(
-                "pids",
-                "pids.max",
-                v2_num(p.limit()).unwrap_or_default(),
-                "pids.limit",
-            ));
-        }
+        out.push(set("pids", "pids.max", pids_max(p.limit()), "pids.limit"));
     }
     if let Some(m) = r.memory() {
         let limit = m.limit().unwrap_or(0);
@@ -337,6 +358,15 @@ pub fn v1(r: &LinuxResources, host: &V1Host<'_>, skip_devices: bool) -> Result<V
     }
     if let Some(c) = r.cpu() {
         if let Some(s) = c.shares().filter(|s| *s != 0) {
+            // The kernel clamps out-of-range shares silently; runc refuses them (in these words).
+            let why = match s {
+                s if s < 2 => Some("the minimum allowed cpu-shares is 2"),
+                s if s > 262_144 => Some("the maximum allowed cpu-shares is 262144"),
+                _ => None,
+            };
+            if let Some(why) = why {
+                return Err(Error::config("linux.resources.cpu.shares", why));
+            }
             out.push(set("cpu", "cpu.shares", s, "cpu.shares"));
         }
         if let Some(p) = c.period().filter(|p| *p != 0) {
@@ -359,14 +389,7 @@ pub fn v1(r: &LinuxResources, host: &V1Host<'_>, skip_devices: bool) -> Result<V
         }
     }
     if let Some(p) = r.pids() {
-        if p.limit() != 0 {
-            out.push(set(
-                "pids",
-                "pids.max",
-                v2_num(p.limit()).unwrap_or_default(),
-                "pids.limit",
-            ));
-        }
+        out.push(set("pids", "pids.max", pids_max(p.limit()), "pids.limit"));
     }
     if let Some(b) = r.block_io() {
         let bfq = !(host.exists)("blkio.weight") && (host.exists)("blkio.bfq.weight");

@@ -448,7 +448,7 @@ fn readonly_path(root: BorrowedFd<'_>, path: &Path, hiding: &mut Hiding) -> Resu
     remount_bind(&p, flags).ctx(|| format!("remounting readonly path {shown}"))
 }
 
-/// Hide a path: a read-only empty tmpfs over a directory (with `linux.mountLabel` `label`, as
+/// Hide a path: a read-only empty tmpfs (4 KiB, one inode) over a directory (with `linux.mountLabel` `label`, as
 /// runc), /dev/null over anything else.
 fn mask_path(
     root: BorrowedFd<'_>,
@@ -474,7 +474,8 @@ fn mask_path(
             p.as_str(),
             Some("tmpfs"),
             MsFlags::MS_RDONLY,
-            crate::lsm::mount_data(None, label).as_deref(),
+            // As runc 1.5: the smallest tmpfs there is.
+            crate::lsm::mount_data(Some("size=4k,nr_inodes=1".into()), label).as_deref(),
         )
     } else {
         // As runc: the container's own /dev/null (so the mask shows as its /dev), bound from

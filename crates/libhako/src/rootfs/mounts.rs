@@ -69,7 +69,8 @@ pub fn mount_one(
             "proc" | "sysfs" | "mqueue" => None,
             _ => label,
         };
-        let data = crate::lsm::mount_data(m.options.data_string(), labelled);
+        let data = tmpfs_mode(m, &target, m.options.data_string())?;
+        let data = crate::lsm::mount_data(data, labelled);
         match mount(
             Some(&m.source),
             fd_path(&target).as_str(),
@@ -114,6 +115,22 @@ pub fn mount_one(
         }
     }
     set_rec_attr(root, m)
+}
+
+/// As runc: a tmpfs without `mode=` gets the mode of the directory it covers (0755 when the
+/// runtime made it), not tmpfs's 1777.
+fn tmpfs_mode(m: &MountPlan, target: &OwnedFd, data: Option<String>) -> Result<Option<String>> {
+    let has_mode = |d: &str| d.split(',').any(|o| o.starts_with("mode="));
+    if m.fstype != "tmpfs" || data.as_deref().is_some_and(has_mode) {
+        return Ok(data);
+    }
+    let st = nix::sys::stat::fstat(target.as_fd())
+        .ctx(|| format!("stat of mount destination {}", m.destination.display()))?;
+    let mode = format!("mode={:04o}", st.st_mode & 0o7777);
+    Ok(Some(match data {
+        Some(d) if !d.is_empty() => format!("{mode},{d}"),
+        _ => mode,
+    }))
 }
 
 /// The recursive attributes (`rro`, `rnosuid`...) on the new mount and every mount beneath it,

@@ -154,6 +154,7 @@ pub fn parse_config(bytes: &[u8]) -> Result<Config> {
         .and_then(|l| l.remove("seccomp"));
     let ignored_capabilities = crate::capabilities::sanitize(&mut raw)?;
     refused::check(&raw)?;
+    crate::cgroups::resources::drop_pids_without_limit(&mut raw);
     check_namespace_types(&raw)?;
     crate::procattrs::sanitize(&mut raw)?;
     let mount_idmaps = idmap::from_raw(&raw)?;
