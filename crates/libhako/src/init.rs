@@ -193,6 +193,8 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     if let Some(label) = crate::lsm::selinux_label(proc) {
         crate::lsm::apply_selinux(label)?;
     }
+    // Before any seccomp filter: a profile may deny close_range (or answer ENOSYS).
+    process::close_runtime_fds(a.preserve_fds)?;
     if let Some(filter) = plan.seccomp.as_ref().filter(|_| !no_new_privs(plan)) {
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the uid switch
         // and the capability drop (runc's order). With it, it goes last, in process::ready.
@@ -279,7 +281,7 @@ fn wait_and_exec(a: &InitArgs<'_>, fifo: Option<OwnedFd>, state: Option<Vec<u8>>
     let plan = a.plan;
     let last = plan.seccomp.as_ref().filter(|_| no_new_privs(plan));
     let env = process::with_home(&plan.env, nix::unistd::getuid().as_raw());
-    let program: CString = match process::ready(&plan.args, &env, a.preserve_fds, &a.chan, last) {
+    let program: CString = match process::ready(&plan.args, &env, &a.chan, last) {
         Ok(p) => p,
         Err(e) => return e,
     };

@@ -123,6 +123,15 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
     Ok(())
 }
 
+/// `fcntl(fd, F_SETFD, FD_CLOEXEC)` on an fd known only by number (from /proc/self/fd):
+/// `cloexec_from`'s fallback where the kernel lacks `CLOSE_RANGE_CLOEXEC`.
+pub fn set_cloexec_raw(fd: i32) -> Result<(), Errno> {
+    // SAFETY: plain syscall with integer arguments; it only changes one fd's flags (EBADF if
+    // the number is not an open fd).
+    let ret = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    Errno::result(ret).map(drop)
+}
+
 /// SIGPIPE back to its default action. The Rust runtime ignores SIGPIPE in hako, and an
 /// ignored signal stays ignored across `execve`: a container process must not inherit that
 /// (runc's do not; `yes | head` must end `yes` by SIGPIPE).
