@@ -81,8 +81,8 @@ pub fn close_runtime_fds(preserve_fds: u32) -> Result<()> {
 /// `close_range`'s fallback: every fd from `first` listed in /proc/self/fd gets FD_CLOEXEC
 /// (the directory's own fd among them, harmlessly).
 fn cloexec_listed(first: u32) -> Result<()> {
-    let dir = std::fs::read_dir("/proc/self/fd")
-        .map_err(|e| Error::io("listing", "/proc/self/fd", e))?;
+    let dir =
+        std::fs::read_dir("/proc/self/fd").map_err(|e| Error::io("listing", "/proc/self/fd", e))?;
     let fds: Vec<i32> = dir
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .filter(|fd| u32::try_from(*fd).is_ok_and(|fd| fd >= first))
