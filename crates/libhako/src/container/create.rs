@@ -141,6 +141,7 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         init: None,
         armed: true,
         cgroup: None,
+        host_mounts: None,
     };
     // After validation, before the clone: the init is placed in it before `Go`.
     let linux = plan.spec.linux().as_ref();
@@ -187,6 +188,12 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     // Recorded before the cgroup is made (and the init's PID as soon as it exists): whenever
     // this process dies, state.json names what `delete --force` must remove.
     sd.save(&stored)?;
+    if !plan.has(nix::sched::CloneFlags::CLONE_NEWNS) {
+        // The init's mounts go to our mount namespace: delete (or a failure) unmounts them.
+        let marker = sd.path.join(crate::rootfs::hostns::MARKER);
+        std::fs::write(&marker, b"").map_err(|e| Error::io("writing", &marker, e))?;
+        guard.host_mounts = Some(&plan.rootfs);
+    }
     // Only what clone3 needs now; the rest of the cgroup is made while the init unshares.
     let into = match guard.cgroup.as_mut() {
         Some(cgroup) => cgroup.prepare(resources)?,
@@ -265,6 +272,8 @@ impl Held {
                 init: Some(pid),
                 armed: true,
                 cgroup: self.cgroup.take(),
+                host_mounts: (self.sd.path.join(crate::rootfs::hostns::MARKER).exists())
+                    .then_some(self.stored.rootfs.as_path()),
             });
         }
         done
@@ -482,6 +491,8 @@ struct Cleanup<'a> {
     init: Option<Pid>,
     armed: bool,
     cgroup: Option<cgroups::Cgroup>,
+    /// The rootfs, when the init mounts in our mount namespace (see rootfs::hostns).
+    host_mounts: Option<&'a Path>,
 }
 
 impl Drop for Cleanup<'_> {
@@ -494,6 +505,9 @@ impl Drop for Cleanup<'_> {
         }
         if let Some(child) = self.child {
             let _ = waitpid(child, None);
+        }
+        if let Some(rootfs) = self.host_mounts {
+            let _ = crate::rootfs::hostns::unmount_below(rootfs);
         }
         if let Some(cg) = &self.cgroup {
             cg.remove_made();

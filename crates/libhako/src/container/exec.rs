@@ -115,6 +115,21 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         _ => None,
     };
     let joins = namespace_fds(stored.pid)?;
+    // A container without a mount namespace of its own is chrooted (rootfs::hostns): so is
+    // a process exec'd into it, to the init's root.
+    let chroot = if joins.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWNS) {
+        None
+    } else {
+        let root = format!("/proc/{}/root", stored.pid);
+        Some(
+            open(
+                root.as_str(),
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .ctx(|| format!("opening {root}"))?,
+        )
+    };
     let personality = config
         .linux()
         .as_ref()
@@ -141,6 +156,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         args: &args,
         env: &env,
         joins: &joins,
+        chroot: chroot.as_ref(),
         preserve_fds: opts.preserve_fds,
         console: console.as_ref(),
         seccomp: seccomp.as_ref(),
@@ -209,6 +225,8 @@ struct Job<'a> {
     args: &'a [std::ffi::CString],
     env: &'a [std::ffi::CString],
     joins: &'a [(CloneFlags, OwnedFd)],
+    /// The init's root, when the container has no mount namespace to join.
+    chroot: Option<&'a OwnedFd>,
     preserve_fds: u32,
     console: Option<&'a OwnedFd>,
     seccomp: Option<&'a crate::seccomp::Filter>,
@@ -267,6 +285,10 @@ fn child_steps(
     for (flag, fd) in job.joins {
         setns(fd.as_fd(), *flag).ctx(|| format!("joining the container's {flag:?} namespace"))?;
         in_userns |= *flag == CloneFlags::CLONE_NEWUSER;
+    }
+    if let Some(root) = job.chroot {
+        nix::unistd::fchdir(root).ctx(|| "fchdir to the container's root".into())?;
+        nix::unistd::chroot(".").ctx(|| "chroot to the container's root".into())?;
     }
     // A PID (or time) namespace applies to children only: fork into it.
     crate::sync::fork_and_report(chan)?;

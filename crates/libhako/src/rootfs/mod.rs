@@ -13,12 +13,17 @@
 //! its cgroups ([`early`]) while the runtime is still making them. On a v1 or hybrid host the
 //! cgroup mount usually comes ready-made from the runtime and is only attached ([`cgroup_tree`]).
 //!
+//! Without a mount namespace of its own (none in `linux.namespaces`), the container's mounts
+//! are made in the runtime's mount namespace: steps 1 and 2 are skipped, step 6 is a plain
+//! `chroot` (never pivot_root or MS_MOVE there), and `delete` unmounts them ([`hostns`]).
+//!
 //! Steps 3-5 resolve every path with [`paths`] (RESOLVE_IN_ROOT) while the host's procfs is
 //! still there to name fds; after step 6 only "/" itself is touched.
 
 pub mod cgroup_tree;
 mod copyup;
 mod devices;
+pub mod hostns;
 mod mounts;
 mod pivot;
 
@@ -28,6 +33,7 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, MsFlags};
+use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use nix::sys::statvfs::FsFlags;
 
@@ -73,20 +79,23 @@ pub fn early(plan: &Plan, go: &mut dyn FnMut() -> bool) -> Result<Early> {
     Ok(Early { root, done })
 }
 
-/// Steps 1 and 2; returns the rootfs.
+/// Steps 1 and 2; returns the rootfs. Without a mount namespace of the container's own both
+/// are skipped: they would change the runtime's mount namespace (see [`hostns`]).
 fn begin(plan: &Plan) -> Result<OwnedFd> {
-    mount(NONE, "/", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
-        .ctx(|| "making / rslave".into())?;
     let rootfs = &plan.rootfs;
     let shown = rootfs.display();
-    mount(
-        Some(rootfs),
-        rootfs,
-        NONE,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        NONE,
-    )
-    .ctx(|| format!("bind mounting rootfs {shown} onto itself"))?;
+    if plan.has(CloneFlags::CLONE_NEWNS) {
+        mount(NONE, "/", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
+            .ctx(|| "making / rslave".into())?;
+        mount(
+            Some(rootfs),
+            rootfs,
+            NONE,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            NONE,
+        )
+        .ctx(|| format!("bind mounting rootfs {shown} onto itself"))?;
+    }
     open(
         rootfs,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -177,7 +186,9 @@ pub fn setup(
     };
     drop(root);
     before_pivot()?;
-    if no_pivot {
+    if !plan.has(CloneFlags::CLONE_NEWNS) {
+        pivot::chroot_only(rootfs)?;
+    } else if no_pivot {
         pivot::move_root(rootfs)?;
     } else {
         pivot::pivot(rootfs)?;

@@ -380,12 +380,6 @@ fn check_namespaces(spec: &Spec) -> Result<Vec<Namespace>> {
             path: ns.path().clone(),
         });
     }
-    if !out.iter().any(|n| n.flag == CloneFlags::CLONE_NEWNS) {
-        return Err(Error::config(
-            "linux.namespaces",
-            "a mount namespace is required",
-        ));
-    }
     // The user namespace is entered first: the others are then owned by it.
     out.sort_by_key(|n| n.flag != CloneFlags::CLONE_NEWUSER);
     let userns_new = out
@@ -526,6 +520,46 @@ fn check_devices(spec: &Spec) -> Result<Vec<DevicePlan>> {
     Ok(out)
 }
 
+/// Without a mount namespace the container shares the runtime's (the spec: it inherits it):
+/// its mounts are made there, under the rootfs, and it is only chrooted. What would change
+/// the runtime's own mounts is refused, as runc refuses masked and readonly paths
+/// (`root.readonly` and `rootfsPropagation`, which runc then ignores, too).
+fn check_without_mountns(spec: &Spec) -> Result<()> {
+    const WHY: &str =
+        "cannot be applied without a private mount namespace (no \"mount\" in linux.namespaces)";
+    let linux = spec.linux().as_ref();
+    for (field, set) in [
+        (
+            "linux.maskedPaths",
+            linux.is_some_and(|l| l.masked_paths().as_ref().is_some_and(|p| !p.is_empty())),
+        ),
+        (
+            "linux.readonlyPaths",
+            linux.is_some_and(|l| l.readonly_paths().as_ref().is_some_and(|p| !p.is_empty())),
+        ),
+        (
+            "linux.rootfsPropagation",
+            linux.is_some_and(|l| {
+                l.rootfs_propagation()
+                    .as_ref()
+                    .is_some_and(|p| !p.is_empty())
+            }),
+        ),
+        (
+            "root.readonly",
+            spec.root()
+                .as_ref()
+                .and_then(|r| r.readonly())
+                .unwrap_or(false),
+        ),
+    ] {
+        if set {
+            return Err(Error::config(field, WHY));
+        }
+    }
+    Ok(())
+}
+
 fn check_linux(spec: &Spec, namespaces: &[Namespace]) -> Result<Option<MsFlags>> {
     let has = |f: CloneFlags| namespaces.iter().any(|n| n.flag == f);
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has(CloneFlags::CLONE_NEWUTS) {
@@ -539,6 +573,9 @@ fn check_linux(spec: &Spec, namespaces: &[Namespace]) -> Result<Option<MsFlags>>
             "domainname",
             "unable to set domainname without a private UTS namespace",
         ));
+    }
+    if !has(CloneFlags::CLONE_NEWNS) {
+        check_without_mountns(spec)?;
     }
     let Some(linux) = spec.linux() else {
         return Ok(None);
