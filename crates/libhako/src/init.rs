@@ -193,14 +193,14 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     if let Some(label) = crate::lsm::selinux_label(proc) {
         crate::lsm::apply_selinux(label)?;
     }
-    // Before any seccomp filter: a profile may deny close_range (or answer ENOSYS).
-    process::close_runtime_fds(a.preserve_fds)?;
+    let may_setgroups =
+        process::before_seccomp(proc, plan.has(CloneFlags::CLONE_NEWUSER), a.preserve_fds)?;
     if let Some(filter) = plan.seccomp.as_ref().filter(|_| !no_new_privs(plan)) {
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the uid switch
         // and the capability drop (runc's order). With it, it goes last, in process::ready.
         crate::process::load_seccomp(filter, &a.chan)?;
     }
-    process::finalize(proc, plan.has(CloneFlags::CLONE_NEWUSER))?;
+    process::finalize(proc, may_setgroups)?;
     trace::step("init: credentials");
     Ok((fifo, state))
 }

@@ -17,10 +17,11 @@ use crate::sync::{Channel, Msg};
 /// runc's PATH when the process env has none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// The common last steps of the init and of an exec'd process, in this order: cwd, rlimits,
-/// the bounding set (needs CAP_SETPCAP, so before the uid switch), keep-caps, groups, gid, uid,
-/// the other capability sets, no_new_privs, umask.
-pub fn finalize(proc: &Process, in_userns: bool) -> Result<()> {
+/// The common steps of the init and of an exec'd process that come before the container's
+/// seccomp filter, which may deny any syscall (`getcwd`, `close_range`...): the cwd (checked),
+/// rlimits, the bounding set (needs CAP_SETPCAP, so before the uid switch), keep-caps, and
+/// the runtime's fds marked close-on-exec. Returns whether setgroups(2) may be called.
+pub fn before_seccomp(proc: &Process, in_userns: bool, preserve_fds: u32) -> Result<bool> {
     enter_cwd(proc.cwd())?;
     security::set_rlimits(proc.rlimits().as_deref().unwrap_or_default())?;
     if let Some(caps) = proc.capabilities() {
@@ -28,6 +29,14 @@ pub fn finalize(proc: &Process, in_userns: bool) -> Result<()> {
     }
     crate::sys::set_keepcaps().ctx(|| "setting keep-caps".into())?;
     let may_setgroups = !in_userns || setgroups_allowed();
+    close_runtime_fds(preserve_fds)?;
+    Ok(may_setgroups)
+}
+
+/// The credential steps, after [`before_seccomp`] and, without no_new_privs, after the
+/// filter (loading it then needs CAP_SYS_ADMIN, runc's order): groups, gid, uid, the other
+/// capability sets, no_new_privs, umask.
+pub fn finalize(proc: &Process, may_setgroups: bool) -> Result<()> {
     switch_user(proc.user(), may_setgroups)?;
     if let Some(caps) = proc.capabilities() {
         security::set_capabilities(caps)?;
@@ -69,7 +78,7 @@ pub fn ready(
 /// or answer ENOSYS for it); where the kernel lacks `close_range` with `CLOSE_RANGE_CLOEXEC`
 /// (before Linux 5.11), each fd listed in /proc/self/fd is marked with `fcntl`. fds the runtime
 /// opens after this are opened close-on-exec.
-pub fn close_runtime_fds(preserve_fds: u32) -> Result<()> {
+fn close_runtime_fds(preserve_fds: u32) -> Result<()> {
     let first = 3 + preserve_fds;
     match crate::sys::cloexec_from(first) {
         Ok(()) => Ok(()),

@@ -319,13 +319,13 @@ fn child_steps(
     if let Some(label) = job.selinux {
         crate::lsm::apply_selinux(label)?;
     }
-    // The container's filter, in the init's order (see init.rs), the fds marked before it.
-    crate::process::close_runtime_fds(job.preserve_fds)?;
+    // The container's filter, in the init's order (see init.rs).
+    let may_setgroups = crate::process::before_seccomp(job.process, in_userns, job.preserve_fds)?;
     let nnp = job.process.no_new_privileges().unwrap_or(false);
     if let Some(filter) = job.seccomp.filter(|_| !nnp) {
         crate::process::load_seccomp(filter, chan)?;
     }
-    crate::process::finalize(job.process, in_userns)?;
+    crate::process::finalize(job.process, may_setgroups)?;
     // As the init (and runc): HOME from the container's /etc/passwd when the env has none.
     let env = crate::process::with_home(job.env, nix::unistd::getuid().as_raw());
     let last = job.seccomp.filter(|_| nnp);
