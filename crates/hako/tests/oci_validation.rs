@@ -3,6 +3,7 @@
 //! runtime makes after loading it (`close_range`, `getcwd`), no mount namespace in
 //! `linux.namespaces`, and `linux.resources.memory.kernelTCP`. Compared with runc where runc
 //! is right. Run as root.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -246,7 +247,8 @@ fn no_mount_namespace_inherits_the_runtimes() {
 #[test]
 fn no_mount_namespace_refuses_what_needs_one() {
     let w = World::new("oci-no-mntns-refused");
-    let cases: [(&str, fn(&mut Value)); 4] = [
+    type Edit = fn(&mut Value);
+    let cases: [(&str, Edit); 4] = [
         ("linux.maskedPaths", |c| {
             c["linux"]["maskedPaths"] = json!(["/proc/kcore"])
         }),
