@@ -314,3 +314,34 @@ fn kernel_tcp_applied_on_v1() {
     w.hako(&["delete", "--force", &id]).ok();
     assert!(!dir.exists(), "cgroup left behind");
 }
+
+/// The spec makes `process` REQUIRED only when `start` is called: a config without it is
+/// created (its namespaces, mounts and cgroup set up), `start` and `run` fail in one line
+/// naming the field, and `delete` removes it. runc refuses it at create ("process property
+/// must not be empty"); the spec's text is explicit, so hako follows it.
+#[test]
+fn process_is_required_only_by_start() {
+    let w = World::new("oci-no-process");
+    let mut b = w.bundle(&["true"]);
+    b.edit(|c| {
+        c.as_object_mut().unwrap().remove("process");
+    });
+    let id = w.id("no-process");
+    w.hako(&["create", "--bundle", b.path(), &id]).ok();
+    assert_eq!(w.state(&id)["status"], "created");
+    let out = w.hako(&["start", &id]).fails();
+    assert_eq!(
+        out.error_msg(),
+        "process: not set in config.json: nothing to start"
+    );
+    assert_eq!(w.state(&id)["status"], "created");
+    w.hako(&["delete", &id]).ok();
+    assert!(!w.state_dir(&id).exists());
+    let run_id = w.id("no-process-run");
+    let out = w.hako(&["run", "--bundle", b.path(), &run_id]).fails();
+    assert_eq!(
+        out.error_msg(),
+        "process: not set in config.json: nothing to run"
+    );
+    assert!(!w.state_dir(&run_id).exists());
+}

@@ -281,12 +281,13 @@ fn cstrings(field: &str, items: &[String]) -> Result<Vec<CString>> {
         .collect()
 }
 
+/// `process` is optional in config.json (the spec requires it only when `start` is called):
+/// without it the plan has no args and the container can be created, not started.
 fn check_process(spec: &Spec) -> Result<(Vec<CString>, Vec<CString>)> {
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::config("process", "missing"))?;
-    check_process_fields(process)
+    match spec.process() {
+        Some(process) => check_process_fields(process),
+        None => Ok((Vec::new(), Vec::new())),
+    }
 }
 
 /// Validate a `process` object (of config.json, or of `exec --process`); returns its args and
