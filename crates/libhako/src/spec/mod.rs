@@ -652,13 +652,20 @@ mod tests {
     }
 
     #[test]
-    fn userns_needs_mappings_and_mount_ns_required() {
+    fn userns_needs_mappings_and_mount_ns_is_optional() {
         let s = spec_from(
             r#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"user"},{"type":"mount"}]}}"#,
         );
         assert!(check_namespaces(&s).is_err_and(|e| e.to_string().starts_with("linux.uidMappings")));
+        // No mount namespace: the runtime's is inherited, without what would change it.
         let s = spec_from(r#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"pid"}]}}"#);
-        assert!(check_namespaces(&s).is_err_and(|e| e.to_string().contains("mount namespace")));
+        assert!(check_namespaces(&s).is_ok());
+        let s = spec_from(r#"{"ociVersion":"1.0.0","linux":{"maskedPaths":["/proc/kcore"]}}"#);
+        assert!(
+            check_linux(&s, &[]).is_err_and(|e| e.to_string().starts_with(
+                "linux.maskedPaths: cannot be applied without a private mount namespace"
+            ))
+        );
     }
 
     #[test]
@@ -709,12 +716,16 @@ mod tests {
 
     #[test]
     fn rootfs_propagation_values() {
+        let mnt = [Namespace {
+            flag: CloneFlags::CLONE_NEWNS,
+            path: None,
+        }];
         let s = spec_from(r#"{"ociVersion":"1.0.0","linux":{"rootfsPropagation":"rslave"}}"#);
         assert_eq!(
-            check_linux(&s, &[]).ok().flatten(),
+            check_linux(&s, &mnt).ok().flatten(),
             Some(MsFlags::MS_SLAVE | MsFlags::MS_REC)
         );
         let s = spec_from(r#"{"ociVersion":"1.0.0","linux":{"rootfsPropagation":"bogus"}}"#);
-        assert!(check_linux(&s, &[]).is_err());
+        assert!(check_linux(&s, &mnt).is_err());
     }
 }
