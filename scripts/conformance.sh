@@ -59,6 +59,7 @@ build_suite() {
         GOPATH=$cache/gopath make -j"$(nproc)" runtimetest validation-executables >"$dir/build.log" 2>&1) ||
       { tail -20 "$dir/build.log" >&2; echo "conformance: building the suite failed" >&2; exit 1; }
     touch "$dir/.built"
+    rm -rf "$cache/gocache" "$cache/gopath" # only a rebuild would use them
   fi
   echo "$dir/runtime-tools"
 }
