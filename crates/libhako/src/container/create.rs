@@ -148,6 +148,10 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         armed: true,
         cgroup: None,
         host_mounts: None,
+        rdt: plan
+            .intel_rdt
+            .as_ref()
+            .map(|(r, cfg)| crate::intelrdt::Group::new(r, cfg, &opts.id)),
     };
     // After validation, before the clone: the init is placed in it before `Go`.
     let linux = plan.spec.linux().as_ref();
@@ -280,7 +284,9 @@ impl Held {
                 cgroup: self.cgroup.take(),
                 host_mounts: (self.sd.path.join(crate::rootfs::hostns::MARKER).exists())
                     .then_some(self.stored.rootfs.as_path()),
+                rdt: None,
             });
+            let _ = crate::intelrdt::destroy_saved(&self.sd.path);
         }
         done
     }
@@ -359,10 +365,16 @@ fn drive(
         cg.place(child)?;
         join = cg.self_join_files()?;
     }
+    if let Some(rdt) = &guard.rdt {
+        rdt.apply(child.as_raw())?;
+        rdt.save(&guard.sd.path)?;
+    }
     trace::step("clone, maps, cgroup");
     // Not with systemd (no `tasks` files): its unit's directories are known only to systemd.
+    // Nor with netDevices, whose exchange after Go would find the tree's message first.
     let tree_at = join
         .as_ref()
+        .filter(|_| plan.net_devices.is_empty())
         .and_then(|_| crate::rootfs::cgroup_tree::index(plan));
     let join = join.unwrap_or_default();
     let fds: Vec<BorrowedFd<'_>> = join.iter().map(AsFd::as_fd).collect();
@@ -403,6 +415,10 @@ fn drive(
                 crate::hooks::run(crate::hooks::Kind::Prestart, hooks, state.as_bytes())?;
                 crate::hooks::run(crate::hooks::Kind::CreateRuntime, hooks, state.as_bytes())?;
                 chan.send(&Msg::HooksDone { state })?;
+            }
+            Some((Msg::NetDevices, Some(ns))) => {
+                crate::netdevices::move_into(&plan.net_devices, ns.as_fd())?;
+                chan.send(&Msg::NetDevicesDone)?;
             }
             Some((Msg::MountSource { index }, _)) => {
                 let fd = mount_source(plan, index)?;
@@ -531,6 +547,8 @@ struct Cleanup<'a> {
     cgroup: Option<cgroups::Cgroup>,
     /// The rootfs, when the init mounts in our mount namespace (see rootfs::hostns).
     host_mounts: Option<&'a Path>,
+    /// `linux.intelRdt`'s groups, made with the cgroup.
+    rdt: Option<crate::intelrdt::Group>,
 }
 
 impl Drop for Cleanup<'_> {
@@ -549,6 +567,9 @@ impl Drop for Cleanup<'_> {
         }
         if let Some(cg) = &self.cgroup {
             cg.remove_made();
+        }
+        if let Some(rdt) = &self.rdt {
+            let _ = rdt.destroy();
         }
         let _ = self.sd.remove();
     }
