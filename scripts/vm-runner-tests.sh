@@ -6,7 +6,7 @@
 # fails (the kernel panics) ends with exit 125 and the guest console on stderr.
 # Usage: scripts/vm-runner-tests.sh
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 vmrun=$PWD/scripts/vmrun
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 tmp=$(mktemp -d /tmp/hako-vmrun-test.XXXXXX)
