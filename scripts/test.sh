@@ -34,7 +34,7 @@ suite fmt cargo fmt --all -- --check
 suite clippy cargo clippy --all-targets -q -- -D warnings
 [ -x "$shared/reference/runc" ] || skipped "comparison with runc 1.5.1" \
   "no ../shared/reference/runc beside the repository (the differential tests compare with Debian's runc 1.1.5 instead)"
-suite "cargo test" cargo test --workspace
+suite "cargo test" cargo test --workspace --no-fail-fast
 if [ -e scripts/conformance.sh ]; then
   if [ -d "$shared/conformance" ]; then
     suite conformance scripts/conformance.sh
