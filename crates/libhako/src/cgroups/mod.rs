@@ -484,18 +484,20 @@ impl Cgroup {
     }
 }
 
-/// Rootless, with runc's rule: an unprivileged caller keeps the container's cgroup only where
-/// it may write every directory of it (a delegated subtree, such as a cgroup v2 directory
-/// chowned to the user); otherwise the container runs without a cgroup (`None`: nothing is
-/// written), unless `linux.cgroupsPath` or a resource limit asks for one, which is then an
-/// error saying why. Device rules are not limits here (runc skips them when rootless). Root
-/// always keeps the cgroup.
+/// Rootless, with runc's rule: a `rootless` caller (unprivileged, or root in a user namespace
+/// such as rootless Podman's: see [`crate::rootless::cgroups_rootless`]) keeps the container's
+/// cgroup only where it may write every directory of it (a delegated subtree, such as a
+/// cgroup v2 directory chowned to the user); otherwise the container runs without a cgroup
+/// (`None`: nothing is written), unless `linux.cgroupsPath` or a resource limit asks for one,
+/// which is then an error saying why. Device rules are not limits here (runc skips them when
+/// rootless). Root of the host always keeps the cgroup.
 pub fn keep_if_writable(
     cg: Cgroup,
+    rootless: bool,
     cgroups_path: Option<&Path>,
     r: Option<&LinuxResources>,
 ) -> Result<Option<Cgroup>> {
-    if nix::unistd::geteuid().is_root() {
+    if !rootless {
         return Ok(Some(cg));
     }
     let Some(dir) = cg.paths().into_values().find(|d| !writable_by_caller(d)) else {

@@ -149,6 +149,7 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     // Rootless: no cgroup at all unless the caller may write one (runc's rule).
     guard.cgroup = cgroups::keep_if_writable(
         cgroups::Cgroup::plan(cgroups_path, &opts.id, opts.systemd_cgroup)?,
+        crate::rootless::cgroups_rootless(),
         cgroups_path,
         resources,
     )?;
