@@ -422,3 +422,194 @@ fn device_rules_are_enforced() {
     let out = w.hako(&["run", "--bundle", b.path(), &id]).ok();
     assert_eq!(out.stdout(), "written\n");
 }
+
+/// Where the container's cgroup `rel` freezes: the v1 freezer hierarchy when it is mounted
+/// (v1 and hybrid hosts), else the unified tree.
+fn freezer_dir(rel: &str) -> PathBuf {
+    let v1 = Path::new("/sys/fs/cgroup/freezer");
+    let base = if v1.is_dir() {
+        v1
+    } else {
+        Path::new("/sys/fs/cgroup")
+    };
+    base.join(rel.trim_start_matches('/'))
+}
+
+/// The command that freezes the cgroup directory `d` (v1 `freezer.state`, v2 `cgroup.freeze`).
+fn freeze_cmd(d: &Path) -> String {
+    if d.starts_with("/sys/fs/cgroup/freezer") {
+        format!("echo FROZEN > {}/freezer.state", d.display())
+    } else {
+        format!("echo 1 > {}/cgroup.freeze", d.display())
+    }
+}
+
+/// The cgroup `/rel` of a test, in every hierarchy: thawed, emptied and removed (with anything
+/// made below it) on drop, also when the test fails.
+struct OwnCgroup(String);
+
+impl OwnCgroup {
+    /// Make `/rel` in the freezer's hierarchy ([`freezer_dir`]) and freeze it.
+    fn frozen(rel: &str) -> OwnCgroup {
+        let cg = OwnCgroup(rel.to_string());
+        let d = freezer_dir(rel);
+        std::fs::create_dir(&d).unwrap();
+        let out = std::process::Command::new("sh")
+            .args(["-c", &freeze_cmd(&d)])
+            .status()
+            .unwrap();
+        assert!(out.success(), "freezing {}", d.display());
+        cg
+    }
+}
+
+impl Drop for OwnCgroup {
+    fn drop(&mut self) {
+        let rel = self.0.trim_start_matches('/');
+        let mut tops = vec![PathBuf::from("/sys/fs/cgroup")];
+        tops.extend(
+            std::fs::read_dir("/sys/fs/cgroup")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path()),
+        );
+        for top in tops.iter().map(|t| t.join(rel)).filter(|d| d.is_dir()) {
+            let mut dirs: Vec<PathBuf> = walk(&top);
+            dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+            let _ = std::fs::write(top.join("freezer.state"), "THAWED");
+            let _ = std::fs::write(top.join("cgroup.freeze"), "0");
+            for d in dirs {
+                let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                for _ in 0..100 {
+                    if std::fs::remove_dir(&d).is_ok() || !d.exists() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+    }
+}
+
+/// `d` and every directory below it.
+fn walk(d: &Path) -> Vec<PathBuf> {
+    let mut out = vec![d.to_path_buf()];
+    for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            out.extend(walk(&e.path()));
+        }
+    }
+    out
+}
+
+/// `runtime --root ROOT run --bundle B ID`, killed if it has not ended within 20 s: its exit
+/// code (`None`: it hung), its stderr and how long it took.
+fn run_limited(
+    runtime: &Path,
+    root: &Path,
+    b: &Bundle,
+    id: &str,
+) -> (Option<i32>, String, Duration) {
+    let err = root.with_extension(format!("{id}.stderr"));
+    let start = Instant::now();
+    let mut child = std::process::Command::new(runtime)
+        .arg("--root")
+        .arg(root)
+        .args(["run", "--bundle", b.path(), id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stderr = std::fs::read_to_string(&err).unwrap_or_default();
+    let _ = std::fs::remove_file(&err);
+    (code, stderr, start.elapsed())
+}
+
+const FROZEN: &str = "container's cgroup unexpectedly frozen";
+
+#[test]
+fn a_frozen_cgroup_is_refused_at_once_as_runc() {
+    let w = World::new("cg-frozen");
+    let (b, cg) = bundle(&w, &["true"], json!({}));
+    let own = OwnCgroup::frozen(&cg);
+    let runc_root = w.dir.join("runc");
+    for (runtime, root) in [
+        (common::runc_bin(), runc_root.clone()),
+        (PathBuf::from(common::hako_bin()), w.root.clone()),
+    ] {
+        let id = w.id("frozen");
+        let (code, err, took) = run_limited(&runtime, &root, &b, &id);
+        let _ = std::process::Command::new(common::runc_bin())
+            .arg("--root")
+            .arg(&runc_root)
+            .args(["delete", "--force", &id])
+            .output();
+        let who = runtime.display();
+        assert_eq!(code, Some(1), "{who}: {err}");
+        assert!(err.contains(FROZEN), "{who}: {err}");
+        assert!(took < Duration::from_secs(5), "{who} took {took:?}");
+        assert!(!root.join(&id).exists(), "{who} left its state dir");
+        // Only the frozen cgroup the test made: nothing made in the other hierarchies.
+        let frozen = freezer_dir(&own.0).canonicalize().unwrap();
+        assert_eq!(leftovers(&cg), [frozen], "{who}");
+    }
+}
+
+/// runc checks only the container's own cgroup, and hangs with a frozen parent (the init is
+/// born frozen); hako refuses that too, before anything is made.
+#[test]
+fn a_cgroup_under_a_frozen_parent_is_refused() {
+    let w = World::new("cg-frozen-parent");
+    let (mut b, parent) = bundle(&w, &["true"], json!({}));
+    let _own = OwnCgroup::frozen(&parent);
+    let cg = format!("{parent}/child");
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(cg));
+    let id = w.id("frozen");
+    let hako = PathBuf::from(common::hako_bin());
+    let (code, err, took) = run_limited(&hako, &w.root, &b, &id);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(FROZEN), "{err}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(!w.state_dir(&id).exists());
+    assert_eq!(leftovers(&cg), Vec::<PathBuf>::new());
+}
+
+/// A freeze after the check (here by a prestart hook, which runs while the init waits): the
+/// init never answers. `create` notices, says so, and removes everything, where runc would
+/// wait forever.
+#[test]
+fn a_cgroup_frozen_during_create_ends_it() {
+    let w = World::new("cg-frozen-late");
+    let (mut b, cg) = bundle(&w, &["true"], json!({}));
+    // hako makes it; the test removes it should hako not.
+    let _own = OwnCgroup(cg.clone());
+    let hook = freeze_cmd(&freezer_dir(&cg));
+    b.edit(|c| c["hooks"] = json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", hook]}]}));
+    let id = w.id("frozen");
+    let hako = PathBuf::from(common::hako_bin());
+    let (code, err, took) = run_limited(&hako, &w.root, &b, &id);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(FROZEN), "{err}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(!w.state_dir(&id).exists());
+    assert_eq!(leftovers(&cg), Vec::<PathBuf>::new(), "cgroups left behind");
+}

@@ -72,6 +72,13 @@ pub trait Driver {
     fn set_frozen(&self, frozen: bool) -> Result<()>;
     /// Whether the cgroup is frozen (or freezing).
     fn frozen(&self) -> bool;
+    /// Where a process of the container would be frozen, if it would: the cgroup, or its
+    /// nearest existing ancestor while it is not made yet (a cgroup made under a frozen one is
+    /// born frozen), is frozen or freezing, by its own setting or an ancestor's.
+    fn freezes(&self) -> Option<PathBuf>;
+    /// Undo the cgroup's own freeze (not an ancestor's) without waiting, so that the processes
+    /// just sent SIGKILL can die (a v1 freezer holds even SIGKILL).
+    fn thaw_own(&self);
     /// Kill everything at once (v2 `cgroup.kill`); `None` when the kernel cannot.
     fn kill_now(&self) -> Option<Result<()>>;
     /// Statistics in runc's shape.
@@ -124,6 +131,13 @@ impl Driver for Hybrid {
     }
     fn frozen(&self) -> bool {
         self.v1.frozen()
+    }
+    fn freezes(&self) -> Option<PathBuf> {
+        self.v1.freezes().or_else(|| v2::freezes(&self.unified))
+    }
+    fn thaw_own(&self) {
+        self.v1.thaw_own();
+        v2::thaw_own(&self.unified);
     }
     fn kill_now(&self) -> Option<Result<()>> {
         None
@@ -314,6 +328,12 @@ impl Cgroup {
         self.driver.apply(r.unwrap_or(&none), false)
     }
 
+    /// Let the processes of a failed create that were just sent SIGKILL die: a freeze that
+    /// came after [`Cgroup::refuse_frozen`] would hold them.
+    pub fn thaw_own(&self) {
+        self.driver.thaw_own();
+    }
+
     /// Undo a failed create: stop the systemd unit if one was started, remove the directories
     /// made, deepest first (a cgroup that existed before is left alone: it may be shared).
     /// The caller has killed the init.
@@ -371,6 +391,19 @@ impl Cgroup {
         let none = LinuxResources::default();
         self.driver
             .apply(self.resources.as_ref().unwrap_or(&none), false)
+    }
+
+    /// runc's check before anything is made, and `create`'s and `exec`'s while they wait for a
+    /// process of the container: a frozen cgroup (or one made under a frozen one) freezes the
+    /// process that joins it, which would then never answer.
+    pub fn refuse_frozen(&self) -> Result<()> {
+        match self.driver.freezes() {
+            None => Ok(()),
+            Some(dir) => Err(Error::Lifecycle(format!(
+                "container's cgroup unexpectedly frozen ({} is frozen)",
+                dir.display()
+            ))),
+        }
     }
 
     /// `update`: the systemd unit's properties (if any), then the files.
@@ -537,14 +570,8 @@ pub fn keep_if_writable(
 /// `cgroup.procs` when it exists, else the nearest existing parent, where it would be made.
 fn writable_by_caller(dir: &Path) -> bool {
     let ok = |p: &Path| nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok();
-    let mut d = dir;
-    while !d.exists() {
-        match d.parent() {
-            Some(p) => d = p,
-            None => return false,
-        }
-    }
-    ok(d) && (d != dir || ok(&d.join("cgroup.procs")))
+    let d = fs::nearest_existing(dir);
+    d.exists() && ok(d) && (d != dir || ok(&d.join("cgroup.procs")))
 }
 
 /// A cgroup namespace made by clone3 would be rooted at the runtime's cgroup (the kernel makes

@@ -156,6 +156,22 @@ impl Driver for V1 {
             .is_some_and(|d| fs::read(d, "freezer.state").is_ok_and(|s| s.trim() != "THAWED"))
     }
 
+    /// `freezer.state` says FREEZING or FROZEN for a parent's freeze as well as for its own.
+    fn freezes(&self) -> Option<PathBuf> {
+        let d = fs::nearest_existing(self.dir("freezer")?);
+        fs::read(d, "freezer.state")
+            .is_ok_and(|s| s.trim() != "THAWED")
+            .then(|| d.to_path_buf())
+    }
+
+    fn thaw_own(&self) {
+        if let Some(d) = self.dir("freezer") {
+            if fs::read(d, "freezer.self_freezing").is_ok_and(|s| s.trim() == "1") {
+                let _ = fs::write(d, "freezer.state", "THAWED");
+            }
+        }
+    }
+
     fn kill_now(&self) -> Option<Result<()>> {
         None
     }

@@ -12,7 +12,6 @@ use nix::fcntl::{open, OFlag};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::stat::Mode;
-use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 
@@ -162,7 +161,12 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         Forked::Parent(pid) => pid,
     };
     drop(child);
-    let (pid, pty) = drive(&parent, intermediate, seccomp.as_ref(), &stored)?;
+    // A process joining a frozen cgroup waits in it; only `--ignore-paused` asks for that.
+    let mut check = || match cgroup.as_ref().filter(|_| !opts.ignore_paused) {
+        Some(cg) => cg.refuse_frozen(),
+        None => Ok(()),
+    };
+    let (pid, pty) = drive(&parent, intermediate, seccomp.as_ref(), &stored, &mut check)?;
     if let Some(pf) = &opts.pid_file {
         super::create::write_pid_file(pf, pid)?;
     }
@@ -312,11 +316,11 @@ fn child_steps(
 
 /// After Ready, the child's end of the channel is closed by its execve (close-on-exec): EOF
 /// means the program runs, as `start` waits for the init; a failed execve reports `Failed`.
-fn exec_done(chan: &Channel) -> Result<()> {
+fn exec_done(chan: &Channel, check: &mut dyn FnMut() -> Result<()>) -> Result<()> {
     loop {
-        match chan.recv()? {
+        match chan.recv_watched(check)? {
             None => return Ok(()),
-            Some(Msg::Failed { message, .. }) => return Err(Error::Init(message)),
+            Some((Msg::Failed { message, .. }, _)) => return Err(Error::Init(message)),
             Some(_) => {}
         }
     }
@@ -328,14 +332,19 @@ fn drive(
     intermediate: Pid,
     seccomp: Option<&crate::seccomp::Filter>,
     stored: &crate::state::Stored,
+    check: &mut dyn FnMut() -> Result<()>,
 ) -> Result<(Pid, Option<OwnedFd>)> {
     let mut pid = None;
     let mut pty = None;
     let result = loop {
-        match chan.recv_with_fd()? {
+        let msg = match chan.recv_watched(check) {
+            Ok(m) => m,
+            Err(e) => break Err(e),
+        };
+        match msg {
             Some((Msg::Pid(p), _)) => {
                 pid = Some(Pid::from_raw(p));
-                let _ = waitpid(intermediate, None);
+                super::reap_within(intermediate, super::REAP_LIMIT);
             }
             Some((Msg::Pty, Some(fd))) => pty = Some(fd),
             Some((Msg::SeccompListener, Some(fd))) => {
@@ -346,7 +355,7 @@ fn drive(
                 }
             }
             Some((Msg::Ready, _)) => match pid {
-                Some(p) => break exec_done(chan).map(|()| (p, pty)),
+                Some(p) => break exec_done(chan, check).map(|()| (p, pty)),
                 None => break Err(Error::Init("exec process sent Ready before its PID".into())),
             },
             Some((Msg::Failed { message, .. }, _)) => break Err(Error::Init(message)),
@@ -368,7 +377,7 @@ fn drive(
             let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
         }
         let _ = nix::sys::signal::kill(intermediate, nix::sys::signal::Signal::SIGKILL);
-        let _ = waitpid(intermediate, None);
+        super::reap_within(intermediate, super::REAP_LIMIT);
     }
     result
 }
