@@ -613,3 +613,64 @@ fn a_cgroup_frozen_during_create_ends_it() {
     assert!(!w.state_dir(&id).exists());
     assert_eq!(leftovers(&cg), Vec::<PathBuf>::new(), "cgroups left behind");
 }
+
+/// A pod cgroup made by hand in a v1 cpuset hierarchy starts with empty `cpuset.cpus` and
+/// `cpuset.mems`, where no task may live (issue 19.10): runc fills them down the chain before
+/// the container joins a cgroup below it; hako failed with "no space left on device". No v1
+/// cpuset here (pure v2): nothing to compare, said so.
+#[test]
+fn a_hand_made_v1_cpuset_parent_is_filled_as_runc() {
+    let cpuset = Path::new("/sys/fs/cgroup/cpuset");
+    if !cpuset.join("cpuset.cpus").exists() {
+        eprintln!("skipped: no cgroup v1 cpuset hierarchy on this host");
+        return;
+    }
+    let w = World::new("cg-cpuset");
+    let want = read(cpuset, "cpuset.cpus");
+    let runc_root = w.dir.join("runc");
+    for (runtime, root) in [
+        (common::runc_bin(), runc_root.clone()),
+        (PathBuf::from(common::hako_bin()), w.root.clone()),
+    ] {
+        let who = runtime.display().to_string();
+        let pod = format!("/{}", common::unique("hako-test-pod"));
+        let _own = OwnCgroup(pod.clone());
+        std::fs::create_dir_all(cpuset.join(&pod[1..]).join("mid")).unwrap();
+        let (mut b, _) = bundle(
+            &w,
+            &["grep", "Cpus_allowed_list", "/proc/self/status"],
+            json!({}),
+        );
+        b.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("{pod}/mid/ctr")));
+        let id = w.id("cpuset");
+        let out = std::process::Command::new(&runtime)
+            .arg("--root")
+            .arg(&root)
+            .args(["run", "--bundle", b.path(), &id])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let _ = std::process::Command::new(common::runc_bin())
+            .arg("--root")
+            .arg(&runc_root)
+            .args(["delete", "--force", &id])
+            .output();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{who}: {stderr}");
+        assert_eq!(
+            stdout.split_whitespace().nth(1),
+            Some(want.as_str()),
+            "{who}"
+        );
+        for d in [pod.clone(), format!("{pod}/mid")] {
+            let d = cpuset.join(&d[1..]);
+            assert_eq!(read(&d, "cpuset.cpus"), want, "{who}: {}", d.display());
+            assert!(
+                !read(&d, "cpuset.mems").is_empty(),
+                "{who}: {}",
+                d.display()
+            );
+        }
+    }
+}

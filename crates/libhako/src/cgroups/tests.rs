@@ -241,3 +241,30 @@ fn cgroupns_moves_from_clone_to_unshare() {
         "a cgroup namespace applies to the caller: no fork needed"
     );
 }
+
+#[test]
+fn v1_cpuset_is_filled_up_an_empty_chain() {
+    let root = tempdir("cpuset");
+    let mount = root.join("cpuset");
+    let (pod, ctr) = (mount.join("pod"), mount.join("pod/mid/ctr"));
+    touch(&mount, &[("cpuset.cpus", "0-3\n"), ("cpuset.mems", "0\n")]);
+    for d in [pod.clone(), mount.join("pod/mid"), ctr.clone()] {
+        touch(&d, &[("cpuset.cpus", "\n"), ("cpuset.mems", "\n")]);
+    }
+    let v1 = V1 {
+        dirs: BTreeMap::from([("cpuset".to_string(), ctr.clone())]),
+    };
+    v1.create().unwrap();
+    for d in [&pod, &ctr] {
+        assert_eq!(read(d.join("cpuset.cpus")), "0-3");
+        assert_eq!(read(d.join("cpuset.mems")), "0");
+    }
+    // A parent with values of its own gives them; nothing above it is read or changed.
+    std::fs::write(mount.join("pod/mid/cpuset.cpus"), "1").unwrap();
+    std::fs::write(pod.join("cpuset.cpus"), "").unwrap();
+    std::fs::write(ctr.join("cpuset.cpus"), "").unwrap();
+    v1.create().unwrap();
+    assert_eq!(read(ctr.join("cpuset.cpus")), "1");
+    assert_eq!(read(pod.join("cpuset.cpus")), "");
+    std::fs::remove_dir_all(&root).unwrap();
+}
