@@ -674,3 +674,46 @@ fn a_hand_made_v1_cpuset_parent_is_filled_as_runc() {
         }
     }
 }
+
+/// Device rules as runc reads them (issue 19.13): a deny rule while everything is denied
+/// changes nothing and is not written, and access strings keep only `r`, `w` and `m` (the
+/// kernel refuses "rwa" with EINVAL, which failed hako's create on v1). Both runtimes run the
+/// same bundle: the redundant deny is harmless and the "wa" allow gives write access.
+#[test]
+fn device_rules_with_odd_access_strings_as_runc() {
+    let w = World::new("cg-dev-rwa");
+    let script = "echo hako-cgroup-test > /dev/kmsg-test && echo written";
+    let (mut b, _) = bundle(&w, &["sh", "-c", script], json!({}));
+    b.edit(|c| {
+        c["linux"]["devices"] = json!([{"path": "/dev/kmsg-test", "type": "c",
+                                        "major": 1, "minor": 11, "fileMode": 0o600}]);
+        c["linux"]["resources"]["devices"] = json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": false, "type": "c", "major": 1, "minor": 11, "access": "rwa"},
+            {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "wa"},
+        ]);
+    });
+    let runc_root = w.dir.join("runc");
+    for (runtime, root) in [
+        (common::runc_bin(), runc_root.clone()),
+        (PathBuf::from(common::hako_bin()), w.root.clone()),
+    ] {
+        let id = w.id("dev");
+        let out = std::process::Command::new(&runtime)
+            .arg("--root")
+            .arg(&root)
+            .args(["run", "--bundle", b.path(), &id])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let _ = std::process::Command::new(common::runc_bin())
+            .arg("--root")
+            .arg(&runc_root)
+            .args(["delete", "--force", &id])
+            .output();
+        let who = runtime.display();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{who}: {stderr}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "written\n", "{who}");
+    }
+}
