@@ -717,3 +717,168 @@ fn device_rules_with_odd_access_strings_as_runc() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), "written\n", "{who}");
     }
 }
+
+/// `exec --cgroup` with runc 1.2+'s semantics (issue 19.17): a plain path is a sub-cgroup in
+/// every hierarchy (on v2 the only form), `controller:path` in that controller's only; a path
+/// that leaves the container's cgroup and an unknown controller are refused. The same checks
+/// run against runc and hako, whose outputs must match.
+#[test]
+fn exec_cgroup_runs_in_a_sub_cgroup_as_runc() {
+    let w = World::new("cg-exec-sub");
+    let (b, cg) = bundle(&w, &["sleep", "60"], json!({}));
+    let _own = OwnCgroup(cg.clone());
+    let runc_root = w.dir.join("runc");
+    let mut seen: Vec<Vec<(bool, String)>> = Vec::new();
+    for (runtime, root) in [
+        (common::runc_bin(), runc_root.clone()),
+        (PathBuf::from(common::hako_bin()), w.root.clone()),
+    ] {
+        let who = runtime.display().to_string();
+        let rt = |args: &[&str]| {
+            std::process::Command::new(&runtime)
+                .arg("--root")
+                .arg(&root)
+                .args(args)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap()
+        };
+        let id = w.id("sub");
+        let started = std::process::Command::new(&runtime)
+            .arg("--root")
+            .arg(&root)
+            .args(["run", "-d", "--bundle", b.path(), &id])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(started.success(), "{who}: run -d");
+        let state = std::fs::read_to_string(root.join(&id).join("state.json")).unwrap();
+        let state: Value = serde_json::from_str(&state).unwrap();
+        let p: BTreeMap<String, PathBuf> =
+            serde_json::from_value(state["cgroup_paths"].clone()).unwrap();
+        for d in p.values() {
+            std::fs::create_dir_all(d.join("sub")).unwrap();
+            // A v1 cpuset made by hand is empty: no task could join it.
+            for f in ["cpuset.cpus", "cpuset.mems"].map(|f| d.join(f)) {
+                if let Ok(v) = std::fs::read(&f) {
+                    std::fs::write(d.join("sub").join(f.file_name().unwrap()), v).unwrap();
+                }
+            }
+        }
+        let mut cases = vec![vec!["--cgroup", "sub"], vec!["--cgroup", "/"]];
+        if !is_v2(&p) {
+            cases.push(vec!["--cgroup", "memory:sub"]);
+        }
+        cases.push(vec!["--cgroup", ".."]);
+        cases.push(vec!["--cgroup", "whaaat:/"]);
+        let mut results = Vec::new();
+        for case in &cases {
+            let mut args = vec!["exec"];
+            args.extend(case);
+            args.extend([id.as_str(), "cat", "/proc/self/cgroup"]);
+            let out = rt(&args);
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            let lines: Vec<&str> = stdout.lines().collect();
+            match case[1] {
+                "sub" => assert!(
+                    !lines.is_empty() && lines.iter().all(|l| l.ends_with(&format!("{cg}/sub"))),
+                    "{who}: {stdout}{stderr}"
+                ),
+                "/" => assert!(
+                    !lines.is_empty() && lines.iter().all(|l| l.ends_with(&cg)),
+                    "{who}: {stdout}{stderr}"
+                ),
+                "memory:sub" => assert!(
+                    lines
+                        .iter()
+                        .all(|l| l.ends_with(&cg) != l.contains(":memory:")),
+                    "{who}: {stdout}{stderr}"
+                ),
+                ".." => assert!(stderr.contains("bad sub cgroup path"), "{who}: {stderr}"),
+                _ => assert!(
+                    stderr.contains("unknown controller whaaat"),
+                    "{who}: {stderr}"
+                ),
+            }
+            results.push((out.status.success(), stdout));
+        }
+        let _ = rt(&["delete", "--force", &id]);
+        seen.push(results);
+    }
+    assert_eq!(seen[0], seen[1], "runc and hako differ");
+}
+
+/// runc's cgroup v2 fallback for `exec` (with `--cgroup`, issue 19.17): once the container has
+/// moved its init below its cgroup and enabled a controller for its children, that cgroup
+/// takes no process (EBUSY); an exec then joins the init's cgroup, unless `--cgroup /` asks
+/// for the container's own. Pure v2 only (the VM of scripts/vm-cgroup-tests.sh); said so
+/// elsewhere.
+#[test]
+fn exec_falls_back_to_the_init_cgroup_on_v2_as_runc() {
+    if !Path::new("/sys/fs/cgroup/cgroup.subtree_control").exists() {
+        eprintln!("skipped: not a pure cgroup v2 host");
+        return;
+    }
+    let w = World::new("cg-exec-busy");
+    let (b, cg) = bundle(&w, &["sleep", "60"], json!({}));
+    let _own = OwnCgroup(cg.clone());
+    let dir = Path::new("/sys/fs/cgroup").join(cg.trim_start_matches('/'));
+    let runc_root = w.dir.join("runc");
+    let mut seen = Vec::new();
+    for (runtime, root) in [
+        (common::runc_bin(), runc_root.clone()),
+        (PathBuf::from(common::hako_bin()), w.root.clone()),
+    ] {
+        let who = runtime.display().to_string();
+        let rt = |args: &[&str]| {
+            std::process::Command::new(&runtime)
+                .arg("--root")
+                .arg(&root)
+                .args(args)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap()
+        };
+        let id = w.id("busy");
+        let started = std::process::Command::new(&runtime)
+            .arg("--root")
+            .arg(&root)
+            .args(["run", "-d", "--bundle", b.path(), &id])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(started.success(), "{who}: run -d");
+        let state = std::fs::read_to_string(root.join(&id).join("state.json")).unwrap();
+        let pid = serde_json::from_str::<Value>(&state).unwrap()["init_process_pid"]
+            .as_i64()
+            .or_else(|| serde_json::from_str::<Value>(&state).unwrap()["pid"].as_i64())
+            .unwrap();
+        std::fs::create_dir_all(dir.join("init")).unwrap();
+        std::fs::write(dir.join("init/cgroup.procs"), pid.to_string()).unwrap();
+        std::fs::write(dir.join("cgroup.subtree_control"), "+pids").unwrap();
+        let fallback = rt(&["exec", &id, "cat", "/proc/self/cgroup"]);
+        let own = rt(&["exec", "--cgroup", "/", &id, "true"]);
+        let _ = rt(&["delete", "--force", &id]);
+        let _ = std::fs::write(dir.join("cgroup.subtree_control"), "-pids");
+        let stdout = String::from_utf8_lossy(&fallback.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&fallback.stderr);
+        assert!(fallback.status.success(), "{who}: {stderr}");
+        assert_eq!(stdout.trim(), format!("0::{cg}/init"), "{who}");
+        let stderr = String::from_utf8_lossy(&own.stderr);
+        assert!(
+            !own.status.success(),
+            "{who}: --cgroup / joined a busy cgroup"
+        );
+        assert!(
+            stderr.contains("device or resource busy"),
+            "{who}: {stderr}"
+        );
+        seen.push(stdout);
+    }
+    assert_eq!(seen[0], seen[1], "runc and hako differ");
+}

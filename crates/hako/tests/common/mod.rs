@@ -16,10 +16,20 @@ pub fn hako_bin() -> &'static str {
     env!("CARGO_BIN_EXE_hako")
 }
 
-/// `../shared` beside the repository (CI has it; a bare clone does not), when present.
+/// `../shared` beside the repository (CI has it; a bare clone does not), when present. In a
+/// `git worktree`, beside the main checkout: its `.git` file names `<main>/.git/worktrees/<name>`.
 pub fn shared_dir() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    d.is_dir().then(|| d.canonicalize().unwrap_or(d))
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let main = std::fs::read_to_string(repo.join(".git"))
+        .ok()
+        .and_then(|g| Some(PathBuf::from(g.strip_prefix("gitdir:")?.trim())))
+        .and_then(|g| Some(g.parent()?.parent()?.parent()?.to_path_buf()));
+    [Some(repo), main]
+        .into_iter()
+        .flatten()
+        .map(|r| r.join("../shared"))
+        .find(|d| d.is_dir())
+        .map(|d| d.canonicalize().unwrap_or(d))
 }
 
 /// runc 1.5.1, the reference (`../shared/reference/runc`), when present.

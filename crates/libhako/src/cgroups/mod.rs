@@ -574,6 +574,106 @@ fn writable_by_caller(dir: &Path) -> bool {
     d.exists() && ok(d) && (d != dir || ok(&d.join("cgroup.procs")))
 }
 
+/// `exec --cgroup` values as runc 1.2+ reads them: `[controller[,controller]:]path`, into
+/// controller -> path (`""`: every hierarchy, only as the one value given).
+pub fn parse_sub_cgroups(args: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for a in args {
+        let Some((ctrls, path)) = a.split_once(':') else {
+            if args.len() != 1 {
+                return Err(Error::Lifecycle(format!(
+                    "invalid --cgroup argument: {a} (missing <controller>: prefix)"
+                )));
+            }
+            out.insert(String::new(), a.clone());
+            continue;
+        };
+        for c in ctrls.split(',') {
+            if c.is_empty() {
+                return Err(Error::Lifecycle(format!(
+                    "invalid --cgroup argument: {a} (empty <controller> prefix)"
+                )));
+            }
+            if out.insert(c.to_string(), path.to_string()).is_some() {
+                return Err(Error::Lifecycle(format!(
+                    "invalid --cgroup argument(s): controller {c} specified multiple times"
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The container's recorded `paths` with `exec --cgroup`'s sub-cgroups ([`parse_sub_cgroups`])
+/// under them: `sub[""]` under every one (on v2 the only form), else each `sub[controller]`
+/// under that controller's. A sub path that leaves its base ("..", "../sibling") is refused
+/// (runc's "bad sub cgroup path"); the directories must exist (checked when they are opened).
+pub fn sub_paths(
+    paths: &BTreeMap<String, PathBuf>,
+    sub: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, PathBuf>> {
+    let mut out = paths.clone();
+    if let Some(all) = sub.get("") {
+        for dir in out.values_mut() {
+            *dir = beneath(dir, all)?;
+        }
+        return Ok(out);
+    }
+    for (ctrl, rel) in sub {
+        let dir = out.get_mut(ctrl).ok_or_else(|| {
+            Error::Lifecycle(format!("unknown controller {ctrl} in SubCgroupPaths"))
+        })?;
+        *dir = beneath(dir, rel)?;
+    }
+    Ok(out)
+}
+
+/// runc's fallback for `exec` without `--cgroup` on cgroup v2: the container's cgroup takes no
+/// process (`clone3` gives EBUSY) once the container has enabled domain controllers for its
+/// children, its init moved below it; the process then joins the init's own cgroup, which must
+/// be below the container's `dir`. Returns that cgroup, opened for `CLONE_INTO_CGROUP`.
+pub fn init_clone_target(init: i32, dir: &Path) -> Result<OwnedFd> {
+    let proc_cgroup = format!("/proc/{init}/cgroup");
+    let own = crate::procfs::read_text(&proc_cgroup)
+        .map_err(|e| Error::io("reading", &proc_cgroup, e))?;
+    let info = crate::procfs::self_mountinfo()
+        .map_err(|e| Error::io("reading", "/proc/self/mountinfo", e))?;
+    let at = layout::parse_mountinfo(&info).unified.and_then(|h| {
+        let rel = layout::own_cgroup(&own, &[])?;
+        let below_root = rel.strip_prefix(&h.root).ok()?.to_path_buf();
+        Some(h.mount_point.join(below_root))
+    });
+    let Some(at) = at.filter(|d| d.starts_with(dir)) else {
+        return Err(Error::Lifecycle(format!(
+            "cgroup {} takes no process (its controllers are enabled for its children), and \
+             the init's cgroup is not below it",
+            dir.display()
+        )));
+    };
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    open(&at, flags, Mode::empty()).ctx(|| format!("opening cgroup {}", at.display()))
+}
+
+/// `base` joined with `rel` and cleaned lexically, which must stay within `base` (whole
+/// components: "../<base name>2" is a sibling, not below).
+fn beneath(base: &Path, rel: &str) -> Result<PathBuf> {
+    let mut out = base.to_path_buf();
+    for c in Path::new(rel).components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n),
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    if out.starts_with(base) {
+        Ok(out)
+    } else {
+        Err(Error::Lifecycle(format!("bad sub cgroup path: {rel}")))
+    }
+}
+
 /// A cgroup namespace made by clone3 would be rooted at the runtime's cgroup (the kernel makes
 /// namespaces before it moves the child into the target cgroup). Make the init unshare it after
 /// `Go` instead, when it already is in the container's cgroup, so the container sees its own

@@ -42,6 +42,9 @@ pub struct ExecOptions {
     pub preserve_fds: u32,
     /// `--ignore-paused`: exec into a paused container (the process starts frozen).
     pub ignore_paused: bool,
+    /// `--cgroup` (runc 1.2+): sub-cgroups of the container's to run in, controller -> path
+    /// (`""`: every hierarchy), from [`crate::cgroups::parse_sub_cgroups`]; empty: its own.
+    pub sub_cgroups: std::collections::BTreeMap<String, String>,
 }
 
 /// The namespaces an exec'd process joins, in setns order.
@@ -123,8 +126,12 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     } else {
         Some(foreground::block_signals()?)
     };
-    let cgroup = crate::cgroups::Cgroup::from_paths(&stored.cgroup_paths);
-    let into = cgroup
+    let paths = match opts.sub_cgroups.is_empty() {
+        true => stored.cgroup_paths.clone(),
+        false => crate::cgroups::sub_paths(&stored.cgroup_paths, &opts.sub_cgroups)?,
+    };
+    let cgroup = crate::cgroups::Cgroup::from_paths(&paths);
+    let mut into = cgroup
         .as_ref()
         .map(crate::cgroups::Cgroup::clone_target)
         .transpose()?
@@ -151,9 +158,17 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         keyring: (!stored.no_new_keyring).then_some(stored.id.as_str()),
         trampoline: trampoline.as_ref().map(AsFd::as_fd),
     };
-    let intermediate = match sys::clone3(0, into.as_ref().map(AsRawFd::as_raw_fd))
-        .ctx(|| "clone3 for exec".into())?
-    {
+    let forked = match sys::clone3(0, into.as_ref().map(AsRawFd::as_raw_fd)) {
+        // runc's fallback (v2, no --cgroup): the init's cgroup below the container's.
+        Err(nix::errno::Errno::EBUSY) if opts.sub_cgroups.is_empty() => {
+            let dir = stored.cgroup_paths.get("").map(PathBuf::as_path);
+            let dir = dir.ok_or_else(|| Error::Lifecycle("no cgroup v2 directory".into()))?;
+            into = Some(crate::cgroups::init_clone_target(stored.pid, dir)?);
+            sys::clone3(0, into.as_ref().map(AsRawFd::as_raw_fd))
+        }
+        r => r,
+    };
+    let intermediate = match forked.ctx(|| "clone3 for exec".into())? {
         Forked::Child => {
             drop(parent);
             run_child(&job, &child)
