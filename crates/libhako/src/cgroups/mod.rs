@@ -393,6 +393,41 @@ impl Cgroup {
             .apply(self.resources.as_ref().unwrap_or(&none), false)
     }
 
+    /// What runc's validation refuses for this layout, before anything is made:
+    /// `linux.resources.unified` anywhere but on a pure v2 host.
+    pub fn refuse_invalid(&self, r: Option<&LinuxResources>) -> Result<()> {
+        let v2 = || {
+            let p = self.driver.paths();
+            p.len() == 1 && p.contains_key("")
+        };
+        match r {
+            Some(r) if resources::has_unified(r) && !v2() => Err(resources::unified_on_v1()),
+            _ => Ok(()),
+        }
+    }
+
+    /// runc's check (1.2+) before anything is made: a container cgroup that already holds
+    /// processes is refused (the container would share it with them, and `delete`, which
+    /// empties the cgroup, would kill them).
+    pub fn refuse_occupied(&self) -> Result<()> {
+        match self.driver.pids() {
+            Ok(p) if !p.is_empty() => {
+                let paths = self.driver.paths();
+                let dir = paths
+                    .get("devices")
+                    .or(paths.get(""))
+                    .or(paths.values().next());
+                Err(Error::Lifecycle(format!(
+                    "container's cgroup is not empty: {} process(es) found (in {})",
+                    p.len(),
+                    dir.map_or(String::new(), |d| d.display().to_string())
+                )))
+            }
+            Err(e) if !matches!(e.errno(), Some(Errno::ENOENT | Errno::ENODEV)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// runc's check before anything is made, and `create`'s and `exec`'s while they wait for a
     /// process of the container: a frozen cgroup (or one made under a frozen one) freezes the
     /// process that joins it, which would then never answer.

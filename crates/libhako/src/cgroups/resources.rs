@@ -424,13 +424,25 @@ pub fn v1(r: &LinuxResources, host: &V1Host<'_>, skip_devices: bool) -> Result<V
         }
     }
     rdma(&mut out, r);
-    if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
-        return Err(unsupported(
-            "unified",
-            "it needs cgroup v2 and this host runs cgroup v1 controllers",
-        ));
+    if has_unified(r) {
+        return Err(unified_on_v1());
     }
     Ok(out)
+}
+
+/// Whether `linux.resources.unified` asks for anything.
+pub fn has_unified(r: &LinuxResources) -> bool {
+    r.unified().as_ref().is_some_and(|u| !u.is_empty())
+}
+
+/// `linux.resources.unified` on a v1 (or hybrid) host: refused as runc's validation does, in
+/// its words first.
+pub fn unified_on_v1() -> Error {
+    Error::Lifecycle(
+        "invalid configuration: cannot use unified on cgroup v1 (linux.resources.unified: \
+         cgroup v2 files, and this host runs cgroup v1 controllers)"
+            .into(),
+    )
 }
 
 fn v1_memory(

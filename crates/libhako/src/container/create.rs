@@ -152,9 +152,12 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         cgroups_path,
         resources,
     )?;
-    // runc's check: a process joining a frozen cgroup would never answer. Before the guard
-    // owns the cgroup: a failed create thaws what it owns.
+    // runc's checks: what its validation refuses, a cgroup in use, and a frozen one (a process
+    // joining it would never answer). Before the guard owns the cgroup: a failed create thaws
+    // what it owns.
     if let Some(cg) = &cgroup {
+        cg.refuse_invalid(resources)?;
+        cg.refuse_occupied()?;
         cg.refuse_frozen()?;
     }
     guard.cgroup = cgroup;
