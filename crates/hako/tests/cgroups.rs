@@ -761,9 +761,10 @@ fn exec_cgroup_runs_in_a_sub_cgroup_as_runc() {
         for d in p.values() {
             std::fs::create_dir_all(d.join("sub")).unwrap();
             // A v1 cpuset made by hand is empty: no task could join it.
-            for f in ["cpuset.cpus", "cpuset.mems"].map(|f| d.join(f)) {
-                if let Ok(v) = std::fs::read(&f) {
-                    std::fs::write(d.join("sub").join(f.file_name().unwrap()), v).unwrap();
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                let sub = d.join("sub").join(f);
+                if let (Ok(v), true) = (std::fs::read(d.join(f)), sub.exists()) {
+                    std::fs::write(sub, v).unwrap();
                 }
             }
         }
@@ -915,7 +916,7 @@ impl Occupant {
             let d = h.join(rel.trim_start_matches('/'));
             std::fs::create_dir_all(&d).unwrap();
             for f in ["cpuset.cpus", "cpuset.mems"] {
-                if let Ok(v) = std::fs::read(h.join(f)) {
+                if let (Ok(v), true) = (std::fs::read(h.join(f)), d.join(f).exists()) {
                     std::fs::write(d.join(f), v).unwrap();
                 }
             }
