@@ -657,7 +657,11 @@ pub fn sub_paths(
     let v2 = paths.len() == 1 && paths.contains_key("");
     for (ctrl, rel) in sub {
         let dir = out.get_mut(ctrl).ok_or_else(|| {
-            let hint = if v2 { " (cgroup v2 takes a plain path)" } else { "" };
+            let hint = if v2 {
+                " (cgroup v2 takes a plain path)"
+            } else {
+                ""
+            };
             Error::Lifecycle(format!("unknown controller {ctrl} in SubCgroupPaths{hint}"))
         })?;
         *dir = beneath(dir, rel)?;
