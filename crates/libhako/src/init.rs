@@ -111,6 +111,7 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     }
     trace::step("init: namespaces");
     namespaces::unshare_new(plan, a.strategy.unshare)?;
+    net_devices(a)?;
     // Non-dumpable until execve (CVE-2019-5736 class, see exeguard): from here on no process of
     // the container may open our /proc/<pid>/{exe,fd}. Not earlier: until Go a non-root
     // runtime writes our id maps, and an unshared time namespace's offsets are written above,
@@ -182,12 +183,7 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     }
     trace::step("init: mounts, pivot_root");
     rootfs::finalize(plan)?;
-    let personality = plan
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.personality().as_ref());
-    crate::procattrs::apply(proc, personality)?;
+    crate::procattrs::apply(proc, plan.spec.linux().as_ref())?;
     // As root, before the capability drop and before any seccomp filter (runc's order): the
     // program's execve enters the profile and label (the trampoline is not used, see exeguard).
     if let Some(profile) = crate::lsm::apparmor_profile(proc) {
@@ -204,6 +200,27 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     process::finalize(proc, plan.has(CloneFlags::CLONE_NEWUSER))?;
     trace::step("init: credentials");
     Ok((fifo, state))
+}
+
+/// `linux.netDevices`: in its final network namespace, the init sends it to the runtime, which
+/// moves the devices in; then it adds their addresses back and sets them up.
+fn net_devices(a: &InitArgs<'_>) -> Result<()> {
+    if a.plan.net_devices.is_empty() {
+        return Ok(());
+    }
+    let ns = open(
+        "/proc/thread-self/ns/net",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| "opening /proc/thread-self/ns/net".into())?;
+    a.chan.send_with_fd(&Msg::NetDevices, ns.as_fd())?;
+    match a.chan.recv()? {
+        Some(Msg::NetDevicesDone) => crate::netdevices::configure(&a.plan.net_devices),
+        other => Err(Error::Init(format!(
+            "expected NetDevicesDone from the runtime, got {other:?}"
+        ))),
+    }
 }
 
 /// Ask the runtime for a detached copy of bind mount `m`'s source (see rootfs).

@@ -17,19 +17,19 @@ pub fn hako_bin() -> &'static str {
 }
 
 /// `../shared` beside the repository (CI has it; a bare clone does not), when present. In a
-/// `git worktree`, beside the main checkout: its `.git` file names `<main>/.git/worktrees/<name>`.
+/// `git worktree`, beside the main checkout the worktree's `.git` file points to.
 pub fn shared_dir() -> Option<PathBuf> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let main = std::fs::read_to_string(repo.join(".git"))
         .ok()
-        .and_then(|g| Some(PathBuf::from(g.strip_prefix("gitdir:")?.trim())))
-        .and_then(|g| Some(g.parent()?.parent()?.parent()?.to_path_buf()));
-    [Some(repo), main]
-        .into_iter()
-        .flatten()
-        .map(|r| r.join("../shared"))
-        .find(|d| d.is_dir())
-        .map(|d| d.canonicalize().unwrap_or(d))
+        .and_then(|g| {
+            let gitdir = PathBuf::from(g.strip_prefix("gitdir:")?.trim());
+            // <main>/.git/worktrees/<name>
+            Some(gitdir.parent()?.parent()?.parent()?.to_path_buf())
+        })
+        .unwrap_or(repo);
+    let d = main.join("../shared");
+    d.is_dir().then(|| d.canonicalize().unwrap_or(d))
 }
 
 /// runc 1.5.1, the reference (`../shared/reference/runc`), when present.

@@ -140,6 +140,10 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         init: None,
         armed: true,
         cgroup: None,
+        rdt: plan
+            .intel_rdt
+            .as_ref()
+            .map(|(r, cfg)| crate::intelrdt::Group::new(r, cfg, &opts.id)),
     };
     // After validation, before the clone: the init is placed in it before `Go`.
     let linux = plan.spec.linux().as_ref();
@@ -263,7 +267,9 @@ impl Held {
                 init: Some(pid),
                 armed: true,
                 cgroup: self.cgroup.take(),
+                rdt: None,
             });
+            let _ = crate::intelrdt::destroy_saved(&self.sd.path);
         }
         done
     }
@@ -342,10 +348,16 @@ fn drive(
         cg.place(child)?;
         join = cg.self_join_files()?;
     }
+    if let Some(rdt) = &guard.rdt {
+        rdt.apply(child.as_raw())?;
+        rdt.save(&guard.sd.path)?;
+    }
     trace::step("clone, maps, cgroup");
     // Not with systemd (no `tasks` files): its unit's directories are known only to systemd.
+    // Nor with netDevices, whose exchange after Go would find the tree's message first.
     let tree_at = join
         .as_ref()
+        .filter(|_| plan.net_devices.is_empty())
         .and_then(|_| crate::rootfs::cgroup_tree::index(plan));
     let join = join.unwrap_or_default();
     let fds: Vec<BorrowedFd<'_>> = join.iter().map(AsFd::as_fd).collect();
@@ -387,6 +399,10 @@ fn drive(
                 crate::hooks::run(crate::hooks::Kind::Prestart, hooks, state.as_bytes())?;
                 crate::hooks::run(crate::hooks::Kind::CreateRuntime, hooks, state.as_bytes())?;
                 chan.send(&Msg::HooksDone { state })?;
+            }
+            Some((Msg::NetDevices, Some(ns))) => {
+                crate::netdevices::move_into(&plan.net_devices, ns.as_fd())?;
+                chan.send(&Msg::NetDevicesDone)?;
             }
             Some((Msg::MountSource { index }, _)) => {
                 let fd = mount_source(plan, index)?;
@@ -513,6 +529,8 @@ struct Cleanup<'a> {
     init: Option<Pid>,
     armed: bool,
     cgroup: Option<cgroups::Cgroup>,
+    /// `linux.intelRdt`'s groups, made with the cgroup.
+    rdt: Option<crate::intelrdt::Group>,
 }
 
 impl Drop for Cleanup<'_> {
@@ -531,6 +549,9 @@ impl Drop for Cleanup<'_> {
         }
         if let Some(cg) = &self.cgroup {
             cg.remove_made();
+        }
+        if let Some(rdt) = &self.rdt {
+            let _ = rdt.destroy();
         }
         let _ = self.sd.remove();
     }

@@ -54,6 +54,7 @@ pub(crate) fn delete_with(
     if let Some(cg) = crate::cgroups::Cgroup::from_state(&stored.cgroup_paths, unit) {
         cg.destroy()?;
     }
+    crate::intelrdt::destroy_saved(&sd.path)?;
     let warnings = match hooks(&sd) {
         Some(h) => {
             let entry = super::Entry {

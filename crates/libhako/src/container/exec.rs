@@ -117,10 +117,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         _ => None,
     };
     let joins = namespace_fds(stored.pid)?;
-    let personality = config
-        .linux()
-        .as_ref()
-        .and_then(|l| l.personality().clone());
+    let linux = config.linux().clone();
     let set = if opts.detach {
         None
     } else {
@@ -141,6 +138,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         .map(crate::cgroups::Cgroup::self_join_files)
         .transpose()?
         .flatten();
+    let rdt = crate::intelrdt::open_saved_tasks(&sd.path)?;
     let (parent, child) = sync::pair()?;
     let job = Job {
         process: &opts.process,
@@ -152,7 +150,8 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         seccomp: seccomp.as_ref(),
         cgroup: cgroup.as_ref(),
         join: join.as_deref(),
-        personality: personality.as_ref(),
+        rdt: &rdt,
+        linux: linux.as_ref(),
         apparmor,
         selinux,
         keyring: (!stored.no_new_keyring).then_some(stored.id.as_str()),
@@ -234,7 +233,10 @@ struct Job<'a> {
     cgroup: Option<&'a crate::cgroups::Cgroup>,
     /// The v1 `tasks` files to write `0` to (`None`: a systemd cgroup, joined by `add_pid`).
     join: Option<&'a [OwnedFd]>,
-    personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
+    /// The `tasks` files of the container's Intel RDT groups, to write `0` to.
+    rdt: &'a [OwnedFd],
+    /// The container's `linux` section (personality, memory policy).
+    linux: Option<&'a oci_spec::runtime::Linux>,
     /// The AppArmor profile the program starts in.
     apparmor: Option<&'a str>,
     /// The SELinux label the program starts with.
@@ -282,6 +284,7 @@ fn child_steps(
         (Some(cg), None) => cg.driver().add_pid(0)?,
         (None, None) => {}
     }
+    crate::intelrdt::join_self(job.rdt)?;
     crate::procattrs::exec_affinity(job.process, false)?;
     let mut in_userns = false;
     for (flag, fd) in job.joins {
@@ -310,7 +313,7 @@ fn child_steps(
             None => chan.send_with_fd(&Msg::Pty, pty.master.as_fd())?,
         }
     }
-    crate::procattrs::apply(job.process, job.personality)?;
+    crate::procattrs::apply(job.process, job.linux)?;
     // As the init: before the seccomp filter and the capability drop.
     if let Some(profile) = job.apparmor {
         crate::lsm::apply_apparmor(profile)?;

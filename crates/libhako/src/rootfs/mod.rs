@@ -287,6 +287,8 @@ fn read_only_last(root: BorrowedFd<'_>, plan: &Plan) -> Result<()> {
             .ctx(|| format!("reopening mount destination {dest}"))?;
         let flags = (m.options.flags & crate::mountopts::REMOUNT_MASK) | MsFlags::MS_RDONLY;
         remount_bind(&paths::fd_path(&fd), flags).ctx(|| format!("remounting {dest} read-only"))?;
+        // The remount set the mount's flags anew: its recursive attributes (rnosuid...) again.
+        mounts::set_rec_attr(root, m)?;
     }
     Ok(())
 }

@@ -93,6 +93,11 @@ pub struct Plan {
     pub seccomp: Option<crate::seccomp::Filter>,
     /// `linux.mountLabel`, checked; added to the container's mounts (see [`crate::lsm`]).
     pub mount_label: Option<String>,
+    /// `linux.netDevices`, checked, with their host indexes and addresses (see
+    /// [`crate::netdevices`]).
+    pub net_devices: Vec<crate::netdevices::Device>,
+    /// `linux.intelRdt`, checked against this host's resctrl (see [`crate::intelrdt`]).
+    pub intel_rdt: Option<(crate::intelrdt::Resctrl, crate::intelrdt::Config)>,
 }
 
 impl Plan {
@@ -122,6 +127,8 @@ pub struct Config {
     pub ignored_capabilities: Vec<String>,
     /// Each mount's `uidMappings`/`gidMappings`, which oci-spec's `Mount` lacks.
     pub mount_idmaps: Vec<idmap::Requested>,
+    /// `linux.intelRdt`, whose `schemata` and `enableMonitoring` oci-spec lacks.
+    pub intel_rdt: Option<crate::intelrdt::Config>,
 }
 
 /// Read and parse `<bundle>/config.json`.
@@ -148,6 +155,7 @@ pub fn parse_config(bytes: &[u8]) -> Result<Config> {
     check_namespace_types(&raw)?;
     crate::procattrs::sanitize(&mut raw)?;
     let mount_idmaps = idmap::from_raw(&raw)?;
+    let intel_rdt = crate::intelrdt::from_raw(&raw)?;
     let spec = serde_json::from_value(raw).map_err(|e| {
         // A typed error from the bytes names the line and column; the value's cannot.
         serde_json::from_slice::<Spec>(bytes)
@@ -159,6 +167,7 @@ pub fn parse_config(bytes: &[u8]) -> Result<Config> {
         seccomp,
         ignored_capabilities,
         mount_idmaps,
+        intel_rdt,
     })
 }
 
@@ -195,6 +204,7 @@ pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> 
         seccomp,
         ignored_capabilities,
         mount_idmaps,
+        intel_rdt,
     } = config;
     let mut warnings: Vec<String> = crate::capabilities::warning(&ignored_capabilities)
         .into_iter()
@@ -210,6 +220,23 @@ pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> 
     let rootfs_propagation = check_linux(&spec, &namespaces)?;
     crate::procattrs::check_linux(&spec, &mut warnings)?;
     let mount_label = crate::lsm::check_mount_label(&spec)?;
+    let intel_rdt = match intel_rdt {
+        Some(cfg) => {
+            let resctrl = crate::intelrdt::Resctrl::find();
+            crate::intelrdt::check(&cfg, resctrl.as_ref())?;
+            resctrl.map(|r| (r, cfg))
+        }
+        None => None,
+    };
+    let net_devices = crate::netdevices::check(
+        spec.linux().as_ref(),
+        namespaces
+            .iter()
+            .any(|n| n.flag == CloneFlags::CLONE_NEWNET),
+        namespaces
+            .iter()
+            .any(|n| n.flag == CloneFlags::CLONE_NEWNET && n.path.is_none()),
+    )?;
     let seccomp = crate::seccomp::compile(seccomp.as_ref(), seccomp_cache)?;
     Ok(Plan {
         spec,
@@ -224,6 +251,8 @@ pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> 
         warnings,
         seccomp,
         mount_label,
+        net_devices,
+        intel_rdt,
     })
 }
 
@@ -453,6 +482,9 @@ fn check_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountPlan>> {
         let mut options = options;
         if fstype == "bind" {
             options.flags.insert(MsFlags::MS_BIND);
+        }
+        if !options.is_bind() {
+            options.fold_read_only();
         }
         out.push(MountPlan {
             index,
