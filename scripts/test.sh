@@ -10,6 +10,9 @@ scripts/deps.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets -q -- -D warnings
 cargo test --workspace
+# The OCI runtime-tools validation suite from ../shared against this tree's hako, checked
+# against scripts/conformance-expected.txt (about 2 min; skipped where ../shared is absent).
+scripts/conformance.sh
 # The cgroup tests again on pure v2 and pure v1 hosts, in throw-away VMs (about 1-2 min each).
 scripts/vm-cgroup-tests.sh v2 v1
 # --systemd-cgroup where systemd is PID 1 (of a PID namespace in a v2 VM; about 40 s).

@@ -89,6 +89,12 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     let seccomp_cache = opts.root.join(crate::seccomp::CACHE_DIR);
     let mut plan = spec::validate(spec::load(&bundle)?, &bundle, Some(&seccomp_cache))?;
     trace::step("config validated");
+    if at_once && plan.spec.process().is_none() {
+        return Err(Error::config(
+            "process",
+            "not set in config.json: nothing to run",
+        ));
+    }
     // CVE-2019-5736: the init is a copy of this process; see exeguard. Before anything is
     // made: this may re-exec the runtime.
     // An AppArmor profile or SELinux label applies at the next execve: no trampoline.
@@ -140,6 +146,7 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         init: None,
         armed: true,
         cgroup: None,
+        host_mounts: None,
         rdt: plan
             .intel_rdt
             .as_ref()
@@ -165,6 +172,17 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         cg.refuse_frozen()?;
     }
     guard.cgroup = cgroup;
+    let warnings: Vec<String> = plan
+        .warnings
+        .iter()
+        .cloned()
+        .chain(
+            guard
+                .cgroup
+                .iter()
+                .flat_map(|c| c.kernel_memory_warnings(resources)),
+        )
+        .collect();
     let stored = Stored {
         id: opts.id.clone(),
         pid: 0,
@@ -189,6 +207,12 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     // Recorded before the cgroup is made (and the init's PID as soon as it exists): whenever
     // this process dies, state.json names what `delete --force` must remove.
     sd.save(&stored)?;
+    if !plan.has(nix::sched::CloneFlags::CLONE_NEWNS) {
+        // The init's mounts go to our mount namespace: delete (or a failure) unmounts them.
+        let marker = sd.path.join(crate::rootfs::hostns::MARKER);
+        std::fs::write(&marker, b"").map_err(|e| Error::io("writing", &marker, e))?;
+        guard.host_mounts = Some(&plan.rootfs);
+    }
     // Only what clone3 needs now; the rest of the cgroup is made while the init unshares.
     let into = match guard.cgroup.as_mut() {
         Some(cgroup) => cgroup.prepare(resources)?,
@@ -222,7 +246,7 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     let mut held = Held {
         created: Created {
             pid: init_pid,
-            warnings: plan.warnings,
+            warnings,
             pty,
         },
         sd,
@@ -267,6 +291,8 @@ impl Held {
                 init: Some(pid),
                 armed: true,
                 cgroup: self.cgroup.take(),
+                host_mounts: (self.sd.path.join(crate::rootfs::hostns::MARKER).exists())
+                    .then_some(self.stored.rootfs.as_path()),
                 rdt: None,
             });
             let _ = crate::intelrdt::destroy_saved(&self.sd.path);
@@ -529,6 +555,8 @@ struct Cleanup<'a> {
     init: Option<Pid>,
     armed: bool,
     cgroup: Option<cgroups::Cgroup>,
+    /// The rootfs, when the init mounts in our mount namespace (see rootfs::hostns).
+    host_mounts: Option<&'a Path>,
     /// `linux.intelRdt`'s groups, made with the cgroup.
     rdt: Option<crate::intelrdt::Group>,
 }
@@ -546,6 +574,9 @@ impl Drop for Cleanup<'_> {
         }
         if let Some(child) = self.child {
             super::reap_within(child, super::REAP_LIMIT);
+        }
+        if let Some(rootfs) = self.host_mounts {
+            let _ = crate::rootfs::hostns::unmount_below(rootfs);
         }
         if let Some(cg) = &self.cgroup {
             cg.remove_made();

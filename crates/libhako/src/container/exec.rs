@@ -117,6 +117,21 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         _ => None,
     };
     let joins = namespace_fds(stored.pid)?;
+    // A container without a mount namespace of its own is chrooted (rootfs::hostns): so is
+    // a process exec'd into it, to the init's root.
+    let chroot = if joins.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWNS) {
+        None
+    } else {
+        let root = format!("/proc/{}/root", stored.pid);
+        Some(
+            open(
+                root.as_str(),
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .ctx(|| format!("opening {root}"))?,
+        )
+    };
     let linux = config.linux().clone();
     let set = if opts.detach {
         None
@@ -145,6 +160,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         args: &args,
         env: &env,
         joins: &joins,
+        chroot: chroot.as_ref(),
         preserve_fds: opts.preserve_fds,
         console: console.as_ref(),
         seccomp: seccomp.as_ref(),
@@ -227,6 +243,8 @@ struct Job<'a> {
     args: &'a [std::ffi::CString],
     env: &'a [std::ffi::CString],
     joins: &'a [(CloneFlags, OwnedFd)],
+    /// The init's root, when the container has no mount namespace to join.
+    chroot: Option<&'a OwnedFd>,
     preserve_fds: u32,
     console: Option<&'a OwnedFd>,
     seccomp: Option<&'a crate::seccomp::Filter>,
@@ -291,6 +309,10 @@ fn child_steps(
         setns(fd.as_fd(), *flag).ctx(|| format!("joining the container's {flag:?} namespace"))?;
         in_userns |= *flag == CloneFlags::CLONE_NEWUSER;
     }
+    if let Some(root) = job.chroot {
+        nix::unistd::fchdir(root).ctx(|| "fchdir to the container's root".into())?;
+        nix::unistd::chroot(".").ctx(|| "chroot to the container's root".into())?;
+    }
     // A PID (or time) namespace applies to children only: fork into it.
     crate::sync::fork_and_report(chan)?;
     if let Some(id) = job.keyring {
@@ -322,15 +344,16 @@ fn child_steps(
         crate::lsm::apply_selinux(label)?;
     }
     // The container's filter, in the init's order (see init.rs).
+    let may_setgroups = crate::process::before_seccomp(job.process, in_userns, job.preserve_fds)?;
     let nnp = job.process.no_new_privileges().unwrap_or(false);
     if let Some(filter) = job.seccomp.filter(|_| !nnp) {
         crate::process::load_seccomp(filter, chan)?;
     }
-    crate::process::finalize(job.process, in_userns)?;
+    crate::process::finalize(job.process, may_setgroups)?;
     // As the init (and runc): HOME from the container's /etc/passwd when the env has none.
     let env = crate::process::with_home(job.env, nix::unistd::getuid().as_raw());
     let last = job.seccomp.filter(|_| nnp);
-    let program = crate::process::ready(job.args, &env, job.preserve_fds, chan, last)?;
+    let program = crate::process::ready(job.args, &env, chan, last)?;
     Ok((program, env))
 }
 
