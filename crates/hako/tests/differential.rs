@@ -582,7 +582,17 @@ fn run_killed_by_signal_exits_128_plus_n_like_runc() {
             .spawn()
             .expect("spawn run")
     };
-    let (rc, hc) = (spawn(t.runc.cmd()), spawn(t.w.cmd()));
+    // One after the other: each reads the bundle with its own cgroup (see `own_cgroup`).
+    let run = ["run", "--bundle", b.path(), id.as_str()];
+    own_cgroup(&run, "runc");
+    let rc = spawn(t.runc.cmd());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while t.runc.run(&["state", &id]).code() != Some(0) {
+        assert!(Instant::now() < deadline, "runc: {id} never appeared");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    own_cgroup(&run, "hako");
+    let hc = spawn(t.w.cmd());
     t.wait_status(&id, "running");
     let (r, h) = t.both(&["kill", &id, "KILL"]);
     r.ok();
