@@ -6,7 +6,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::stat::Mode;
-use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use crate::cgroups;
@@ -68,7 +67,7 @@ pub(crate) struct Held {
     pub sd: StateDir,
     pub stored: Stored,
     pub hooks: Option<oci_spec::runtime::Hooks>,
-    cgroup: Option<cgroups::Cgroup>,
+    pub cgroup: Option<cgroups::Cgroup>,
     pid_file: Option<PathBuf>,
     /// With an init that execs right after Ready (no exec fifo): the channel, whose end in
     /// the init is closed by that exec.
@@ -158,11 +157,21 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
     let resources = linux.and_then(|l| l.resources().as_ref());
     // Rootless: no cgroup at all unless the caller may write one (runc's rule).
-    guard.cgroup = cgroups::keep_if_writable(
+    let cgroup = cgroups::keep_if_writable(
         cgroups::Cgroup::plan(cgroups_path, &opts.id, opts.systemd_cgroup)?,
+        crate::rootless::cgroups_rootless(),
         cgroups_path,
         resources,
     )?;
+    // runc's checks: what its validation refuses, a cgroup in use, and a frozen one (a process
+    // joining it would never answer). Before the guard owns the cgroup: a failed create thaws
+    // what it owns.
+    if let Some(cg) = &cgroup {
+        cg.refuse_invalid(resources)?;
+        cg.refuse_occupied()?;
+        cg.refuse_frozen()?;
+    }
+    guard.cgroup = cgroup;
     let warnings: Vec<String> = plan
         .warnings
         .iter()
@@ -406,7 +415,8 @@ fn drive(
     let mut init = child;
     let mut pty = None;
     loop {
-        match chan.recv_with_fd()? {
+        let mut check = || guard.cgroup.as_ref().map_or(Ok(()), |c| c.refuse_frozen());
+        match chan.recv_watched(&mut check)? {
             Some((Msg::Pty, Some(fd))) => pty = Some(fd),
             Some((Msg::Hooks, _)) => {
                 crashpoint::at(Step::Hooks);
@@ -433,7 +443,7 @@ fn drive(
                 guard.init = Some(init);
                 record_pid(guard.sd, init)?;
                 // Reap the intermediate; the init is reparented to the subreaper or PID 1.
-                let _ = waitpid(child, None);
+                super::reap_within(child, super::REAP_LIMIT);
                 guard.child = None;
             }
             Some((Msg::Ready, _)) => {
@@ -559,8 +569,11 @@ impl Drop for Cleanup<'_> {
         for pid in [self.init, self.child].into_iter().flatten() {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         }
+        if let Some(cg) = &self.cgroup {
+            cg.thaw_own();
+        }
         if let Some(child) = self.child {
-            let _ = waitpid(child, None);
+            super::reap_within(child, super::REAP_LIMIT);
         }
         if let Some(rootfs) = self.host_mounts {
             let _ = crate::rootfs::hostns::unmount_below(rootfs);
