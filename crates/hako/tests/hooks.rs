@@ -78,10 +78,13 @@ fn all_six_hooks_in_order_with_state_args_env_and_namespaces() {
             _ => {}
         }
     }
+    // runtime.md: `creating` is lifecycle step 2 (the environment), `created` after it; the
+    // create-time hooks are steps 3-5, so "created" (runc says "creating"; crun and the OCI
+    // validation suite's hooks_stdin say "created").
     for (kind, status) in [
-        ("prestart", "creating"),
-        ("createRuntime", "creating"),
-        ("createContainer", "creating"),
+        ("prestart", "created"),
+        ("createRuntime", "created"),
+        ("createContainer", "created"),
         ("startContainer", "created"),
         ("poststart", "running"),
         ("poststop", "stopped"),

@@ -420,7 +420,7 @@ fn drive(
             Some((Msg::Pty, Some(fd))) => pty = Some(fd),
             Some((Msg::Hooks, _)) => {
                 crashpoint::at(Step::Hooks);
-                let state = creating_state(guard.sd, init)?;
+                let state = hook_state(guard.sd, init)?;
                 let hooks = plan.spec.hooks();
                 crate::hooks::run(crate::hooks::Kind::Prestart, hooks, state.as_bytes())?;
                 crate::hooks::run(crate::hooks::Kind::CreateRuntime, hooks, state.as_bytes())?;
@@ -508,15 +508,19 @@ fn record_pid(sd: &StateDir, pid: Pid) -> Result<()> {
     })
 }
 
-/// The OCI state JSON hooks get while the container is being created.
-fn creating_state(sd: &StateDir, init: Pid) -> Result<String> {
+/// The OCI state JSON the create-time hooks (prestart, createRuntime, createContainer) get on
+/// stdin. Its status is "created", as runtime-spec's runtime.md has it: `creating` is step 2 of
+/// the lifecycle (making the environment), `created` is after it, and these hooks are steps 3
+/// to 5 (crun says so too; runc says "creating", a deliberate difference, see
+/// scripts/conformance-expected.txt).
+fn hook_state(sd: &StateDir, init: Pid) -> Result<String> {
     let stored = sd.load()?;
     let entry = super::Entry {
         stored: Stored {
             pid: init.as_raw(),
             ..stored
         },
-        status: crate::state::Status::Creating,
+        status: crate::state::Status::Created,
         owner: String::new(),
     };
     serde_json::to_string(&entry.oci(""))
