@@ -148,12 +148,8 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
         crate::keyring::join_new(id, plan.has(CloneFlags::CLONE_NEWUSER), label)?;
     }
     let cgroupns = plan.has(CloneFlags::CLONE_NEWCGROUP);
-    let proc = plan
-        .spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::config("process", "missing"))?;
-    let terminal = proc.terminal().unwrap_or(false);
+    let proc = plan.spec.process().as_ref();
+    let terminal = proc.and_then(|p| p.terminal()).unwrap_or(false);
     let mut state = None;
     let mut take_tree = || match a.chan.recv_with_fd()? {
         Some((Msg::CgroupTree, tree)) => Ok(tree),
@@ -172,7 +168,8 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
         },
     };
     let pty = rootfs::setup(plan, early_mounts, a.no_pivot, cgroupns, terminal, runtime)?;
-    if let Some(pty) = pty {
+    // A terminal is only asked for with a process.
+    if let Some((pty, proc)) = pty.zip(proc) {
         console::set_size(&pty, console_size(proc))?;
         console::give_to(&pty.slave, proc.user().uid())?;
         console::attach(&pty.slave)?;
@@ -183,6 +180,11 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     }
     trace::step("init: mounts, pivot_root");
     rootfs::finalize(plan)?;
+    let Some(proc) = proc else {
+        // No process (the spec requires one only for start): the container is set up and
+        // stays created until it is deleted; `start` refuses it.
+        return Ok((fifo, state));
+    };
     crate::procattrs::apply(proc, plan.spec.linux().as_ref())?;
     // As root, before the capability drop and before any seccomp filter (runc's order): the
     // program's execve enters the profile and label (the trampoline is not used, see exeguard).
@@ -192,12 +194,14 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     if let Some(label) = crate::lsm::selinux_label(proc) {
         crate::lsm::apply_selinux(label)?;
     }
+    let may_setgroups =
+        process::before_seccomp(proc, plan.has(CloneFlags::CLONE_NEWUSER), a.preserve_fds)?;
     if let Some(filter) = plan.seccomp.as_ref().filter(|_| !no_new_privs(plan)) {
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the uid switch
         // and the capability drop (runc's order). With it, it goes last, in process::ready.
         crate::process::load_seccomp(filter, &a.chan)?;
     }
-    process::finalize(proc, plan.has(CloneFlags::CLONE_NEWUSER))?;
+    process::finalize(proc, may_setgroups)?;
     trace::step("init: credentials");
     Ok((fifo, state))
 }
@@ -306,13 +310,32 @@ fn set_names(plan: &Plan) -> Result<()> {
     Ok(())
 }
 
+/// A container without `process`: report Ready and wait, never exec. `start` refuses such a
+/// container without writing the fifo, so a byte there is a bug; `delete` kills the init.
+fn wait_without_process(a: &InitArgs<'_>, fifo: Option<&OwnedFd>) -> Error {
+    if let Err(e) = a.chan.send(&Msg::Ready) {
+        return e;
+    }
+    let mut byte = [0u8; 1];
+    while let Some(fifo) = fifo {
+        match nix::unistd::read(fifo.as_fd(), &mut byte) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => break,
+        }
+    }
+    Error::config("process", "not set in config.json: nothing to start")
+}
+
 /// Find the program, hand the fds over, report Ready, block on the exec fifo (if any) until
 /// `start`, then exec. Returns only on failure.
 fn wait_and_exec(a: &InitArgs<'_>, fifo: Option<OwnedFd>, state: Option<Vec<u8>>) -> Error {
     let plan = a.plan;
+    if plan.spec.process().is_none() {
+        return wait_without_process(a, fifo.as_ref());
+    }
     let last = plan.seccomp.as_ref().filter(|_| no_new_privs(plan));
     let env = process::with_home(&plan.env, nix::unistd::getuid().as_raw());
-    let program: CString = match process::ready(&plan.args, &env, a.preserve_fds, &a.chan, last) {
+    let program: CString = match process::ready(&plan.args, &env, &a.chan, last) {
         Ok(p) => p,
         Err(e) => return e,
     };

@@ -123,6 +123,15 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
     Ok(())
 }
 
+/// `fcntl(fd, F_SETFD, FD_CLOEXEC)` on an fd known only by number (from /proc/self/fd):
+/// `cloexec_from`'s fallback where the kernel lacks `CLOSE_RANGE_CLOEXEC`.
+pub fn set_cloexec_raw(fd: i32) -> Result<(), Errno> {
+    // SAFETY: plain syscall with integer arguments; it only changes one fd's flags (EBADF if
+    // the number is not an open fd).
+    let ret = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    Errno::result(ret).map(drop)
+}
+
 /// Every signal back to its default action (all but SIGKILL and SIGSTOP, which cannot be
 /// changed), before the container's program is exec'd. An ignored signal stays ignored across
 /// `execve`: a runtime started under `nohup`, or by a daemon that ignores signals, would hand

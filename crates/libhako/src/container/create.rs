@@ -6,7 +6,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::stat::Mode;
-use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use crate::cgroups;
@@ -68,7 +67,7 @@ pub(crate) struct Held {
     pub sd: StateDir,
     pub stored: Stored,
     pub hooks: Option<oci_spec::runtime::Hooks>,
-    cgroup: Option<cgroups::Cgroup>,
+    pub cgroup: Option<cgroups::Cgroup>,
     pid_file: Option<PathBuf>,
     /// With an init that execs right after Ready (no exec fifo): the channel, whose end in
     /// the init is closed by that exec.
@@ -90,6 +89,12 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     let seccomp_cache = opts.root.join(crate::seccomp::CACHE_DIR);
     let mut plan = spec::validate(spec::load(&bundle)?, &bundle, Some(&seccomp_cache))?;
     trace::step("config validated");
+    if at_once && plan.spec.process().is_none() {
+        return Err(Error::config(
+            "process",
+            "not set in config.json: nothing to run",
+        ));
+    }
     // CVE-2019-5736: the init is a copy of this process; see exeguard. Before anything is
     // made: this may re-exec the runtime.
     // An AppArmor profile or SELinux label applies at the next execve: no trampoline.
@@ -141,6 +146,7 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         init: None,
         armed: true,
         cgroup: None,
+        host_mounts: None,
         rdt: plan
             .intel_rdt
             .as_ref()
@@ -151,11 +157,32 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
     let resources = linux.and_then(|l| l.resources().as_ref());
     // Rootless: no cgroup at all unless the caller may write one (runc's rule).
-    guard.cgroup = cgroups::keep_if_writable(
+    let cgroup = cgroups::keep_if_writable(
         cgroups::Cgroup::plan(cgroups_path, &opts.id, opts.systemd_cgroup)?,
+        crate::rootless::cgroups_rootless(),
         cgroups_path,
         resources,
     )?;
+    // runc's checks: what its validation refuses, a cgroup in use, and a frozen one (a process
+    // joining it would never answer). Before the guard owns the cgroup: a failed create thaws
+    // what it owns.
+    if let Some(cg) = &cgroup {
+        cg.refuse_invalid(resources)?;
+        cg.refuse_occupied()?;
+        cg.refuse_frozen()?;
+    }
+    guard.cgroup = cgroup;
+    let warnings: Vec<String> = plan
+        .warnings
+        .iter()
+        .cloned()
+        .chain(
+            guard
+                .cgroup
+                .iter()
+                .flat_map(|c| c.kernel_memory_warnings(resources)),
+        )
+        .collect();
     let stored = Stored {
         id: opts.id.clone(),
         pid: 0,
@@ -180,6 +207,12 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     // Recorded before the cgroup is made (and the init's PID as soon as it exists): whenever
     // this process dies, state.json names what `delete --force` must remove.
     sd.save(&stored)?;
+    if !plan.has(nix::sched::CloneFlags::CLONE_NEWNS) {
+        // The init's mounts go to our mount namespace: delete (or a failure) unmounts them.
+        let marker = sd.path.join(crate::rootfs::hostns::MARKER);
+        std::fs::write(&marker, b"").map_err(|e| Error::io("writing", &marker, e))?;
+        guard.host_mounts = Some(&plan.rootfs);
+    }
     // Only what clone3 needs now; the rest of the cgroup is made while the init unshares.
     let into = match guard.cgroup.as_mut() {
         Some(cgroup) => cgroup.prepare(resources)?,
@@ -213,7 +246,7 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     let mut held = Held {
         created: Created {
             pid: init_pid,
-            warnings: plan.warnings,
+            warnings,
             pty,
         },
         sd,
@@ -258,6 +291,8 @@ impl Held {
                 init: Some(pid),
                 armed: true,
                 cgroup: self.cgroup.take(),
+                host_mounts: (self.sd.path.join(crate::rootfs::hostns::MARKER).exists())
+                    .then_some(self.stored.rootfs.as_path()),
                 rdt: None,
             });
             let _ = crate::intelrdt::destroy_saved(&self.sd.path);
@@ -380,11 +415,12 @@ fn drive(
     let mut init = child;
     let mut pty = None;
     loop {
-        match chan.recv_with_fd()? {
+        let mut check = || guard.cgroup.as_ref().map_or(Ok(()), |c| c.refuse_frozen());
+        match chan.recv_watched(&mut check)? {
             Some((Msg::Pty, Some(fd))) => pty = Some(fd),
             Some((Msg::Hooks, _)) => {
                 crashpoint::at(Step::Hooks);
-                let state = creating_state(guard.sd, init)?;
+                let state = hook_state(guard.sd, init)?;
                 let hooks = plan.spec.hooks();
                 crate::hooks::run(crate::hooks::Kind::Prestart, hooks, state.as_bytes())?;
                 crate::hooks::run(crate::hooks::Kind::CreateRuntime, hooks, state.as_bytes())?;
@@ -407,7 +443,7 @@ fn drive(
                 guard.init = Some(init);
                 record_pid(guard.sd, init)?;
                 // Reap the intermediate; the init is reparented to the subreaper or PID 1.
-                let _ = waitpid(child, None);
+                super::reap_within(child, super::REAP_LIMIT);
                 guard.child = None;
             }
             Some((Msg::Ready, _)) => {
@@ -472,15 +508,19 @@ fn record_pid(sd: &StateDir, pid: Pid) -> Result<()> {
     })
 }
 
-/// The OCI state JSON hooks get while the container is being created.
-fn creating_state(sd: &StateDir, init: Pid) -> Result<String> {
+/// The OCI state JSON the create-time hooks (prestart, createRuntime, createContainer) get on
+/// stdin. Its status is "created", as runtime-spec's runtime.md has it: `creating` is step 2 of
+/// the lifecycle (making the environment), `created` is after it, and these hooks are steps 3
+/// to 5 (crun says so too; runc says "creating", a deliberate difference, see
+/// scripts/conformance-expected.txt).
+fn hook_state(sd: &StateDir, init: Pid) -> Result<String> {
     let stored = sd.load()?;
     let entry = super::Entry {
         stored: Stored {
             pid: init.as_raw(),
             ..stored
         },
-        status: crate::state::Status::Creating,
+        status: crate::state::Status::Created,
         owner: String::new(),
     };
     serde_json::to_string(&entry.oci(""))
@@ -519,6 +559,8 @@ struct Cleanup<'a> {
     init: Option<Pid>,
     armed: bool,
     cgroup: Option<cgroups::Cgroup>,
+    /// The rootfs, when the init mounts in our mount namespace (see rootfs::hostns).
+    host_mounts: Option<&'a Path>,
     /// `linux.intelRdt`'s groups, made with the cgroup.
     rdt: Option<crate::intelrdt::Group>,
 }
@@ -531,8 +573,14 @@ impl Drop for Cleanup<'_> {
         for pid in [self.init, self.child].into_iter().flatten() {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         }
+        if let Some(cg) = &self.cgroup {
+            cg.thaw_own();
+        }
         if let Some(child) = self.child {
-            let _ = waitpid(child, None);
+            super::reap_within(child, super::REAP_LIMIT);
+        }
+        if let Some(rootfs) = self.host_mounts {
+            let _ = crate::rootfs::hostns::unmount_below(rootfs);
         }
         if let Some(cg) = &self.cgroup {
             cg.remove_made();

@@ -316,12 +316,13 @@ fn cstrings(field: &str, items: &[String]) -> Result<Vec<CString>> {
         .collect()
 }
 
+/// `process` is optional in config.json (the spec requires it only when `start` is called):
+/// without it the plan has no args and the container can be created, not started.
 fn check_process(spec: &Spec) -> Result<(Vec<CString>, Vec<CString>)> {
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::config("process", "missing"))?;
-    check_process_fields(process)
+    match spec.process() {
+        Some(process) => check_process_fields(process),
+        None => Ok((Vec::new(), Vec::new())),
+    }
 }
 
 /// Validate a `process` object (of config.json, or of `exec --process`); returns its args and
@@ -414,12 +415,6 @@ fn check_namespaces(spec: &Spec) -> Result<Vec<Namespace>> {
             flag,
             path: ns.path().clone(),
         });
-    }
-    if !out.iter().any(|n| n.flag == CloneFlags::CLONE_NEWNS) {
-        return Err(Error::config(
-            "linux.namespaces",
-            "a mount namespace is required",
-        ));
     }
     // The user namespace is entered first: the others are then owned by it.
     out.sort_by_key(|n| n.flag != CloneFlags::CLONE_NEWUSER);
@@ -565,6 +560,46 @@ fn check_devices(spec: &Spec) -> Result<Vec<DevicePlan>> {
     Ok(out)
 }
 
+/// Without a mount namespace the container shares the runtime's (the spec: it inherits it):
+/// its mounts are made there, under the rootfs, and it is only chrooted. What would change
+/// the runtime's own mounts is refused, as runc refuses masked and readonly paths
+/// (`root.readonly` and `rootfsPropagation`, which runc then ignores, too).
+fn check_without_mountns(spec: &Spec) -> Result<()> {
+    const WHY: &str =
+        "cannot be applied without a private mount namespace (no \"mount\" in linux.namespaces)";
+    let linux = spec.linux().as_ref();
+    for (field, set) in [
+        (
+            "linux.maskedPaths",
+            linux.is_some_and(|l| l.masked_paths().as_ref().is_some_and(|p| !p.is_empty())),
+        ),
+        (
+            "linux.readonlyPaths",
+            linux.is_some_and(|l| l.readonly_paths().as_ref().is_some_and(|p| !p.is_empty())),
+        ),
+        (
+            "linux.rootfsPropagation",
+            linux.is_some_and(|l| {
+                l.rootfs_propagation()
+                    .as_ref()
+                    .is_some_and(|p| !p.is_empty())
+            }),
+        ),
+        (
+            "root.readonly",
+            spec.root()
+                .as_ref()
+                .and_then(|r| r.readonly())
+                .unwrap_or(false),
+        ),
+    ] {
+        if set {
+            return Err(Error::config(field, WHY));
+        }
+    }
+    Ok(())
+}
+
 fn check_linux(spec: &Spec, namespaces: &[Namespace]) -> Result<Option<MsFlags>> {
     let has = |f: CloneFlags| namespaces.iter().any(|n| n.flag == f);
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has(CloneFlags::CLONE_NEWUTS) {
@@ -578,6 +613,9 @@ fn check_linux(spec: &Spec, namespaces: &[Namespace]) -> Result<Option<MsFlags>>
             "domainname",
             "unable to set domainname without a private UTS namespace",
         ));
+    }
+    if !has(CloneFlags::CLONE_NEWNS) {
+        check_without_mountns(spec)?;
     }
     let Some(linux) = spec.linux() else {
         return Ok(None);
@@ -649,13 +687,20 @@ mod tests {
     }
 
     #[test]
-    fn userns_needs_mappings_and_mount_ns_required() {
+    fn userns_needs_mappings_and_mount_ns_is_optional() {
         let s = spec_from(
             r#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"user"},{"type":"mount"}]}}"#,
         );
         assert!(check_namespaces(&s).is_err_and(|e| e.to_string().starts_with("linux.uidMappings")));
+        // No mount namespace: the runtime's is inherited, without what would change it.
         let s = spec_from(r#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"pid"}]}}"#);
-        assert!(check_namespaces(&s).is_err_and(|e| e.to_string().contains("mount namespace")));
+        assert!(check_namespaces(&s).is_ok());
+        let s = spec_from(r#"{"ociVersion":"1.0.0","linux":{"maskedPaths":["/proc/kcore"]}}"#);
+        assert!(
+            check_linux(&s, &[]).is_err_and(|e| e.to_string().starts_with(
+                "linux.maskedPaths: cannot be applied without a private mount namespace"
+            ))
+        );
     }
 
     #[test]
@@ -706,12 +751,16 @@ mod tests {
 
     #[test]
     fn rootfs_propagation_values() {
+        let mnt = [Namespace {
+            flag: CloneFlags::CLONE_NEWNS,
+            path: None,
+        }];
         let s = spec_from(r#"{"ociVersion":"1.0.0","linux":{"rootfsPropagation":"rslave"}}"#);
         assert_eq!(
-            check_linux(&s, &[]).ok().flatten(),
+            check_linux(&s, &mnt).ok().flatten(),
             Some(MsFlags::MS_SLAVE | MsFlags::MS_REC)
         );
         let s = spec_from(r#"{"ociVersion":"1.0.0","linux":{"rootfsPropagation":"bogus"}}"#);
-        assert!(check_linux(&s, &[]).is_err());
+        assert!(check_linux(&s, &mnt).is_err());
     }
 }
