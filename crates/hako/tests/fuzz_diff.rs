@@ -716,12 +716,13 @@ fn cpu_shares_out_of_range_are_refused_as_runc() {
 }
 
 /// `edit`'s config run under hako, and under runc 1.5.1 where it is here, `grep -H`-ing
-/// `files`: the normalised lines, (hako, runc).
+/// `files`, each on a rootfs made ready by `prepare`: the normalised lines, (hako, runc).
 fn both_see(
     w: &World,
     tag: &str,
     files: &[&str],
     edit: impl FnOnce(&mut Value),
+    prepare: impl Fn(&Path),
 ) -> (Vec<String>, Option<Vec<String>>) {
     let mut args = vec!["grep", "-H", ""];
     args.extend(files);
@@ -733,6 +734,9 @@ fn both_see(
         cgroups: parent.clone(),
     };
     let mut seen = |name: &str, runtime: &Path| {
+        // Each runtime finds the rootfs as prepared, not as the other left it.
+        let _ = std::fs::remove_dir_all(b.rootfs().join("fz"));
+        prepare(&b.rootfs());
         let id = format!("{tag}-{name}");
         b.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("/{parent}/{id}")));
         let root = w.dir.join(format!("{name}-root"));
@@ -746,26 +750,40 @@ fn both_see(
 }
 
 /// Found by the fuzzer: masked directories were an unsized tmpfs (runc 1.5.1: 4 KiB, one
-/// inode), and a tmpfs without `mode=` had tmpfs's 1777 where runc gives it the mode of the
-/// directory it covers.
+/// inode), and a tmpfs without `mode=` over a directory that was already there had tmpfs's
+/// 1777 where runc gives it that directory's mode (over one the runtime makes: 1777).
 #[test]
 fn masked_dirs_and_tmpfs_modes_as_runc() {
     let w = World::new("fuzz-tmpfs");
-    let (hako, runc) = both_see(&w, "tmpfs", &["/proc/self/mountinfo"], |c| {
-        let m = json!({"destination": "/fz/t0", "type": "tmpfs", "source": "tmpfs",
-                       "options": ["nosuid"]});
-        c["mounts"].as_array_mut().unwrap().push(m);
-    });
+    let (hako, runc) = both_see(
+        &w,
+        "tmpfs",
+        &["/proc/self/mountinfo"],
+        |c| {
+            for dest in ["/fz/t0", "/fz/new"] {
+                let m = json!({"destination": dest, "type": "tmpfs", "source": "tmpfs",
+                           "options": ["nosuid"]});
+                c["mounts"].as_array_mut().unwrap().push(m);
+            }
+        },
+        |rootfs| {
+            let dir = rootfs.join("fz/t0");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o750))
+                .unwrap();
+        },
+    );
     let pick = |seen: &[String]| -> Vec<String> {
         seen.iter()
-            .filter(|l| l.starts_with("mount /fz/t0 ") || l.starts_with("mount /proc/acpi "))
+            .filter(|l| l.starts_with("mount /fz/") || l.starts_with("mount /proc/acpi "))
             .cloned()
             .collect()
     };
     assert_eq!(
         pick(&hako),
         [
-            "mount /fz/t0 rw,nosuid,relatime  tmpfs rw,mode=755",
+            "mount /fz/new rw,nosuid,relatime  tmpfs rw",
+            "mount /fz/t0 rw,nosuid,relatime  tmpfs rw,mode=750",
             "mount /proc/acpi ro,relatime  tmpfs ro,size=4k,nr_inodes=1",
         ]
     );
@@ -784,9 +802,15 @@ fn pids_limit_zero_is_one_as_runc() {
         "/sys/fs/cgroup/pids.max"
     };
     let w = World::new("fuzz-pids");
-    let (hako, runc) = both_see(&w, "pids", &[file], |c| {
-        c["linux"]["resources"] = json!({"pids": {"limit": 0}});
-    });
+    let (hako, runc) = both_see(
+        &w,
+        "pids",
+        &[file],
+        |c| {
+            c["linux"]["resources"] = json!({"pids": {"limit": 0}});
+        },
+        |_| {},
+    );
     assert_eq!(hako, [format!("{file}: 1")]);
     if let Some(runc) = runc {
         assert_eq!(hako, runc);

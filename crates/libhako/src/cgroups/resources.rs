@@ -97,23 +97,6 @@ fn pids_max(limit: i64) -> String {
     }
 }
 
-/// A `linux.resources.pids` without `limit` (or with a null one) asks for nothing: removed from
-/// the raw config, since the typed spec would read it as a limit of 0.
-pub fn drop_pids_without_limit(raw: &mut serde_json::Value) {
-    let Some(res) = raw
-        .pointer_mut("/linux/resources")
-        .and_then(serde_json::Value::as_object_mut)
-    else {
-        return;
-    };
-    if res
-        .get("pids")
-        .is_some_and(|p| p.get("limit").is_none_or(serde_json::Value::is_null))
-    {
-        res.remove("pids");
-    }
-}
-
 /// Settings for a v2 cgroup.
 pub fn v2(r: &LinuxResources, exists: &dyn Fn(&str) -> bool) -> Result<Vec<Setting>> {
     let mut out = Vec::new();

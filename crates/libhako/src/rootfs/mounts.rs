@@ -27,6 +27,10 @@ pub fn mount_one(
 ) -> Result<()> {
     let dest = m.destination.display();
     let src = m.source.display();
+    // As runc: a tmpfs over a directory that was already there takes that directory's mode.
+    let existing = (m.fstype == "tmpfs")
+        .then(|| open_in_root(root, &m.destination, nix::fcntl::OFlag::O_PATH).ok())
+        .flatten();
     let target = if m.options.is_bind() && !source_is_dir(m) {
         create_file(root, &m.destination)
     } else {
@@ -69,7 +73,7 @@ pub fn mount_one(
             "proc" | "sysfs" | "mqueue" => None,
             _ => label,
         };
-        let data = tmpfs_mode(m, &target, m.options.data_string())?;
+        let data = tmpfs_mode(m, existing.as_ref(), m.options.data_string())?;
         let data = crate::lsm::mount_data(data, labelled);
         match mount(
             Some(&m.source),
@@ -117,13 +121,17 @@ pub fn mount_one(
     set_rec_attr(root, m)
 }
 
-/// As runc: a tmpfs without `mode=` gets the mode of the directory it covers (0755 when the
-/// runtime made it), not tmpfs's 1777.
-fn tmpfs_mode(m: &MountPlan, target: &OwnedFd, data: Option<String>) -> Result<Option<String>> {
+/// As runc: a tmpfs without `mode=` over a directory that existed before the mount
+/// (`existing`) gets that directory's mode; over one the runtime made, tmpfs's own 1777.
+fn tmpfs_mode(
+    m: &MountPlan,
+    existing: Option<&OwnedFd>,
+    data: Option<String>,
+) -> Result<Option<String>> {
     let has_mode = |d: &str| d.split(',').any(|o| o.starts_with("mode="));
-    if m.fstype != "tmpfs" || data.as_deref().is_some_and(has_mode) {
+    let Some(target) = existing.filter(|_| !data.as_deref().is_some_and(has_mode)) else {
         return Ok(data);
-    }
+    };
     let st = nix::sys::stat::fstat(target.as_fd())
         .ctx(|| format!("stat of mount destination {}", m.destination.display()))?;
     let mode = format!("mode={:04o}", st.st_mode & 0o7777);

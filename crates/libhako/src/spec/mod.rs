@@ -154,7 +154,7 @@ pub fn parse_config(bytes: &[u8]) -> Result<Config> {
         .and_then(|l| l.remove("seccomp"));
     let ignored_capabilities = crate::capabilities::sanitize(&mut raw)?;
     refused::check(&raw)?;
-    crate::cgroups::resources::drop_pids_without_limit(&mut raw);
+    drop_pids_without_limit(&mut raw);
     check_namespace_types(&raw)?;
     crate::procattrs::sanitize(&mut raw)?;
     let mount_idmaps = idmap::from_raw(&raw)?;
@@ -172,6 +172,23 @@ pub fn parse_config(bytes: &[u8]) -> Result<Config> {
         mount_idmaps,
         intel_rdt,
     })
+}
+
+/// A `linux.resources.pids` without `limit` (or with a null one) asks for nothing: removed from
+/// the raw config, since the typed spec would read it as a limit of 0.
+fn drop_pids_without_limit(raw: &mut serde_json::Value) {
+    let Some(res) = raw
+        .pointer_mut("/linux/resources")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    if res
+        .get("pids")
+        .is_some_and(|p| p.get("limit").is_none_or(serde_json::Value::is_null))
+    {
+        res.remove("pids");
+    }
 }
 
 /// A clearer error than serde's "unknown variant" for a bad `linux.namespaces[i].type`.
