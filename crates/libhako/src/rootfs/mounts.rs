@@ -28,7 +28,8 @@ pub fn mount_one(
     let dest = m.destination.display();
     let src = m.source.display();
     // As runc: a tmpfs over a directory that was already there takes that directory's mode.
-    let existing = (m.fstype == "tmpfs")
+    let has_mode = m.options.data.iter().any(|o| o.starts_with("mode="));
+    let existing = (m.fstype == "tmpfs" && !has_mode)
         .then(|| open_in_root(root, &m.destination, nix::fcntl::OFlag::O_PATH).ok())
         .flatten();
     let target = if m.options.is_bind() && !source_is_dir(m) {
@@ -122,14 +123,14 @@ pub fn mount_one(
 }
 
 /// As runc: a tmpfs without `mode=` over a directory that existed before the mount
-/// (`existing`) gets that directory's mode; over one the runtime made, tmpfs's own 1777.
+/// (`existing`, opened only for such a tmpfs) gets that directory's mode; over one the
+/// runtime made, tmpfs's own 1777.
 fn tmpfs_mode(
     m: &MountPlan,
     existing: Option<&OwnedFd>,
     data: Option<String>,
 ) -> Result<Option<String>> {
-    let has_mode = |d: &str| d.split(',').any(|o| o.starts_with("mode="));
-    let Some(target) = existing.filter(|_| !data.as_deref().is_some_and(has_mode)) else {
+    let Some(target) = existing else {
         return Ok(data);
     };
     let st = nix::sys::stat::fstat(target.as_fd())
