@@ -549,23 +549,23 @@ fn proc_and_sys_symlinks_are_refused() {
     }
 }
 
-/// Something other than procfs on `/proc` (here a bind of a host directory that looks like
-/// one): hako must not mask or remount under it, nor write a sysctl into it.
+/// Something other than procfs on `/proc` (here the image's own `/proc` directory, made to
+/// look like one, with no proc mount in the config; a bind of anything but a procfs there is
+/// refused before anything is made, see `tests/hardening.rs`): hako must not mask or remount
+/// under it, nor write a sysctl into it.
 #[test]
 fn non_procfs_on_proc_is_refused() {
     let w = World::new("fake-proc");
-    let fake = w.dir.join("fake-proc");
-    std::fs::create_dir_all(fake.join("sys/kernel")).unwrap();
-    std::fs::write(fake.join("kcore"), "").unwrap();
-    std::fs::write(fake.join("sys/kernel/shmmax"), "untouched\n").unwrap();
     let fake_proc = |b: &mut Bundle| {
+        let fake = b.rootfs().join("proc");
+        std::fs::create_dir_all(fake.join("sys/kernel")).unwrap();
+        std::fs::write(fake.join("kcore"), "").unwrap();
+        std::fs::write(fake.join("sys/kernel/shmmax"), "untouched\n").unwrap();
         b.edit(|c| {
-            for m in c["mounts"].as_array_mut().unwrap() {
-                if m["destination"] == "/proc" {
-                    *m = json!({"destination": "/proc", "type": "bind", "source": s(&fake),
-                                "options": ["rbind"]});
-                }
-            }
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|m| m["destination"] != "/proc")
         })
     };
     // Masked paths.
@@ -589,7 +589,7 @@ fn non_procfs_on_proc_is_refused() {
         .fails()
         .error_msg();
     assert!(msg.contains("not procfs"), "{msg}");
-    let text = std::fs::read_to_string(fake.join("sys/kernel/shmmax")).unwrap();
+    let text = std::fs::read_to_string(b.rootfs().join("proc/sys/kernel/shmmax")).unwrap();
     assert_eq!(text, "untouched\n");
 }
 
@@ -599,24 +599,46 @@ fn non_procfs_on_proc_is_refused() {
 
 /// A real procfs on `/proc`, but another file mounted over the sysctl's file: a host file,
 /// and, the case a check of the file's filesystem alone misses, another procfs file
-/// (`kernel.domainname` over `kernel.hostname`). The write must not be redirected.
+/// (`kernel.hostname` over `kernel.domainname`). The write must not be redirected. A config
+/// cannot ask for such a mount (refused before anything is made, as runc refuses it, see
+/// `tests/hardening.rs`), so the covered procfs comes ready-made: the container's `/proc` is
+/// a bind of a procfs the test mounted and covered, in a mount namespace of its own.
 #[test]
 fn sysctl_write_through_an_overmount_is_refused() {
     let w = World::new("sysctl-over");
     let host_file = w.dir.join("host-file");
     std::fs::write(&host_file, "untouched\n").unwrap();
-    for (source, key) in [
-        (s(&host_file), "kernel.shmmax"),
-        ("/proc/sys/kernel/domainname", "kernel.hostname"),
+    let covered = w.dir.join("covered-proc");
+    std::fs::create_dir_all(&covered).unwrap();
+    // kernel.domainname: the files of IPC and network sysctls are looked up anew in each
+    // namespace (a new IPC namespace does not see a mount over the host's `kernel.shmmax`).
+    let key = "kernel.domainname";
+    for source in [
+        s(&host_file).to_string(),
+        format!("{}/sys/kernel/hostname", s(&covered)),
     ] {
         let mut b = w.bundle(&["cat", "/proc/sys/kernel/domainname"]);
-        let dest = format!("/proc/sys/{}", key.replace('.', "/"));
         b.edit(|c| {
-            c["mounts"].as_array_mut().unwrap().push(json!({
-                "destination": dest, "type": "bind", "source": source, "options": ["bind"]}));
+            for m in c["mounts"].as_array_mut().unwrap() {
+                if m["destination"] == "/proc" {
+                    *m = json!({"destination": "/proc", "type": "bind", "source": s(&covered),
+                                "options": ["rbind"]});
+                }
+            }
             c["linux"]["sysctl"] = json!({key: "redirected"});
         });
-        let out = w.hako(&["run", "--bundle", b.path(), &w.id("sysctl-over")]);
+        let id = w.id("sysctl-over");
+        let target = format!("{}/sys/kernel/domainname", s(&covered));
+        let out = host_sh(&format!(
+            "exec unshare -m --propagation private sh -c 'mount -t proc proc {c} && \
+             mount --bind {source} {target} && \
+             exec {h} --root {r} run --bundle {b} {id}'",
+            c = s(&covered),
+            h = hako_bin(),
+            r = s(&w.root),
+            b = b.path(),
+        ));
+        let _ = w.hako(&["delete", "--force", &id]);
         assert!(!out.stdout().contains("redirected"), "{}", out.stdout());
         let msg = out.fails().error_msg();
         assert!(

@@ -311,3 +311,369 @@ fn each_container_gets_its_own_session_keyring_as_under_runc() {
     .ok();
     assert_eq!(w.hako(&["exec", &id, "sesdesc"]).ok().stdout(), mine);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Host-side inputs (issue 23, SECURITY.md "Host-side inputs"): what the caller hands the
+// runtime must not reach the host's sysctls, run a process as root by a wrapped id, or wrap a
+// count. Each case is run under runc 1.5.1 too, which refuses the same configs.
+// ---------------------------------------------------------------------------------------------
+
+/// runc (the reference 1.5.1 when present) with its own state root in the world. Its output
+/// goes through files: a container of `run -d` keeps what it inherits open.
+fn runc(w: &World, args: &[&str]) -> common::Out {
+    let n = common::unique("runc-out");
+    let (o, e) = (
+        w.dir.join(format!("{n}.out")),
+        w.dir.join(format!("{n}.err")),
+    );
+    let status = std::process::Command::new(common::runc_bin())
+        .arg("--root")
+        .arg(w.dir.join("runc-state"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&o).unwrap())
+        .stderr(std::fs::File::create(&e).unwrap())
+        .status()
+        .expect("spawn runc");
+    common::Out(std::process::Output {
+        status,
+        stdout: std::fs::read(&o).unwrap(),
+        stderr: std::fs::read(&e).unwrap(),
+    })
+}
+
+/// `run` the bundle under runc and hako: both must succeed with the same output, or both fail,
+/// hako with one error line that contains runc's reason (`why`) and leaves no state dir.
+fn same_verdict(w: &World, b: &Bundle, why: Option<&str>) {
+    let id = w.id("verdict");
+    let r = runc(w, &["run", "--bundle", b.path(), &id]);
+    let _ = runc(w, &["delete", "--force", &id]);
+    let h = w.hako(&["run", "--bundle", b.path(), &id]);
+    match why {
+        None => {
+            assert!(r.0.status.success(), "runc: {}", r.stderr());
+            assert_eq!(h.ok().stdout(), r.stdout(), "stdout differs from runc's");
+        }
+        Some(why) => {
+            assert!(!r.0.status.success(), "runc accepted it: {}", r.stdout());
+            assert!(r.stderr().contains(why), "runc ({why}): {}", r.stderr());
+            let msg = h.fails().error_msg();
+            assert!(msg.contains(why), "hako: {msg}");
+            assert!(
+                !w.state_dir(&id).exists(),
+                "a refused config left a state dir"
+            );
+        }
+    }
+}
+
+/// A process with its own network namespace, for `path` joins; killed on drop.
+struct NetNs(std::process::Child);
+
+impl NetNs {
+    fn new() -> NetNs {
+        let ns = NetNs(
+            std::process::Command::new("unshare")
+                .args(["--net", "sleep", "1000"])
+                .spawn()
+                .expect("unshare --net"),
+        );
+        for _ in 0..500 {
+            if std::fs::read_link(ns.path()).ok() != std::fs::read_link("/proc/self/ns/net").ok() {
+                return ns;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("unshare --net never made its namespace");
+    }
+
+    fn path(&self) -> String {
+        format!("/proc/{}/ns/net", self.0.id())
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn without_namespace(c: &mut Value, typ: &str) {
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != typ);
+}
+
+/// `linux.sysctl` keys that are not namespaced, or whose namespace is the host's, are refused
+/// before anything is made (runc's rules and words): `vm.swappiness` or `kernel.core_pattern`
+/// from a config would otherwise be written to the host's /proc/sys. The refused values are
+/// the host's own, so that a runtime that wrongly accepts them changes nothing.
+#[test]
+fn host_sysctls_are_refused_as_runc_refuses_them() {
+    let w = World::new("sysctl-ns");
+    let host = |key: &str| {
+        std::fs::read_to_string(format!("/proc/sys/{}", key.replace('.', "/")))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let other_net = NetNs::new();
+    let not_separate = "is not in a separate kernel namespace";
+    let host_net = "not allowed in host network namespace";
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Edit, Option<&str>)> = vec![
+        ("vm.swappiness", Box::new(|_| {}), Some(not_separate)),
+        ("kernel.core_pattern", Box::new(|_| {}), Some(not_separate)),
+        (
+            "kernel.shmmax",
+            Box::new(|c| without_namespace(c, "ipc")),
+            Some("is not allowed in the hosts ipc namespace"),
+        ),
+        (
+            "fs.mqueue.msg_max",
+            Box::new(|c| without_namespace(c, "ipc")),
+            Some("is not allowed in the hosts ipc namespace"),
+        ),
+        (
+            "net.ipv4.ip_forward",
+            Box::new(|c| without_namespace(c, "network")),
+            Some(host_net),
+        ),
+        (
+            "net.ipv4.ip_forward",
+            Box::new(|c| {
+                without_namespace(c, "network");
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"type": "network", "path": format!("/proc/{}/ns/net", std::process::id())}));
+            }),
+            Some(host_net),
+        ),
+        (
+            "kernel.hostname",
+            Box::new(|_| {}),
+            Some("is not allowed as it conflicts with the OCI"),
+        ),
+        (
+            "kernel.domainname",
+            Box::new(|c| {
+                without_namespace(c, "uts");
+                c.as_object_mut().unwrap().remove("hostname");
+            }),
+            Some(not_separate),
+        ),
+        // Namespaced: allowed, and applied in the container only.
+        ("kernel.domainname", Box::new(|_| {}), None),
+        ("kernel.shmmax", Box::new(|_| {}), None),
+        ("net/ipv4/ip_forward", Box::new(|_| {}), None),
+        (
+            "net.ipv4.ip_forward",
+            Box::new(move |c| {
+                without_namespace(c, "network");
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"type": "network", "path": other_net.path()}));
+            }),
+            None,
+        ),
+    ];
+    for (key, edit, why) in cases {
+        let value = match why {
+            Some(_) if key == "kernel.hostname" => "h".to_string(),
+            Some(_) => host(key),
+            None if key.contains("ip_forward") => "1".into(),
+            None => "4242".into(),
+        };
+        let shown = format!("/proc/sys/{}", key.replace('.', "/"));
+        let mut b = w.bundle(&["cat", &shown]);
+        b.edit(|c| {
+            c["linux"]["sysctl"] = json!({key: value});
+            edit(c);
+        });
+        same_verdict(&w, &b, why);
+    }
+}
+
+/// A `root.path` that is a symlink is refused, as runc refuses it: it could be pointed
+/// elsewhere between the check and its use.
+#[test]
+fn symlinked_root_path_is_refused() {
+    let w = World::new("root-link");
+    let b = w.bundle(&["true"]);
+    std::fs::rename(b.rootfs(), b.dir.join("real-rootfs")).unwrap();
+    std::os::unix::fs::symlink("real-rootfs", b.rootfs()).unwrap();
+    same_verdict(
+        &w,
+        &b,
+        Some("invalid rootfs: not an absolute path, or a symlink"),
+    );
+}
+
+/// Mounts over files below /proc are refused as runc refuses them (named or reached through a
+/// symlink of the image), except over the files lxcfs emulates; only a procfs goes on /proc.
+#[test]
+fn mounts_over_proc_files_are_refused_as_by_runc() {
+    let w = World::new("proc-mounts");
+    let src = w.dir.join("fake");
+    std::fs::write(&src, "fake\n").unwrap();
+    let src = src.to_str().unwrap().to_string();
+    let inside = "cannot be mounted because it is inside /proc";
+    for (dest, typ, why) in [
+        ("/proc/sys/kernel/core_pattern", "bind", Some(inside)),
+        ("/proc/self/attr/exec", "bind", Some(inside)),
+        ("/link/core_pattern", "bind", Some("inside /proc")),
+        (
+            "/proc",
+            "tmpfs",
+            Some("cannot be mounted because it is not of type proc"),
+        ),
+        ("/proc/uptime", "bind", None),
+    ] {
+        let mut b = w.bundle(&["cat", "/proc/uptime"]);
+        std::os::unix::fs::symlink("/proc/sys/kernel", b.rootfs().join("link")).unwrap();
+        let (source, options) = match typ {
+            "bind" => (src.as_str(), json!(["bind"])),
+            _ => ("tmpfs", json!([])),
+        };
+        b.edit(|c| {
+            c["mounts"].as_array_mut().unwrap().push(
+                json!({"destination": dest, "type": typ, "source": source, "options": options}),
+            )
+        });
+        same_verdict(&w, &b, why);
+    }
+}
+
+/// uid or gid 4294967295 is `(uid_t)-1`, which `setresuid` takes as "unchanged": a process
+/// asked to run as it would stay root. Refused in `process.user` and for `exec --user`,
+/// `--additional-gids` and `exec -p FILE`, as runc refuses them.
+#[test]
+fn uid_and_gid_minus_one_are_refused() {
+    let w = World::new("id-minus-one");
+    let m1 = 4_294_967_295u32;
+    for (field, edit) in [
+        ("process.user.uid", json!({"uid": m1, "gid": 0})),
+        ("process.user.gid", json!({"uid": 0, "gid": m1})),
+        (
+            "process.user.additionalGids[0]",
+            json!({"uid": 0, "gid": 0, "additionalGids": [m1]}),
+        ),
+    ] {
+        let mut b = w.bundle(&["id"]);
+        b.edit(|c| c["process"]["user"] = edit.clone());
+        let id = w.id("user");
+        let r = runc(&w, &["run", "--bundle", b.path(), &id]);
+        assert!(!r.0.status.success(), "runc ran it: {}", r.stdout());
+        let h = w.hako(&["run", "--bundle", b.path(), &id]);
+        assert!(!h.stdout().contains("uid=0"), "ran as root: {}", h.stdout());
+        let msg = h.fails().error_msg();
+        assert!(
+            msg.starts_with(&format!("{field}: 4294967295 is not a valid")),
+            "{msg}"
+        );
+        assert!(!w.state_dir(&id).exists());
+    }
+    let b = w.bundle(&["sleep", "1000"]);
+    let id = w.id("exec");
+    w.hako(&["run", "-d", "--bundle", b.path(), &id]).ok();
+    let rid = w.id("exec-runc");
+    runc(&w, &["run", "-d", "--bundle", b.path(), &rid]);
+    let process = w.dir.join("process.json");
+    std::fs::write(
+        &process,
+        json!({"args": ["id"], "cwd": "/", "user": {"uid": m1, "gid": 0}}).to_string(),
+    )
+    .unwrap();
+    let p = process.to_str().unwrap();
+    for (args, field) in [
+        (vec!["--user", "4294967295"], "--user"),
+        (vec!["--user", "0:4294967295"], "--user"),
+        (vec!["--additional-gids", "4294967295"], "--additional-gids"),
+        (vec!["-p", p], "process.user.uid"),
+    ] {
+        let mut r_args = vec!["exec"];
+        r_args.extend(&args);
+        r_args.push(&rid);
+        if !args.contains(&"-p") {
+            r_args.push("id");
+        }
+        let r = runc(&w, &r_args);
+        assert!(!r.0.status.success(), "runc ran {args:?}: {}", r.stdout());
+        let mut h_args = vec!["exec"];
+        h_args.extend(&args);
+        h_args.push(&id);
+        if !args.contains(&"-p") {
+            h_args.push("id");
+        }
+        let h = w.hako(&h_args);
+        assert_eq!(
+            h.code(),
+            Some(255),
+            "{args:?}: {}{}",
+            h.stdout(),
+            h.stderr()
+        );
+        assert!(!h.stdout().contains("uid=0"), "{args:?} ran as root");
+        let msg = h.error_msg();
+        assert!(
+            msg.starts_with(&format!("exec failed: {field}: 4294967295 is not a valid")),
+            "{msg}"
+        );
+    }
+    let _ = runc(&w, &["delete", "--force", &rid]);
+}
+
+/// `--preserve-fds` is a count added to 3: one that wraps (3 + 4294967293 = 0) would mark every
+/// fd, the container's stdio included, close-on-exec. It is refused with one line, for create
+/// and exec, as are fds that are not open (runc's check and words).
+#[test]
+fn preserve_fds_cannot_wrap_or_name_closed_fds() {
+    let w = World::new("preserve-wrap");
+    let b = w.bundle(&["sh", "-c", "echo alive"]);
+    let id = w.id("create");
+    let msg = w
+        .hako(&[
+            "run",
+            "--preserve-fds",
+            "4294967293",
+            "--bundle",
+            b.path(),
+            &id,
+        ])
+        .fails()
+        .error_msg();
+    assert!(msg.starts_with("--preserve-fds: 4294967293:"), "{msg}");
+    assert!(!w.state_dir(&id).exists());
+    let sleeper = w.bundle(&["sleep", "1000"]);
+    let id = w.id("exec");
+    w.hako(&["run", "-d", "--bundle", sleeper.path(), &id]).ok();
+    let h = w.hako(&[
+        "exec",
+        "--preserve-fds",
+        "4294967293",
+        &id,
+        "sh",
+        "-c",
+        "echo alive",
+    ]);
+    assert!(!h.stdout().contains("alive"), "{}", h.stdout());
+    assert_eq!(h.code(), Some(255), "{}", h.stderr());
+    assert!(h
+        .error_msg()
+        .starts_with("exec failed: --preserve-fds: 4294967293:"));
+    // A count whose fds are not open: runc's check, in runc's words.
+    let rid = w.id("exec-runc");
+    runc(&w, &["run", "-d", "--bundle", sleeper.path(), &rid]);
+    let r = runc(&w, &["exec", "--preserve-fds", "100", &rid, "true"]);
+    let _ = runc(&w, &["delete", "--force", &rid]);
+    let closed =
+        |out: &str| out.contains("unable to stat preserved-fd ") && out.contains(" (of 100)");
+    assert!(closed(&r.stderr()), "runc: {}", r.stderr());
+    let h = w.hako(&["exec", "--preserve-fds", "100", &id, "true"]);
+    assert_eq!(h.code(), Some(255));
+    assert!(closed(&h.error_msg()), "{}", h.stderr());
+}

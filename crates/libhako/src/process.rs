@@ -58,12 +58,42 @@ pub fn ready(
         .first()
         .ok_or_else(|| Error::config("process.args", "must not be empty"))?;
     let program = find_program(arg0, env)?;
-    crate::sys::cloexec_from(3 + preserve_fds).ctx(|| "closing runtime fds".into())?;
+    let first = preserve_fds
+        .checked_add(3)
+        .ok_or_else(|| Error::Init(format!("{preserve_fds} preserved fds: too many")))?;
+    crate::sys::cloexec_from(first).ctx(|| "closing runtime fds".into())?;
     if let Some(filter) = seccomp {
         load_seccomp(filter, chan)?;
     }
     chan.send(&Msg::Ready)?;
     Ok(program)
+}
+
+/// The fds from 3 on a process gets besides stdio: `listen` socket-activation fds, then
+/// `preserve` more (`--preserve-fds`), each of which must be open in the runtime, as runc
+/// checks. A count that would run past the largest fd is refused, never taken modulo 2^32
+/// (`3 + 4294967293` is 0: every fd, stdio included, would be closed at exec).
+pub fn preserved_fds(listen: u32, preserve: u32) -> Result<u32> {
+    let fits = |t: u32| i64::from(t) + 3 <= i64::from(i32::MAX);
+    let Some(total) = listen.checked_add(preserve).filter(|t| fits(*t)) else {
+        return Err(Error::config(
+            "--preserve-fds",
+            format!("{preserve}: more fds than a process can have"),
+        ));
+    };
+    let base = 3 + listen;
+    for i in 0..preserve {
+        if let Err(e) = crate::sys::fd_flags(base + i) {
+            return Err(Error::config(
+                "--preserve-fds",
+                format!(
+                    "unable to stat preserved-fd {i} (of {preserve}): {}",
+                    crate::error::errno_text(e)
+                ),
+            ));
+        }
+    }
+    Ok(total)
 }
 
 /// Load the container's seccomp filter into this process (the init or an exec'd process)

@@ -16,8 +16,12 @@ pub fn hako_bin() -> &'static str {
     env!("CARGO_BIN_EXE_hako")
 }
 
-/// `../shared` beside the repository (CI has it; a bare clone does not), when present.
+/// `../shared` beside the repository (CI has it; a bare clone does not), when present;
+/// `HAKO_SHARED_DIR` names it for a checkout that is not beside it (a worktree elsewhere).
 pub fn shared_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("HAKO_SHARED_DIR").map(PathBuf::from) {
+        return d.is_dir().then_some(d);
+    }
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
     d.is_dir().then(|| d.canonicalize().unwrap_or(d))
 }

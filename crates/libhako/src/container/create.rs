@@ -98,6 +98,7 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     });
     let trampoline = crate::exeguard::prepare(plan.seccomp.as_ref(), lsm_transition)?;
     crate::rootless::check(&plan)?;
+    crate::process::preserved_fds(opts.listen_fds, opts.preserve_fds)?;
     if opts.listen_fds > 0 {
         for kv in [
             format!("LISTEN_FDS={}", opts.listen_fds),
@@ -292,7 +293,8 @@ fn spawn(
                 fifo,
                 no_pivot: opts.no_pivot,
                 keyring: (!opts.no_new_keyring).then_some(opts.id.as_str()),
-                preserve_fds: opts.preserve_fds + opts.listen_fds,
+                // Checked by process::preserved_fds before anything was made.
+                preserve_fds: opts.preserve_fds.saturating_add(opts.listen_fds),
                 console_socket,
                 trampoline,
             })

@@ -90,6 +90,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         }
     }
     let (args, env) = spec::check_process_fields(&opts.process)?;
+    crate::process::preserved_fds(0, opts.preserve_fds)?;
     let seccomp = crate::seccomp::load_saved(&sd.path)?;
     let config = sd.load_config()?;
     // As runc: the process's own AppArmor profile and SELinux label, else the container's.

@@ -14,6 +14,8 @@ use crate::error::{Error, Result};
 use crate::mountopts::{self, MountOptions};
 
 pub mod idmap;
+pub mod proc_mounts;
+pub mod sysctl;
 
 /// Spec versions accepted: major 1, minor up to this one without a warning.
 pub const MAX_KNOWN_MINOR: u64 = 3;
@@ -252,6 +254,15 @@ fn check_root(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
         .ok_or_else(|| Error::config("root", "missing"))?;
     let path = bundle.join(root.path());
     match std::fs::metadata(&path) {
+        // As runc: the path must be the rootfs itself, with no symlink on the way (a rootfs
+        // that is a link could be pointed elsewhere between this check and its use).
+        Ok(m) if m.is_dir() && !is_real(&path) => Err(Error::config(
+            "root.path",
+            format!(
+                "{}: invalid rootfs: not an absolute path, or a symlink",
+                path.display()
+            ),
+        )),
         Ok(m) if m.is_dir() => Ok(path),
         Ok(_) => Err(Error::config(
             "root.path",
@@ -268,6 +279,22 @@ fn check_root(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
             ),
         )),
     }
+}
+
+/// Whether `path`, made lexically clean, is its own canonical form: absolute, no symlink in
+/// any component.
+fn is_real(path: &Path) -> bool {
+    let clean: PathBuf = path.components().fold(PathBuf::new(), |mut p, c| {
+        match c {
+            Component::ParentDir => {
+                p.pop();
+            }
+            Component::CurDir => {}
+            c => p.push(c),
+        }
+        p
+    });
+    std::fs::canonicalize(path).is_ok_and(|real| real == clean)
 }
 
 fn cstrings(field: &str, items: &[String]) -> Result<Vec<CString>> {
@@ -330,12 +357,35 @@ pub fn check_process_fields(
             ));
         }
     }
+    check_user(process.user())?;
     crate::lsm::check_process(process)?;
     crate::procattrs::check_process(process)?;
     Ok((
         cstrings("process.args", &args)?,
         cstrings("process.env", &env)?,
     ))
+}
+
+/// Refuse `(uid_t)-1` as a uid or gid (`kind`): `setresuid(-1, -1, -1)` leaves every id
+/// unchanged, so a process asked to run as 4294967295 would stay root. The one value of a
+/// `u32` that is not an id; the kernel refuses the others when they are not mapped.
+pub fn check_id(field: &str, kind: &str, id: u32) -> Result<()> {
+    if id == u32::MAX {
+        return Err(Error::config(
+            field,
+            format!("{id} is not a valid {kind} (({kind}_t)-1 leaves the {kind} unchanged)"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_user(user: &oci_spec::runtime::User) -> Result<()> {
+    check_id("process.user.uid", "uid", user.uid())?;
+    check_id("process.user.gid", "gid", user.gid())?;
+    for (i, g) in user.additional_gids().iter().flatten().enumerate() {
+        check_id(&format!("process.user.additionalGids[{i}]"), "gid", *g)?;
+    }
+    Ok(())
 }
 
 fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
@@ -447,6 +497,7 @@ fn check_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountPlan>> {
                 ));
             }
         }
+        proc_mounts::check(&field, m.destination(), &fstype, &source, bind)?;
         let mut options = options;
         if fstype == "bind" {
             options.flags.insert(MsFlags::MS_BIND);
@@ -551,12 +602,7 @@ fn check_linux(spec: &Spec, namespaces: &[Namespace]) -> Result<Option<MsFlags>>
             check_abs(&format!("{field}[{i}]"), Path::new(p))?;
         }
     }
-    for key in linux.sysctl().iter().flat_map(|m| m.keys()) {
-        if key.is_empty() || key.contains('/') || key.split('.').any(|c| c.is_empty() || c == "..")
-        {
-            return Err(Error::config(format!("linux.sysctl.{key}"), "invalid key"));
-        }
-    }
+    sysctl::check(linux.sysctl().iter().flat_map(|m| m.keys()), namespaces)?;
     match linux.rootfs_propagation().as_deref() {
         None | Some("") => Ok(None),
         Some(p) => mountopts::propagation(p).map(Some).ok_or_else(|| {
