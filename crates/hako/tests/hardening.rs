@@ -677,3 +677,69 @@ fn preserve_fds_cannot_wrap_or_name_closed_fds() {
     assert_eq!(h.code(), Some(255));
     assert!(closed(&h.error_msg()), "{}", h.stderr());
 }
+
+/// `--pid-file` in a directory others can write to: symlinks planted at every temporary name
+/// the runtime could use (the old name was `.<name>.tmp<pid>`: hako is run as PID 1 of a new
+/// PID namespace so that its PID is known) must not make it write through them, and the pid
+/// file must end up a regular file, not a planted link. runc uses `.<name>` with `O_EXCL`,
+/// and refuses ("file exists") when it is planted: its victim is left alone too.
+#[test]
+fn pid_file_is_never_written_through_a_planted_symlink() {
+    let w = World::new("pidfile");
+    let dir = w.dir.join("public");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+    let victim = w.dir.join("victim");
+    std::fs::write(&victim, "root's file\n").unwrap();
+    for name in [".pid".to_string()]
+        .into_iter()
+        .chain((1..=64).map(|n| format!(".pid.tmp{n}")))
+    {
+        std::os::unix::fs::symlink(&victim, dir.join(name)).unwrap();
+    }
+    let pid_file = dir.join("pid");
+    let b = w.bundle(&["true"]);
+    let id = w.id("pidfile");
+    let out = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", common::hako_bin(), "--root"])
+        .arg(&w.root)
+        .args(["run", "--pid-file"])
+        .arg(&pid_file)
+        .args(["--bundle", b.path(), &id])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let out = common::Out(out).ok();
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "root's file\n",
+        "{}",
+        out.stderr()
+    );
+    let meta = std::fs::symlink_metadata(&pid_file).unwrap();
+    assert!(
+        meta.file_type().is_file(),
+        "the pid file is {:?}",
+        meta.file_type()
+    );
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    assert!(pid > 0);
+    // runc, with its temporary name planted.
+    let rid = w.id("pidfile-runc");
+    let runc_pid_file = dir.join("pid");
+    let r = runc(
+        &w,
+        &[
+            "run",
+            "--pid-file",
+            runc_pid_file.to_str().unwrap(),
+            "--bundle",
+            b.path(),
+            &rid,
+        ],
+    );
+    let _ = runc(&w, &["delete", "--force", &rid]);
+    assert!(!r.0.status.success(), "runc wrote through .pid");
+    assert!(r.stderr().contains("file exists"), "{}", r.stderr());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root's file\n");
+}

@@ -244,7 +244,7 @@ impl Held {
                 self.sd.save(&stored)?;
                 self.stored = stored;
                 match &self.pid_file {
-                    Some(pf) => write_pid_file(pf, pid),
+                    Some(pf) => super::pidfile::write(pf, pid),
                     None => Ok(()),
                 }
             });
@@ -452,18 +452,6 @@ fn write_id_maps(plan: &Plan, pid: Pid) -> Result<()> {
         linux.uid_mappings().as_deref().unwrap_or_default(),
         linux.gid_mappings().as_deref().unwrap_or_default(),
     )
-}
-
-/// Write the pid file atomically (temp file + rename), as runc does.
-pub(crate) fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::io("writing pid file", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io("renaming pid file to", path, e))
 }
 
 /// Undo a failed create: kill what was started, remove the state dir.

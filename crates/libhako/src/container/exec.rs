@@ -165,7 +165,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     drop(child);
     let (pid, pty) = drive(&parent, intermediate, seccomp.as_ref(), &stored)?;
     if let Some(pf) = &opts.pid_file {
-        super::create::write_pid_file(pf, pid)?;
+        super::pidfile::write(pf, pid)?;
     }
     let Some(set) = set else { return Ok(0) };
     if let Some(m) = &pty {

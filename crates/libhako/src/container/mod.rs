@@ -9,6 +9,7 @@ mod foreground;
 mod kill;
 mod list;
 mod pause;
+mod pidfile;
 mod ps;
 mod run;
 mod start;
