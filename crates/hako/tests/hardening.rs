@@ -701,7 +701,13 @@ fn pid_file_is_never_written_through_a_planted_symlink() {
     let b = w.bundle(&["true"]);
     let id = w.id("pidfile");
     let out = std::process::Command::new("unshare")
-        .args(["--pid", "--fork", "--mount-proc", common::hako_bin(), "--root"])
+        .args([
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            common::hako_bin(),
+            "--root",
+        ])
         .arg(&w.root)
         .args(["run", "--pid-file"])
         .arg(&pid_file)

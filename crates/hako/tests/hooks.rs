@@ -1,12 +1,18 @@
 //! OCI hooks: all six kinds run at their point, in their namespace, with the state on stdin,
-//! their args and env; failure semantics (create-time hooks fail the create and leave nothing;
-//! poststart/poststop only warn) and timeouts.
+//! their args and env (or runc's environment and working directory for each kind);
+//! failure semantics (create-time hooks fail the create and leave nothing; poststart/poststop
+//! only warn) and timeouts, in runc's words; a hook can block the runtime neither through a
+//! full pipe nor through a state it never reads.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use common::World;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Bundle, World};
 use serde_json::{json, Value};
 
 /// A hook that saves its stdin as `<dir>/<kind>.json` and appends
@@ -110,8 +116,10 @@ fn failing_create_runtime_hook_fails_create_and_leaves_nothing() {
     let id = w.id("fail");
     let out = w.hako(&["create", "--bundle", b.path(), &id]).fails();
     let msg = out.error_msg();
-    assert!(msg.starts_with("createRuntime hook #0 (/bin/sh)"), "{msg}");
-    assert!(msg.contains("no-network"), "{msg}");
+    assert_eq!(
+        msg,
+        "error running createRuntime hook #0: exit status 7, stdout: , stderr: no-network\n"
+    );
     assert!(!w.state_dir(&id).exists());
 }
 
@@ -128,10 +136,9 @@ fn hook_timeout_is_enforced() {
     let t = std::time::Instant::now();
     let out = w.hako(&["run", "--bundle", b.path(), &id]).fails();
     assert!(t.elapsed() < std::time::Duration::from_secs(10));
-    assert!(
-        out.error_msg().contains("timed out after 1s"),
-        "{}",
-        out.stderr()
+    assert_eq!(
+        out.error_msg(),
+        "error running prestart hook #0: hook ran past specified timeout of 1.0s"
     );
     assert!(!w.state_dir(&id).exists());
 }
@@ -151,12 +158,252 @@ fn failing_poststart_and_poststop_only_warn() {
     assert_eq!(out.code(), Some(5), "{}", out.stderr());
     let err = out.stderr();
     assert!(
-        err.contains("level=warning msg=\"poststart hook #0 (/bin/false)"),
+        err.contains("level=warning msg=\"error running poststart hook #0: exit status 1"),
         "{err}"
     );
     assert!(
-        err.contains("level=warning msg=\"poststop hook #0 (/bin/false)"),
+        err.contains("level=warning msg=\"error running poststop hook #0: exit status 1"),
         "{err}"
+    );
+    assert!(!w.state_dir(&id).exists());
+}
+
+/// `<rt> --root <root> run --bundle <b> <id>` from `cwd` with only `FOO` and `PATH` in its
+/// environment, killed if it has not finished after `limit`: its exit code (`None` when it
+/// had to be killed), stderr, and how long it took.
+fn run_bounded(
+    rt: &Path,
+    root: &Path,
+    b: &Bundle,
+    id: &str,
+    limit: Duration,
+) -> (Option<i32>, String, Duration) {
+    let err = b.dir.join(format!("{id}.err"));
+    let mut child = Command::new(rt)
+        .arg("--root")
+        .arg(root)
+        .args(["run", "--bundle", b.path(), id])
+        .current_dir("/")
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("FOO", "from-the-caller")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = start.elapsed();
+    let _ = Command::new(rt)
+        .arg("--root")
+        .arg(root)
+        .args(["delete", "--force", id])
+        .output();
+    (
+        code,
+        std::fs::read_to_string(&err).unwrap_or_default(),
+        took,
+    )
+}
+
+/// The one `msg="..."` of an error line, unquoted.
+fn error_msg(stderr: &str) -> String {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("level=error"))
+        .unwrap_or_else(|| panic!("no error line in {stderr}"));
+    let msg = line.split_once("msg=").unwrap().1;
+    serde_json::from_str(msg).unwrap_or_else(|_| msg.to_string())
+}
+
+/// runc's message without its own prefix (`runc run failed: unable to start container
+/// process: error during container init: `), from the first "error running".
+fn runc_reason(stderr: &str) -> String {
+    let msg = error_msg(stderr);
+    msg[msg.find("error running").unwrap_or(0)..].to_string()
+}
+
+/// A hook without `env` gets the environment of the process that runs it, and every kind runs
+/// in runc's working directory: the bundle (create and run work there), the rootfs for
+/// createContainer, process.cwd for startContainer; createContainer's environment is empty
+/// (runc's init has none of its own yet), startContainer's is the process's. Both runtimes
+/// run the same bundle from `/` with the same environment; what each hook saw must match.
+#[test]
+fn hooks_get_runc_environment_and_directory() {
+    let w = World::new("hook-env");
+    let runc = common::reference_runc().unwrap_or_else(common::runc_bin);
+    let mut seen = Vec::new();
+    for rt in [runc.as_path(), Path::new(common::hako_bin())] {
+        let out = w.dir.join(format!("seen-{}", seen.len()));
+        std::fs::create_dir_all(&out).unwrap();
+        let mut b = w.bundle(&["true"]);
+        let dump = |kind: &str, dir: &str| {
+            let script = format!("{{ pwd; env | grep -v '^_=' | sort; }} > {dir}/{kind}");
+            json!({"path": "/bin/sh", "args": ["sh", "-c", script]})
+        };
+        let dir = out.to_str().unwrap();
+        b.edit(|c| {
+            c["root"]["readonly"] = json!(false);
+            c["process"]["cwd"] = json!("/etc");
+            c["hooks"] = json!({
+                "prestart": [dump("prestart", dir)],
+                "createRuntime": [dump("createRuntime", dir)],
+                "createContainer": [dump("createContainer", dir)],
+                "startContainer": [dump("startContainer", "/tmp")],
+                "poststart": [dump("poststart", dir)],
+                "poststop": [dump("poststop", dir)],
+            });
+        });
+        let id = w.id("env");
+        let (code, err, _) =
+            run_bounded(rt, &w.dir.join("roots"), &b, &id, Duration::from_secs(60));
+        assert_eq!(code, Some(0), "{}: {err}", rt.display());
+        std::fs::rename(
+            b.rootfs().join("tmp/startContainer"),
+            out.join("startContainer"),
+        )
+        .unwrap();
+        let mut all = String::new();
+        for kind in [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop",
+        ] {
+            let text = std::fs::read_to_string(out.join(kind)).unwrap();
+            all.push_str(&format!("[{kind}]\n{}", text.replace(b.path(), "<bundle>")));
+        }
+        seen.push(all);
+    }
+    assert!(
+        seen[1].contains("[prestart]\n<bundle>\nFOO=from-the-caller\n"),
+        "{}",
+        seen[1]
+    );
+    assert_eq!(
+        seen[1], seen[0],
+        "hako (left) and runc (right) hooks saw different things"
+    );
+}
+
+/// Failures in runc's words: a hook killed by a signal (here SIGSYS, as a seccomp kill), an
+/// exit status, a timeout of 0 or less (runc times out at once; it is not "no timeout").
+#[test]
+fn hook_failures_read_as_runc_reports_them() {
+    let w = World::new("hook-words");
+    let runc = common::reference_runc().unwrap_or_else(common::runc_bin);
+    for (kind, hook) in [
+        (
+            "createContainer",
+            json!({"path": "/bin/sh", "args": ["sh", "-c", "kill -SYS $$"]}),
+        ),
+        (
+            "prestart",
+            json!({"path": "/bin/sh", "args": ["sh", "-c", "kill -KILL $$"]}),
+        ),
+        (
+            "createRuntime",
+            json!({"path": "/bin/sh", "args": ["sh", "-c", "echo o; echo e >&2; exit 3"]}),
+        ),
+        (
+            "prestart",
+            json!({"path": "/bin/sh", "args": ["sh", "-c", "sleep 2"], "timeout": 0}),
+        ),
+        (
+            "prestart",
+            json!({"path": "/bin/sh", "args": ["sh", "-c", "sleep 2"], "timeout": -1}),
+        ),
+    ] {
+        let mut b = w.bundle(&["true"]);
+        b.edit(|c| c["hooks"] = json!({kind: [hook.clone()]}));
+        let (rc, r_err, _) = run_bounded(
+            &runc,
+            &w.dir.join("runc"),
+            &b,
+            &w.id("r"),
+            Duration::from_secs(30),
+        );
+        let (hc, h_err, _) = run_bounded(
+            Path::new(common::hako_bin()),
+            &w.root,
+            &b,
+            &w.id("h"),
+            Duration::from_secs(30),
+        );
+        assert_eq!(
+            (rc, hc),
+            (Some(1), Some(1)),
+            "{hook}: runc {r_err} hako {h_err}"
+        );
+        assert_eq!(error_msg(&h_err), runc_reason(&r_err), "{hook}");
+    }
+}
+
+/// A hook that writes more than a pipe holds (64 KiB) to stderr and has no timeout: the
+/// runtime must read it while it runs, not after, or both wait for each other forever.
+#[test]
+fn a_hook_filling_its_stderr_does_not_hang_the_runtime() {
+    let w = World::new("hook-stderr");
+    let mut b = w.bundle(&["true"]);
+    b.edit(|c| {
+        c["hooks"] = json!({"prestart": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "head -c 1048576 /dev/zero | tr '\\0' x >&2"]}
+        ]});
+    });
+    let (code, err, took) = run_bounded(
+        Path::new(common::hako_bin()),
+        &w.root,
+        &b,
+        &w.id("loud"),
+        Duration::from_secs(20),
+    );
+    assert_eq!(
+        code,
+        Some(0),
+        "hung or failed after {took:?}: {}",
+        &err[..err.len().min(300)]
+    );
+}
+
+/// A state larger than a pipe holds (a large annotation) given to a hook that never reads its
+/// stdin: the write must be bounded by the hook's timeout like the rest, not block before the
+/// timeout even starts.
+#[test]
+fn a_hook_that_never_reads_its_state_is_timed_out() {
+    let w = World::new("hook-stdin");
+    let mut b = w.bundle(&["true"]);
+    b.edit(|c| {
+        c["annotations"] = json!({"big": "x".repeat(256 << 10)});
+        c["hooks"] = json!({"prestart": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "exec sleep 30"], "timeout": 1}
+        ]});
+    });
+    let id = w.id("deaf");
+    let (code, err, took) = run_bounded(
+        Path::new(common::hako_bin()),
+        &w.root,
+        &b,
+        &id,
+        Duration::from_secs(25),
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        error_msg(&err),
+        "error running prestart hook #0: hook ran past specified timeout of 1.0s"
     );
     assert!(!w.state_dir(&id).exists());
 }

@@ -232,7 +232,18 @@ fn create_hooks(a: &InitArgs<'_>) -> Result<Option<Vec<u8>>> {
             )))
         }
     };
-    hooks::run(hooks::Kind::CreateContainer, a.plan.spec.hooks(), &state)?;
+    // As runc's: in the rootfs (not yet the root), with no environment (runc's init has none
+    // of its own yet).
+    let ctx = hooks::Context {
+        cwd: Some(&a.plan.rootfs),
+        env: Some(&[]),
+    };
+    hooks::run(
+        hooks::Kind::CreateContainer,
+        a.plan.spec.hooks(),
+        &state,
+        &ctx,
+    )?;
     Ok(Some(state))
 }
 
@@ -296,7 +307,12 @@ fn wait_and_exec(a: &InitArgs<'_>, fifo: Option<OwnedFd>, state: Option<Vec<u8>>
     // waits for them to close.
     if let Some(state) = state {
         let state = with_status(&state, "created");
-        if let Err(e) = hooks::run(hooks::Kind::StartContainer, plan.spec.hooks(), &state) {
+        // As runc's: in process.cwd (the init is there), with the process's environment.
+        let ctx = hooks::Context {
+            cwd: None,
+            env: Some(&env),
+        };
+        if let Err(e) = hooks::run(hooks::Kind::StartContainer, plan.spec.hooks(), &state, &ctx) {
             eprintln!("hako: {e}");
             return e;
         }

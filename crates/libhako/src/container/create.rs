@@ -376,8 +376,14 @@ fn drive(
                 crashpoint::at(Step::Hooks);
                 let state = creating_state(guard.sd, init)?;
                 let hooks = plan.spec.hooks();
-                crate::hooks::run(crate::hooks::Kind::Prestart, hooks, state.as_bytes())?;
-                crate::hooks::run(crate::hooks::Kind::CreateRuntime, hooks, state.as_bytes())?;
+                // As runc's: in the bundle directory, with the runtime's environment.
+                let ctx = crate::hooks::Context {
+                    cwd: Some(&plan.bundle),
+                    env: None,
+                };
+                let bytes = state.as_bytes();
+                crate::hooks::run(crate::hooks::Kind::Prestart, hooks, bytes, &ctx)?;
+                crate::hooks::run(crate::hooks::Kind::CreateRuntime, hooks, bytes, &ctx)?;
                 chan.send(&Msg::HooksDone { state })?;
             }
             Some((Msg::SeccompListener, Some(fd))) => {

@@ -10,17 +10,18 @@ use crate::state::{StateDir, Status};
 /// with `force`. With `force`, an unknown id or an unreadable state succeeds. Returns the
 /// failures of poststop hooks, which are warnings only.
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
-    delete_with(root, id, force, |sd| {
+    delete_with(root, id, force, None, |sd| {
         sd.load_config().ok().and_then(|spec| spec.hooks().clone())
     })
 }
 
 /// [`delete`], with the poststop hooks from `hooks` (given the state dir) instead of the saved
-/// config: `run` has them in memory.
+/// config: `run` has them in memory, and runs them in the bundle (`hooks_cwd`), as runc's.
 pub(crate) fn delete_with(
     root: &Path,
     id: &str,
     force: bool,
+    hooks_cwd: Option<&Path>,
     hooks: impl FnOnce(&StateDir) -> Option<oci_spec::runtime::Hooks>,
 ) -> Result<Vec<String>> {
     let sd = match StateDir::open(root, id, true) {
@@ -62,7 +63,11 @@ pub(crate) fn delete_with(
                 owner: String::new(),
             };
             let state = serde_json::to_vec(&entry.oci("")).unwrap_or_default();
-            hooks::run_all(hooks::Kind::Poststop, &Some(h), &state)
+            let ctx = hooks::Context {
+                cwd: hooks_cwd,
+                env: None,
+            };
+            hooks::run_all(hooks::Kind::Poststop, &Some(h), &state, &ctx)
         }
         None => Vec::new(),
     };

@@ -42,7 +42,12 @@ pub fn run(opts: &CreateOptions, run: &RunOptions) -> Result<(i32, Vec<String>)>
     // stays locked until the program runs, so nothing sees the steps in between.
     let mut held = create_held(&opts, false, true)?;
     let hooks = held.hooks.take();
-    let delete = |force| delete_with(&opts.root, &opts.id, force, |_| hooks.clone());
+    let bundle = held.stored.bundle.clone();
+    let delete = |force| {
+        delete_with(&opts.root, &opts.id, force, Some(&bundle), |_| {
+            hooks.clone()
+        })
+    };
     // While the init execs (it needs no `start`, or got it from the exec fifo): state.json's
     // "created" record (`finish` removes everything if it cannot be written).
     let started = match held.chan.take() {

@@ -113,5 +113,10 @@ pub(crate) fn poststart(stored: Stored, hooks: Option<&oci_spec::runtime::Hooks>
         owner: String::new(),
     };
     let state = serde_json::to_vec(&entry.oci("")).unwrap_or_default();
-    hooks::run_all(hooks::Kind::Poststart, &hooks.cloned(), &state)
+    // runc runs them from `create`, in the bundle directory.
+    let ctx = hooks::Context {
+        cwd: Some(&entry.stored.bundle),
+        env: None,
+    };
+    hooks::run_all(hooks::Kind::Poststart, &hooks.cloned(), &state, &ctx)
 }
