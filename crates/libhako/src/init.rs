@@ -12,9 +12,8 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::Path;
 
-use nix::fcntl::{open, OFlag};
+use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::stat::Mode;
@@ -35,8 +34,9 @@ pub struct InitArgs<'a> {
     pub strategy: Strategy,
     /// The init's end of the sync channel.
     pub chan: Channel,
-    /// The state dir's exec fifo; `None` when the init execs right after Ready (`run`).
-    pub fifo: Option<&'a Path>,
+    /// The state dir, whose exec fifo the init waits on; `None` when the init execs right
+    /// after Ready (`run`).
+    pub fifo: Option<BorrowedFd<'a>>,
     /// `--no-pivot`.
     pub no_pivot: bool,
     /// The container id, when the init joins a new session keyring (not `--no-new-keyring`).
@@ -119,9 +119,9 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     set_names(plan)?;
     let fifo = a
         .fifo
-        .map(|f| {
-            open(f, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
-                .ctx(|| format!("opening exec fifo {}", f.display()))
+        .map(|dir| {
+            crate::state::open_fifo(dir, OFlag::O_RDWR)
+                .ctx(|| format!("opening exec fifo {}", crate::state::EXEC_FIFO))
         })
         .transpose()?;
     if plan.has(CloneFlags::CLONE_NEWUSER) {

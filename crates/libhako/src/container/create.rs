@@ -3,9 +3,8 @@
 //! so far (process, cgroup, state dir) is removed before the error is returned.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
@@ -16,7 +15,7 @@ use crate::error::{Error, Result, SysContext};
 use crate::init::{self, InitArgs};
 use crate::namespaces::{self, Strategy};
 use crate::spec::{self, Plan};
-use crate::state::{self, StateDir, Stored};
+use crate::state::{self, Root, StateDir, Stored};
 use crate::sync::{self, Channel, Msg};
 use crate::sys::{self, Forked};
 use crate::trace;
@@ -87,8 +86,10 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
 pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> Result<Held> {
     let bundle =
         std::fs::canonicalize(&opts.bundle).map_err(|e| Error::io("bundle", &opts.bundle, e))?;
-    let seccomp_cache = opts.root.join(crate::seccomp::CACHE_DIR);
-    let mut plan = spec::validate(spec::load(&bundle)?, &bundle, Some(&seccomp_cache))?;
+    // The state root, if it exists yet: its cache may hold the compiled seccomp program.
+    let root = Root::open(&opts.root)?;
+    let cache = root.as_ref().map(Root::as_fd);
+    let mut plan = spec::validate(spec::load(&bundle)?, &bundle, cache)?;
     trace::step("config validated");
     // CVE-2019-5736: the init is a copy of this process; see exeguard. Before anything is
     // made: this may re-exec the runtime.
@@ -133,7 +134,11 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         (Some(path), true) => Some(console::connect(path)?),
         _ => None,
     };
-    let sd = StateDir::create(&opts.root, &opts.id)?;
+    let root = match root {
+        Some(r) => r,
+        None => Root::create(&opts.root)?,
+    };
+    let sd = StateDir::create(&root, &opts.id)?;
     crashpoint::at(Step::StateDir);
     trace::step("state dir");
     let mut guard = Cleanup {
@@ -185,15 +190,13 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     trace::step("cgroup: clone target");
     // An init that is our own child (no fork into its PID namespace) can exec at once.
     let at_once = at_once && !namespaces::strategy(&plan.namespaces).fork;
-    let fifo = sd.fifo();
     if !at_once {
-        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
-            .ctx(|| format!("creating exec fifo {}", fifo.display()))?;
+        sd.make_fifo()?;
     }
     let (init_pid, pty, chan) = spawn(
         &plan,
         opts,
-        (!at_once).then_some(fifo.as_path()),
+        (!at_once).then_some(sd.as_fd()),
         console.as_ref(),
         trampoline.as_ref().map(AsFd::as_fd),
         into,
@@ -224,7 +227,7 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         held.finish()?;
     }
     // Only now, so that a create that fails leaves nothing under the root.
-    crate::seccomp::remember(plan.seccomp.as_ref());
+    crate::seccomp::remember(plan.seccomp.as_ref(), root.as_fd());
     Ok(held)
 }
 
@@ -266,7 +269,7 @@ impl Held {
 fn spawn(
     plan: &Plan,
     opts: &CreateOptions,
-    fifo: Option<&Path>,
+    fifo: Option<BorrowedFd<'_>>,
     console_socket: Option<&OwnedFd>,
     trampoline: Option<BorrowedFd<'_>>,
     into: Option<OwnedFd>,
@@ -366,7 +369,9 @@ fn drive(
     record_pid(guard.sd, child)?;
     // What only later commands read (exec's defaults, its seccomp filter).
     guard.sd.save_config(&plan.spec)?;
-    crate::seccomp::save(&guard.sd.path, plan.seccomp.as_ref())?;
+    if let Some(bytes) = crate::seccomp::saved_form(plan.seccomp.as_ref())? {
+        guard.sd.write(crate::seccomp::SAVED, &bytes)?;
+    }
     let mut init = child;
     let mut pty = None;
     loop {

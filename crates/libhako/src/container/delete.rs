@@ -26,14 +26,18 @@ pub(crate) fn delete_with(
 ) -> Result<Vec<String>> {
     let sd = match StateDir::open(root, id, true) {
         Ok(sd) => sd,
-        Err(Error::Lifecycle(_)) if force && crate::state::validate_id(id).is_ok() => {
-            return Ok(Vec::new())
+        Err(e) if crate::state::is_not_exist(&e) => {
+            // As runc: an entry that is no state dir (a symlink, a file) is removed; a link
+            // goes, never what it points to.
+            StateDir::remove_non_dir(root, id)?;
+            return if force { Ok(Vec::new()) } else { Err(e) };
         }
         Err(e) => return Err(e),
     };
     let stored = match sd.load() {
         Ok(s) => s,
-        Err(_) if force => return sd.remove().map(|_| Vec::new()),
+        // Garbage of ours goes with --force; another runtime's container stays its own.
+        Err(_) if force && !sd.is_foreign() => return sd.remove().map(|_| Vec::new()),
         Err(e) => return Err(e),
     };
     match super::status(&sd, &stored) {

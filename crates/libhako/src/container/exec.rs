@@ -91,7 +91,10 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     }
     let (args, env) = spec::check_process_fields(&opts.process)?;
     crate::process::preserved_fds(0, opts.preserve_fds)?;
-    let seccomp = crate::seccomp::load_saved(&sd.path)?;
+    let saved = sd.read(crate::seccomp::SAVED)?;
+    let root = crate::state::Root::open(&opts.root)?;
+    let shown = sd.path.join(crate::seccomp::SAVED);
+    let seccomp = crate::seccomp::load_saved(saved, &shown, root.as_ref().map(|r| r.as_fd()))?;
     let config = sd.load_config()?;
     // As runc: the process's own AppArmor profile and SELinux label, else the container's.
     let apparmor = crate::lsm::exec_profile(&opts.process, config.process().as_ref());

@@ -53,7 +53,7 @@ pub fn status(sd: &StateDir, stored: &Stored) -> Status {
     if crate::cgroups::frozen(&stored.cgroup_paths) {
         return Status::Paused;
     }
-    if sd.fifo().exists() {
+    if sd.has_fifo() {
         Status::Created
     } else {
         Status::Running

@@ -187,8 +187,12 @@ fn check_namespace_types(raw: &serde_json::Value) -> Result<()> {
 }
 
 /// Validate a parsed config against the bundle and the host. `seccomp_cache` is where
-/// compiled seccomp programs are kept (see seccomp/cache.rs), if anywhere.
-pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> Result<Plan> {
+/// compiled seccomp programs are kept (the state root, see seccomp/cache.rs), if anywhere.
+pub fn validate(
+    config: Config,
+    bundle: &Path,
+    seccomp_cache: Option<std::os::fd::BorrowedFd<'_>>,
+) -> Result<Plan> {
     let Config {
         spec,
         seccomp,
