@@ -891,14 +891,22 @@ fn seccomp_cache_hits_across_re_executions() {
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("@seccomp-"))
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("@seccomp-")
+        })
         .unwrap();
     let victim = w.dir.join("victim");
     std::fs::write(&victim, "victim's\n").unwrap();
     std::fs::remove_file(&entry).unwrap();
     std::os::unix::fs::symlink(&victim, &entry).unwrap();
     w.hako(&["exec", &id, "true"]).ok();
-    assert!(std::fs::symlink_metadata(&entry).unwrap().file_type().is_file());
+    assert!(std::fs::symlink_metadata(&entry)
+        .unwrap()
+        .file_type()
+        .is_file());
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "victim's\n");
 }
 

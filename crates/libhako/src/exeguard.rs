@@ -37,11 +37,11 @@
 //! `execve`, which must be the program's (runc's semantics), not the trampoline's.
 
 use std::ffi::{CStr, CString, OsString};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
-use nix::fcntl::{fcntl, open, openat, AtFlags, FcntlArg, FdFlag, OFlag, SealFlag};
+use nix::fcntl::{fcntl, open, openat, AtFlags, FcntlArg, OFlag, SealFlag};
 use nix::sys::stat::Mode;
 
 use crate::error::{Error, Result, SysContext};
@@ -143,24 +143,24 @@ fn trampoline() -> Option<OwnedFd> {
     Some(fd)
 }
 
-/// How a failed `execve` of the program is reported.
-pub struct Report<'a> {
-    /// The runtime's channel: gets `Failed { step, message }`.
-    pub chan: &'a crate::sync::Channel,
-    /// The step named in that message ("init", "exec").
-    pub step: &'a str,
-    /// The exit status of the process after a failure.
+/// How a failed `execve` of the program is reported: only on the container's stderr and in the
+/// exit status, as runc's init reports it. Not on the runtime's channel: through the trampoline
+/// the process is dumpable from the trampoline's execveat on, and any fd it held then could be
+/// taken by a process of the container (the channel is close-on-exec and gone by then). So the
+/// runtime knows the exec happened, not whether the program's own execve succeeded; neither
+/// does runc (`exec -d` of a program that cannot run succeeds under both).
+pub struct Report {
+    /// The exit status of the process after a failure (runc's: 255).
     pub status: u8,
 }
 
-/// The message of a failed exec of `program`, without the error text.
+/// The message of a failed exec of `program`, without the error text (runc's words).
 fn failure_prefix(program: &CStr) -> String {
-    format!("exec {:?}: ", program.to_string_lossy())
+    format!("exec {}: ", program.to_string_lossy())
 }
 
 /// Exec `program` with `args` and `env`: through `trampoline` (see [`prepare`]) or directly.
-/// Returns only if the exec failed, after reporting it as `report` says: on stderr (the
-/// runtime may be gone: the container's stderr is the only witness), on the channel, exit.
+/// Returns only if the exec failed, after reporting it as `report` says: on stderr, then exit.
 /// Through the trampoline, a failure of the program's own `execve` is reported by the
 /// trampoline itself, in the same words.
 pub fn exec(
@@ -168,51 +168,33 @@ pub fn exec(
     args: &[CString],
     env: &[CString],
     trampoline: Option<BorrowedFd<'_>>,
-    report: &Report<'_>,
+    report: &Report,
 ) -> ! {
     let err = match trampoline {
         Some(t) => via_trampoline(t, program, args, env, report),
         None => nix::unistd::execve(program, args, env).map_or_else(|e| e, |n| match n {}),
     };
-    let message = format!(
+    eprintln!(
         "{}{}",
         failure_prefix(program),
         crate::error::errno_text(err)
     );
-    eprintln!("hako: {message}");
-    let _ = report.chan.send(&crate::sync::Msg::Failed {
-        step: report.step.into(),
-        message,
-    });
     std::process::exit(i32::from(report.status))
 }
 
-/// `execveat` the trampoline with its arguments (see `trampoline/trampoline.c`); the channel
-/// stays open across it, for the trampoline to report a failure. Returns the errno if the
+/// `execveat` the trampoline with its arguments (see `trampoline/trampoline.c`). Every fd of
+/// the runtime is close-on-exec: none reaches the trampoline. Returns the errno if the
 /// trampoline itself could not be exec'd.
 fn via_trampoline(
     t: BorrowedFd<'_>,
     program: &CStr,
     args: &[CString],
     env: &[CString],
-    report: &Report<'_>,
+    report: &Report,
 ) -> nix::errno::Errno {
-    const MARK: &str = "@@hako-errno@@";
-    let failed = crate::sync::Msg::Failed {
-        step: report.step.into(),
-        message: format!("{}{MARK}", failure_prefix(program)),
-    };
-    let json = serde_json::to_string(&failed).unwrap_or_default();
-    let Some(at) = json.rfind(MARK) else {
-        return nix::errno::Errno::EINVAL;
-    };
-    let chan = report.chan.as_fd();
     let head = [
         "hako-exec".to_string(),
-        chan.as_raw_fd().to_string(),
-        json[..at].to_string(),
-        json[at + MARK.len()..].to_string(),
-        format!("hako: {}", failure_prefix(program)),
+        failure_prefix(program),
         report.status.to_string(),
     ];
     let mut argv = Vec::with_capacity(head.len() + 1 + args.len());
@@ -224,13 +206,8 @@ fn via_trampoline(
     }
     argv.push(program.to_owned());
     argv.extend(args.iter().cloned());
-    if let Err(e) = fcntl(chan, FcntlArg::F_SETFD(FdFlag::empty())) {
-        return e;
-    }
-    let err = nix::unistd::execveat(t, c"", &argv, env, AtFlags::AT_EMPTY_PATH)
-        .map_or_else(|e| e, |n| match n {});
-    let _ = fcntl(chan, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
-    err
+    nix::unistd::execveat(t, c"", &argv, env, AtFlags::AT_EMPTY_PATH)
+        .map_or_else(|e| e, |n| match n {})
 }
 
 /// Make sure the running binary cannot be written through `/proc/<pid>/exe`: return if it is

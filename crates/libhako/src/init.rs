@@ -318,10 +318,8 @@ fn wait_and_exec(a: &InitArgs<'_>, fifo: Option<OwnedFd>, state: Option<Vec<u8>>
         }
     }
     trace::step("init: released, exec");
-    let report = crate::exeguard::Report {
-        chan: &a.chan,
-        step: "init",
-        status: 1,
-    };
+    // As runc's init: a program that cannot be exec'd is reported on the container's stderr,
+    // exit status 255.
+    let report = crate::exeguard::Report { status: 255 };
     crate::exeguard::exec(&program, &plan.args, &env, a.trampoline, &report)
 }

@@ -232,11 +232,8 @@ struct Job<'a> {
 fn run_child(job: &Job<'_>, chan: &Channel) -> ! {
     let err = match child_steps(job, chan) {
         Ok((program, env)) => {
-            let report = crate::exeguard::Report {
-                chan,
-                step: "exec",
-                status: 127,
-            };
+            // As runc: on the process's stderr, exit status 255.
+            let report = crate::exeguard::Report { status: 255 };
             crate::exeguard::exec(&program, job.args, &env, job.trampoline, &report)
         }
         Err(e) => e,
@@ -315,14 +312,16 @@ fn child_steps(
 }
 
 /// After Ready, the child's end of the channel is closed by its execve (close-on-exec): EOF
-/// means the program runs, as `start` waits for the init; a failed execve reports `Failed`.
+/// means the program (through the trampoline) is being exec'd, as `start` waits for the init.
+/// Nothing may come in between: a message then is out of turn, ends the exchange (the caller
+/// kills the process), and its text is not repeated as the runtime's. A program that cannot
+/// be exec'd says so on its stderr and in its exit status (255), as under runc.
 fn exec_done(chan: &Channel) -> Result<()> {
-    loop {
-        match chan.recv()? {
-            None => return Ok(()),
-            Some(Msg::Failed { message, .. }) => return Err(Error::Init(message)),
-            Some(_) => {}
-        }
+    match chan.recv() {
+        Ok(None) => Ok(()),
+        Ok(Some(_)) | Err(_) => Err(Error::Init(
+            "the exec'd process broke the sync protocol after Ready: killed".into(),
+        )),
     }
 }
 

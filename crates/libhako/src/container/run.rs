@@ -22,9 +22,11 @@ pub struct RunOptions {
 
 /// Wait until the init that execs right after Ready has done so (or died): its end of the
 /// channel is close-on-exec, so the channel reads as closed. A failed exec is reported by the
-/// init itself and shows in its exit status.
+/// init itself, on its stderr and in its exit status. Anything that arrives instead is out of
+/// turn (only a failed startContainer hook sends one, and the init says so on its stderr): it
+/// ends the wait, and its text is not repeated.
 fn wait_for_exec(chan: &crate::sync::Channel) {
-    while let Ok(Some(_)) = chan.recv() {}
+    let _ = chan.recv();
 }
 
 /// Run the container; returns the exit code `hako run` should exit with, and the warnings.
