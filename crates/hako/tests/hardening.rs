@@ -980,3 +980,38 @@ fn b_seccomp(b: &Bundle) -> Value {
         serde_json::from_slice(&std::fs::read(b.dir.join("config.json")).unwrap()).unwrap();
     c["linux"]["seccomp"].clone()
 }
+
+/// Device numbers and owners cross into `mknod` and `fchown`: a major above 4095 or a minor
+/// above 2^20 - 1 does not fit the kernel's dev_t (it would name another device, or fail late
+/// with "invalid argument"), and uid or gid 4294967295 means "unchanged". Each is refused
+/// before anything is made, naming the field.
+#[test]
+fn device_numbers_and_owners_are_checked() {
+    let w = World::new("dev-numbers");
+    for (dev, want) in [
+        (
+            json!({"major": 4097, "minor": 1}),
+            "linux.devices[0].major: 4097 is out of range (at most 4095)",
+        ),
+        (
+            json!({"major": 1, "minor": 1048576}),
+            "linux.devices[0].minor: 1048576 is out of range (at most 1048575)",
+        ),
+        (
+            json!({"major": 1, "minor": 3, "uid": 4_294_967_295u32}),
+            "linux.devices[0].uid: 4294967295 is not a valid uid",
+        ),
+        (
+            json!({"major": 1, "minor": 3, "gid": 4_294_967_295u32}),
+            "linux.devices[0].gid: 4294967295 is not a valid gid",
+        ),
+    ] {
+        let mut b = w.bundle(&["true"]);
+        let mut d = json!({"path": "/dev/x", "type": "c", "fileMode": 438});
+        d.as_object_mut()
+            .unwrap()
+            .extend(dev.as_object().unwrap().clone());
+        b.edit(|c| c["linux"]["devices"] = json!([d]));
+        refused(&w, &b, want);
+    }
+}

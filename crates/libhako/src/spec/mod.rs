@@ -563,18 +563,30 @@ fn check_devices(spec: &Spec) -> Result<Vec<DevicePlan>> {
                 ))
             }
         };
-        let num = |v: i64, what: &str| {
-            u64::try_from(v).map_err(|_| Error::config(format!("{field}.{what}"), "negative"))
+        // The kernel's dev_t holds a 12-bit major and a 20-bit minor; a larger number would
+        // not name the device asked for.
+        let num = |v: i64, what: &str, max: u64| {
+            u64::try_from(v)
+                .map_err(|_| Error::config(format!("{field}.{what}"), "negative"))
+                .and_then(|n| match n <= max {
+                    true => Ok(n),
+                    false => Err(Error::config(
+                        format!("{field}.{what}"),
+                        format!("{n} is out of range (at most {max})"),
+                    )),
+                })
         };
         let plan = DevicePlan {
             path: d.path().clone(),
             kind,
-            major: num(d.major(), "major")?,
-            minor: num(d.minor(), "minor")?,
+            major: num(d.major(), "major", 0xfff)?,
+            minor: num(d.minor(), "minor", 0xf_ffff)?,
             mode: d.file_mode().unwrap_or(0o666) & 0o7777,
             uid: d.uid().unwrap_or(0),
             gid: d.gid().unwrap_or(0),
         };
+        check_id(&format!("{field}.uid"), "uid", plan.uid)?;
+        check_id(&format!("{field}.gid"), "gid", plan.gid)?;
         out.retain(|o| o.path != plan.path);
         out.push(plan);
     }
