@@ -23,11 +23,17 @@
 //!   The cost per create/exec is a memfd of 2 KiB and one `execve` of a program with no
 //!   dynamic loader and no libc (runc >= 1.2 briefly shipped the same idea as runc-dmz).
 //!
-//! The trampoline adds an `execve` (and an `fcntl`) under the container's seccomp filter, so it
-//! is used only when the profile plainly allows `execve`, `execveat` and `fcntl` (Docker's and
-//! Podman's do); a profile that denies, logs, traces or notifies them keeps its exact
-//! semantics through the older defence, as do targets the trampoline is not built for and
-//! hosts that refuse executable memfds (`vm.memfd_noexec=2`): [`ensure_sealed`] re-executes the
+//!   From its `execveat` until the program's `execve` the process is dumpable again (it runs
+//!   a new binary), so it must hold nothing of the runtime's: every runtime fd is close-on-exec
+//!   and gone at that `execveat`, the channel included. A program that cannot be exec'd is
+//!   reported by the trampoline on the container's stderr and by its exit status, as runc's
+//!   init reports it ([`Report`]), never to the runtime.
+//!
+//! The trampoline adds an `execve` under the container's seccomp filter, so it is used only
+//! when the profile plainly allows `execve` and `execveat` (Docker's and Podman's do); a
+//! profile that denies, logs, traces or notifies them keeps its exact semantics through the
+//! older defence, as do targets the trampoline is not built for and hosts that refuse
+//! executable memfds (`vm.memfd_noexec=2`): [`ensure_sealed`] re-executes the
 //! runtime once, before anything is created, from a read-only view of its binary, a private
 //! overlayfs mount made with `fsopen`/`fsmount` and attached to no mount namespace (so nobody
 //! can remount it read-write; runc >= 1.2 does the same), or, where that is not possible (no
@@ -102,7 +108,7 @@ pub fn prepare(
 ) -> Result<Option<OwnedFd>> {
     let fits = !lsm_transition
         && match seccomp {
-            Some(f) => f.plainly_allows(&["execve", "execveat", "fcntl"]),
+            Some(f) => f.plainly_allows(&["execve", "execveat"]),
             None => true,
         };
     if fits && std::env::var_os(REEXEC_MARK).is_none() && !is_sealed()? {
