@@ -340,19 +340,22 @@ fn trampoline_is_harmless_and_reports_exec_failures() {
     let out = w.hako(&["run", "--bundle", b.path(), &w.id("garbage")]);
     assert_eq!(out.code(), Some(255), "{}", out.stderr());
     assert_eq!(out.stderr(), "exec /bin/garbage: exec format error\n");
-    let runc = Command::new(common::runc_bin())
-        .arg("--root")
-        .arg(w.dir.join("runc-state"))
-        .args(["run", "--bundle", b.path(), &w.id("garbage-runc")])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(runc.status.code(), Some(255));
-    assert!(
-        String::from_utf8_lossy(&runc.stderr).ends_with("exec /bin/garbage: exec format error\n"),
-        "{}",
-        String::from_utf8_lossy(&runc.stderr)
-    );
+    // runc 1.5.1 (1.1.5 exited 1), when it is here.
+    if let Some(reference) = common::reference_runc() {
+        let runc = Command::new(reference)
+            .arg("--root")
+            .arg(w.dir.join("runc-state"))
+            .args(["run", "--bundle", b.path(), &w.id("garbage-runc")])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(runc.status.code(), Some(255));
+        let err = String::from_utf8_lossy(&runc.stderr);
+        assert!(
+            err.ends_with("exec /bin/garbage: exec format error\n"),
+            "{err}"
+        );
+    }
     b.edit(|c| c["process"]["args"] = json!(["sleep", "100"]));
     let id = w.id("exec");
     w.hako(&["run", "-d", "--bundle", b.path(), &id]).ok();

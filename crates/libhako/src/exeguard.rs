@@ -216,6 +216,30 @@ fn via_trampoline(
         .map_or_else(|e| e, |n| match n {})
 }
 
+/// The name the kernel shows for the trampoline's memfd (`/proc/<pid>/exe`).
+const TRAMPOLINE_EXE: &str = "/memfd:hako:exec-trampoline";
+
+/// How long [`past_trampoline`] waits at most: the trampoline runs for well under a
+/// millisecond; a process held in it (stopped by the container) is not waited for longer.
+const PAST_TRAMPOLINE_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// After the runtime saw `pid` exec (its close-on-exec fds closed): wait until it runs the
+/// program rather than the trampoline, which holds no fd of the runtime to say so, so that
+/// `start` and `exec -d` return once the program runs, as under runc. One readlink when the
+/// trampoline is not used or already gone; bounded.
+pub fn past_trampoline(pid: nix::unistd::Pid) {
+    let exe = format!("/proc/{pid}/exe");
+    let deadline = std::time::Instant::now() + PAST_TRAMPOLINE_WAIT;
+    while std::fs::read_link(&exe).is_ok_and(|p| {
+        p.as_os_str()
+            .as_bytes()
+            .starts_with(TRAMPOLINE_EXE.as_bytes())
+    }) && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_micros(50));
+    }
+}
+
 /// Make sure the running binary cannot be written through `/proc/<pid>/exe`: return if it is
 /// already sealed, else re-execute the runtime (same argv and environment) from a sealed view
 /// of its binary. Call before anything is created; single-threaded.

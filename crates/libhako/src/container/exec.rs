@@ -351,7 +351,12 @@ fn drive(
                 }
             }
             Some((Msg::Ready, _)) => match pid {
-                Some(p) => break exec_done(chan).map(|()| (p, pty)),
+                Some(p) => {
+                    break exec_done(chan).map(|()| {
+                        crate::exeguard::past_trampoline(p);
+                        (p, pty)
+                    })
+                }
                 None => break Err(Error::Init("exec process sent Ready before its PID".into())),
             },
             Some((Msg::Failed { message, .. }, _)) => break Err(super::start_failure(&message)),

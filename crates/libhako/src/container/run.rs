@@ -57,6 +57,7 @@ pub fn run(opts: &CreateOptions, run: &RunOptions) -> Result<(i32, Vec<String>)>
             // Only poststart hooks and a detached run need to know the program runs.
             if hooks.is_some() || run.detach {
                 wait_for_exec(&chan);
+                crate::exeguard::past_trampoline(held.created.pid);
                 trace::step("run: program exec'd");
             }
             poststart(held.stored.clone(), hooks.as_ref())

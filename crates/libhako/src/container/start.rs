@@ -93,6 +93,7 @@ pub(crate) fn running(
 ) -> Result<Vec<String>> {
     sd.remove_fifo()?;
     wait_for_exec(&f);
+    crate::exeguard::past_trampoline(nix::unistd::Pid::from_raw(stored.pid));
     trace::step("start: program exec'd");
     Ok(poststart(stored, hooks))
 }
