@@ -1,6 +1,7 @@
 //! Process attributes and LSM labels (issue 3, item 3): `linux.personality`,
 //! `process.scheduler`, `process.ioPriority`, `process.execCPUAffinity` applied; LSM labels
-//! (where the LSM is off) and `linux.intelRdt` refused with the reason, before anything is
+//! (where the LSM is off) and `linux.intelRdt` (where there is no resctrl, tests/intelrdt.rs)
+//! refused with the reason, before anything is
 //! created; each container's own session keyring, compared with runc's.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -231,7 +232,7 @@ fn intel_rdt_is_refused() {
     refused_with(
         &w,
         |c| c["linux"]["intelRdt"] = json!({"closID": "x", "l3CacheSchema": "L3:0=ff"}),
-        "linux.intelRdt: not supported",
+        "linux.intelRdt: intelRdt is specified in config, but Intel RDT is not enabled",
     );
 }
 
@@ -318,7 +319,7 @@ fn each_container_gets_its_own_session_keyring_as_under_runc() {
 // count. Each case is run under runc 1.5.1 too, which refuses the same configs.
 // ---------------------------------------------------------------------------------------------
 
-/// The reference runc 1.5.1 (`../shared/reference/runc`, or `HAKO_SHARED_DIR`) with its own
+/// The reference runc 1.5.1 (`../shared/reference/runc`) with its own
 /// state root in the world; `None` without it (a bare clone: Debian's 1.1.5 behaves otherwise
 /// in these cases, and only hako's half of each comparison runs). Its output goes through
 /// files: a container of `run -d` keeps what it inherits open.

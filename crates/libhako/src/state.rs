@@ -500,7 +500,12 @@ impl StateDir {
 
     /// Whether the exec fifo exists (the container is created, not started).
     pub fn has_fifo(&self) -> bool {
-        fstatat(self.dir.as_fd(), EXEC_FIFO, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok()
+        self.has(EXEC_FIFO)
+    }
+
+    /// Whether the state dir holds `name` (of any type; a link is not followed).
+    pub fn has(&self, name: &str) -> bool {
+        fstatat(self.dir.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok()
     }
 
     /// Path of the exec fifo, for messages.

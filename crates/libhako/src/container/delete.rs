@@ -59,6 +59,10 @@ pub(crate) fn delete_with(
     if let Some(cg) = crate::cgroups::Cgroup::from_state(&stored.cgroup_paths, unit) {
         cg.destroy()?;
     }
+    if sd.has(crate::rootfs::hostns::MARKER) {
+        crate::rootfs::hostns::unmount_below(&stored.rootfs)?;
+    }
+    crate::intelrdt::destroy_saved(sd.read(crate::intelrdt::SAVED)?)?;
     let warnings = match hooks(&sd) {
         Some(h) => {
             let entry = super::Entry {
