@@ -12,7 +12,6 @@ use nix::fcntl::{open, OFlag};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::stat::Mode;
-use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 
@@ -43,6 +42,9 @@ pub struct ExecOptions {
     pub preserve_fds: u32,
     /// `--ignore-paused`: exec into a paused container (the process starts frozen).
     pub ignore_paused: bool,
+    /// `--cgroup` (runc 1.2+): sub-cgroups of the container's to run in, controller -> path
+    /// (`""`: every hierarchy), from [`crate::cgroups::parse_sub_cgroups`]; empty: its own.
+    pub sub_cgroups: std::collections::BTreeMap<String, String>,
 }
 
 /// The namespaces an exec'd process joins, in setns order.
@@ -140,8 +142,12 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     } else {
         Some(foreground::block_signals()?)
     };
-    let cgroup = crate::cgroups::Cgroup::from_paths(&stored.cgroup_paths);
-    let into = cgroup
+    let paths = match opts.sub_cgroups.is_empty() {
+        true => stored.cgroup_paths.clone(),
+        false => crate::cgroups::sub_paths(&stored.cgroup_paths, &opts.sub_cgroups)?,
+    };
+    let cgroup = crate::cgroups::Cgroup::from_paths(&paths);
+    let mut into = cgroup
         .as_ref()
         .map(crate::cgroups::Cgroup::clone_target)
         .transpose()?
@@ -171,9 +177,17 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         keyring: (!stored.no_new_keyring).then_some(stored.id.as_str()),
         trampoline: trampoline.as_ref().map(AsFd::as_fd),
     };
-    let intermediate = match sys::clone3(0, into.as_ref().map(AsRawFd::as_raw_fd))
-        .ctx(|| "clone3 for exec".into())?
-    {
+    let forked = match sys::clone3(0, into.as_ref().map(AsRawFd::as_raw_fd)) {
+        // runc's fallback (v2, no --cgroup): the init's cgroup below the container's.
+        Err(nix::errno::Errno::EBUSY) if opts.sub_cgroups.is_empty() => {
+            let dir = stored.cgroup_paths.get("").map(PathBuf::as_path);
+            let dir = dir.ok_or_else(|| Error::Lifecycle("no cgroup v2 directory".into()))?;
+            into = Some(crate::cgroups::init_clone_target(stored.pid, dir)?);
+            sys::clone3(0, into.as_ref().map(AsRawFd::as_raw_fd))
+        }
+        r => r,
+    };
+    let intermediate = match forked.ctx(|| "clone3 for exec".into())? {
         Forked::Child => {
             drop(parent);
             run_child(&job, &child)
@@ -181,7 +195,12 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         Forked::Parent(pid) => pid,
     };
     drop(child);
-    let (pid, pty) = drive(&parent, intermediate, seccomp.as_ref(), &stored)?;
+    // A process joining a frozen cgroup waits in it; only `--ignore-paused` asks for that.
+    let mut check = || match cgroup.as_ref().filter(|_| !opts.ignore_paused) {
+        Some(cg) => cg.refuse_frozen(),
+        None => Ok(()),
+    };
+    let (pid, pty) = drive(&parent, intermediate, seccomp.as_ref(), &stored, &mut check)?;
     if let Some(pf) = &opts.pid_file {
         super::pidfile::write(pf, pid)?;
     }
@@ -343,10 +362,18 @@ fn child_steps(
 /// means the program (through the trampoline) is being exec'd, as `start` waits for the init.
 /// Nothing may come in between: a message then is out of turn, ends the exchange (the caller
 /// kills the process), and its text is not repeated as the runtime's. A program that cannot
-/// be exec'd says so on its stderr and in its exit status (255), as under runc.
-fn exec_done(chan: &Channel) -> Result<()> {
-    match chan.recv() {
+/// be exec'd says so on its stderr and in its exit status (255), as under runc. `check` is
+/// called while nothing comes (a frozen cgroup ends the wait with its own error).
+fn exec_done(chan: &Channel, check: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+    let mut checked = false;
+    let got = chan.recv_watched(&mut || {
+        let r = check();
+        checked = r.is_err();
+        r
+    });
+    match got {
         Ok(None) => Ok(()),
+        Err(e) if checked => Err(e),
         Ok(Some(_)) | Err(_) => Err(Error::Init(
             "the exec'd process broke the sync protocol after Ready: killed".into(),
         )),
@@ -359,14 +386,19 @@ fn drive(
     intermediate: Pid,
     seccomp: Option<&crate::seccomp::Filter>,
     stored: &crate::state::Stored,
+    check: &mut dyn FnMut() -> Result<()>,
 ) -> Result<(Pid, Option<OwnedFd>)> {
     let mut pid = None;
     let mut pty = None;
     let result = loop {
-        match chan.recv_with_fd()? {
+        let msg = match chan.recv_watched(check) {
+            Ok(m) => m,
+            Err(e) => break Err(e),
+        };
+        match msg {
             Some((Msg::Pid(p), _)) => {
                 pid = Some(Pid::from_raw(p));
-                let _ = waitpid(intermediate, None);
+                super::reap_within(intermediate, super::REAP_LIMIT);
             }
             Some((Msg::Pty, Some(fd))) => pty = Some(fd),
             Some((Msg::SeccompListener, Some(fd))) => {
@@ -378,7 +410,7 @@ fn drive(
             }
             Some((Msg::Ready, _)) => match pid {
                 Some(p) => {
-                    break exec_done(chan).map(|()| {
+                    break exec_done(chan, check).map(|()| {
                         crate::exeguard::past_trampoline(p);
                         (p, pty)
                     })
@@ -404,7 +436,7 @@ fn drive(
             let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
         }
         let _ = nix::sys::signal::kill(intermediate, nix::sys::signal::Signal::SIGKILL);
-        let _ = waitpid(intermediate, None);
+        super::reap_within(intermediate, super::REAP_LIMIT);
     }
     result
 }

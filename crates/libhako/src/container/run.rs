@@ -24,9 +24,11 @@ pub struct RunOptions {
 /// channel is close-on-exec, so the channel reads as closed. A failed exec is reported by the
 /// init itself, on its stderr and in its exit status. Anything that arrives instead is out of
 /// turn (only a failed startContainer hook sends one, and the init says so on its stderr): it
-/// ends the wait, and its text is not repeated.
-fn wait_for_exec(chan: &crate::sync::Channel) {
-    let _ = chan.recv();
+/// ends the wait, and its text is not repeated. An init frozen before its exec (its cgroup
+/// frozen by someone else) execs when thawed: not waited for.
+fn wait_for_exec(chan: &crate::sync::Channel, cgroup: Option<&crate::cgroups::Cgroup>) {
+    let mut check = || cgroup.map_or(Ok(()), crate::cgroups::Cgroup::refuse_frozen);
+    let _ = chan.recv_watched(&mut check);
 }
 
 /// Run the container; returns the exit code `hako run` should exit with, and the warnings.
@@ -56,7 +58,7 @@ pub fn run(opts: &CreateOptions, run: &RunOptions) -> Result<(i32, Vec<String>)>
         Some(chan) => held.finish().map(|()| {
             // Only poststart hooks and a detached run need to know the program runs.
             if hooks.is_some() || run.detach {
-                wait_for_exec(&chan);
+                wait_for_exec(&chan, held.cgroup.as_ref());
                 crate::exeguard::past_trampoline(held.created.pid);
                 trace::step("run: program exec'd");
             }
