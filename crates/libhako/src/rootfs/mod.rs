@@ -413,7 +413,7 @@ impl Hiding {
 /// Write one sysctl through the container's /proc/sys: beneath its procfs /proc, with no
 /// symlink or mount crossed on the way (CVE-2025-52881 class), checked to be procfs.
 fn write_sysctl(root: BorrowedFd<'_>, key: &str, value: &str) -> Result<()> {
-    let rel = Path::new("sys").join(key.replace('.', "/"));
+    let rel = Path::new("sys").join(crate::spec::sysctl::proc_path(key));
     let proc = proc_dir(root)?;
     let fd = crate::procfs::open_beneath(
         proc.as_fd(),

@@ -10,7 +10,7 @@ use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::sys::statvfs::{statvfs, FsFlags};
 
-use crate::error::{Result, SysContext};
+use crate::error::{Error, Result, SysContext};
 use crate::mountopts::REMOUNT_MASK;
 use crate::paths::{create_file, fd_path, mkdir_all, open_in_root, open_no_symlinks};
 use crate::spec::MountPlan;
@@ -38,6 +38,16 @@ pub fn mount_one(
         mkdir_all(root, &m.destination)
     }
     .ctx(|| format!("creating mount destination {dest}"))?;
+    // As runc, which checks the destination with its symlinks resolved: nothing covers a file
+    // of a procfs but the few lxcfs emulates (spec::proc_mounts checked it as written).
+    if !crate::spec::proc_mounts::may_cover_procfs(&m.destination)
+        && nix::sys::statfs::fstatfs(&target)
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
+    {
+        return Err(Error::Init(format!(
+            "mounting on {dest}: it resolves to a file inside /proc, which cannot be mounted over"
+        )));
+    }
     let target = if m.fstype == "proc" || m.fstype == "sysfs" {
         ordinary_dir(root, m)?
     } else {
