@@ -12,7 +12,6 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::Path;
 
 use nix::fcntl::{open, OFlag};
 use nix::sched::CloneFlags;
@@ -35,8 +34,9 @@ pub struct InitArgs<'a> {
     pub strategy: Strategy,
     /// The init's end of the sync channel.
     pub chan: Channel,
-    /// The state dir's exec fifo; `None` when the init execs right after Ready (`run`).
-    pub fifo: Option<&'a Path>,
+    /// The state dir, whose exec fifo the init waits on; `None` when the init execs right
+    /// after Ready (`run`).
+    pub fifo: Option<BorrowedFd<'a>>,
     /// `--no-pivot`.
     pub no_pivot: bool,
     /// The container id, when the init joins a new session keyring (not `--no-new-keyring`).
@@ -125,9 +125,9 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     set_names(plan)?;
     let fifo = a
         .fifo
-        .map(|f| {
-            open(f, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
-                .ctx(|| format!("opening exec fifo {}", f.display()))
+        .map(|dir| {
+            crate::state::open_fifo(dir, OFlag::O_RDWR)
+                .ctx(|| format!("opening exec fifo {}", crate::state::EXEC_FIFO))
         })
         .transpose()?;
     if plan.has(CloneFlags::CLONE_NEWUSER) {
@@ -148,12 +148,8 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
         crate::keyring::join_new(id, plan.has(CloneFlags::CLONE_NEWUSER), label)?;
     }
     let cgroupns = plan.has(CloneFlags::CLONE_NEWCGROUP);
-    let proc = plan
-        .spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::config("process", "missing"))?;
-    let terminal = proc.terminal().unwrap_or(false);
+    let proc = plan.spec.process().as_ref();
+    let terminal = proc.and_then(|p| p.terminal()).unwrap_or(false);
     let mut state = None;
     let mut take_tree = || match a.chan.recv_with_fd()? {
         Some((Msg::CgroupTree, tree)) => Ok(tree),
@@ -172,7 +168,8 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
         },
     };
     let pty = rootfs::setup(plan, early_mounts, a.no_pivot, cgroupns, terminal, runtime)?;
-    if let Some(pty) = pty {
+    // A terminal is only asked for with a process.
+    if let Some((pty, proc)) = pty.zip(proc) {
         console::set_size(&pty, console_size(proc))?;
         console::give_to(&pty.slave, proc.user().uid())?;
         console::attach(&pty.slave)?;
@@ -183,6 +180,11 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     }
     trace::step("init: mounts, pivot_root");
     rootfs::finalize(plan)?;
+    let Some(proc) = proc else {
+        // No process (the spec requires one only for start): the container is set up and
+        // stays created until it is deleted; `start` refuses it.
+        return Ok((fifo, state));
+    };
     crate::procattrs::apply(proc, plan.spec.linux().as_ref())?;
     // As root, before the capability drop and before any seccomp filter (runc's order): the
     // program's execve enters the profile and label (the trampoline is not used, see exeguard).
@@ -192,12 +194,14 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     if let Some(label) = crate::lsm::selinux_label(proc) {
         crate::lsm::apply_selinux(label)?;
     }
+    let may_setgroups =
+        process::before_seccomp(proc, plan.has(CloneFlags::CLONE_NEWUSER), a.preserve_fds)?;
     if let Some(filter) = plan.seccomp.as_ref().filter(|_| !no_new_privs(plan)) {
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the uid switch
         // and the capability drop (runc's order). With it, it goes last, in process::ready.
         crate::process::load_seccomp(filter, &a.chan)?;
     }
-    process::finalize(proc, plan.has(CloneFlags::CLONE_NEWUSER))?;
+    process::finalize(proc, may_setgroups)?;
     trace::step("init: credentials");
     Ok((fifo, state))
 }
@@ -265,7 +269,18 @@ fn create_hooks(a: &InitArgs<'_>) -> Result<Option<Vec<u8>>> {
             )))
         }
     };
-    hooks::run(hooks::Kind::CreateContainer, a.plan.spec.hooks(), &state)?;
+    // As runc's: in the rootfs (not yet the root), with no environment (runc's init has none
+    // of its own yet).
+    let ctx = hooks::Context {
+        cwd: Some(&a.plan.rootfs),
+        env: Some(&[]),
+    };
+    hooks::run(
+        hooks::Kind::CreateContainer,
+        a.plan.spec.hooks(),
+        &state,
+        &ctx,
+    )?;
     Ok(Some(state))
 }
 
@@ -306,13 +321,32 @@ fn set_names(plan: &Plan) -> Result<()> {
     Ok(())
 }
 
+/// A container without `process`: report Ready and wait, never exec. `start` refuses such a
+/// container without writing the fifo, so a byte there is a bug; `delete` kills the init.
+fn wait_without_process(a: &InitArgs<'_>, fifo: Option<&OwnedFd>) -> Error {
+    if let Err(e) = a.chan.send(&Msg::Ready) {
+        return e;
+    }
+    let mut byte = [0u8; 1];
+    while let Some(fifo) = fifo {
+        match nix::unistd::read(fifo.as_fd(), &mut byte) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => break,
+        }
+    }
+    Error::config("process", "not set in config.json: nothing to start")
+}
+
 /// Find the program, hand the fds over, report Ready, block on the exec fifo (if any) until
 /// `start`, then exec. Returns only on failure.
 fn wait_and_exec(a: &InitArgs<'_>, fifo: Option<OwnedFd>, state: Option<Vec<u8>>) -> Error {
     let plan = a.plan;
+    if plan.spec.process().is_none() {
+        return wait_without_process(a, fifo.as_ref());
+    }
     let last = plan.seccomp.as_ref().filter(|_| no_new_privs(plan));
     let env = process::with_home(&plan.env, nix::unistd::getuid().as_raw());
-    let program: CString = match process::ready(&plan.args, &env, a.preserve_fds, &a.chan, last) {
+    let program: CString = match process::ready(&plan.args, &env, &a.chan, last) {
         Ok(p) => p,
         Err(e) => return e,
     };
@@ -329,16 +363,19 @@ fn wait_and_exec(a: &InitArgs<'_>, fifo: Option<OwnedFd>, state: Option<Vec<u8>>
     // waits for them to close.
     if let Some(state) = state {
         let state = with_status(&state, "created");
-        if let Err(e) = hooks::run(hooks::Kind::StartContainer, plan.spec.hooks(), &state) {
+        // As runc's: in process.cwd (the init is there), with the process's environment.
+        let ctx = hooks::Context {
+            cwd: None,
+            env: Some(&env),
+        };
+        if let Err(e) = hooks::run(hooks::Kind::StartContainer, plan.spec.hooks(), &state, &ctx) {
             eprintln!("hako: {e}");
             return e;
         }
     }
     trace::step("init: released, exec");
-    let report = crate::exeguard::Report {
-        chan: &a.chan,
-        step: EXEC_STEP,
-        status: 1,
-    };
+    // As runc's init: a program that cannot be exec'd is reported on the container's stderr,
+    // exit status 255.
+    let report = crate::exeguard::Report { status: 255 };
     crate::exeguard::exec(&program, &plan.args, &env, a.trampoline, &report)
 }

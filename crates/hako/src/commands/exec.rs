@@ -39,7 +39,7 @@ with the command and the flags' changes, or the process of --process.",
         Flag::value("cap", Some("c"), Kind::Text, "add a capability to the bounding set for the process"),
         Flag::value("preserve-fds", None, Kind::Uint,
             "Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total) (default: 0)"),
-        Flag::value("cgroup", None, Kind::Text, "run the process in an (existing) sub-cgroup(s) (not supported)"),
+        Flag::value("cgroup", None, Kind::Text, "run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>."),
         Flag::switch("ignore-paused", None, "allow exec in a paused container"),
     ],
     arity: Arity::Min(1),
@@ -65,7 +65,7 @@ pub struct Args {
     process_label: Option<String>,
     preserve_fds: u32,
     ignore_paused: bool,
-    cgroup: Option<String>,
+    cgroup: Vec<String>,
     id: String,
     command: Vec<String>,
 }
@@ -96,7 +96,7 @@ impl Args {
             process_label: text("process-label"),
             preserve_fds: m.parsed("preserve-fds")?.unwrap_or(0),
             ignore_paused: m.on("ignore-paused"),
-            cgroup: text("cgroup"),
+            cgroup: m.values("cgroup"),
             id: m.arg(0),
             command,
         })
@@ -116,9 +116,7 @@ pub fn run(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
 }
 
 fn exec(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
-    if let Some(sub) = &a.cgroup {
-        anyhow::bail!("--cgroup {sub:?}: exec into a sub-cgroup is not supported yet");
-    }
+    let sub_cgroups = libhako::cgroups::parse_sub_cgroups(&a.cgroup)?;
     let base = container::container_process(&ctx.root, &a.id)?;
     let process = match &a.process {
         Some(path) => process_file(ctx, path, base)?,
@@ -134,6 +132,7 @@ fn exec(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
         pidfd_socket: a.pidfd_socket,
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
+        sub_cgroups,
     })?;
     Ok(code)
 }
@@ -195,9 +194,14 @@ fn from_flags(a: &Args, mut p: Process) -> anyhow::Result<Process> {
             None => (u.as_str(), None),
         };
         user.set_uid(uid.parse().with_context(|| format!("--user {u:?}: uid"))?);
+        libhako::spec::check_id("--user", "uid", user.uid())?;
         if let Some(g) = gid {
             user.set_gid(g.parse().with_context(|| format!("--user {u:?}: gid"))?);
+            libhako::spec::check_id("--user", "gid", user.gid())?;
         }
+    }
+    for g in &a.additional_gids {
+        libhako::spec::check_id("--additional-gids", "gid", *g)?;
     }
     if !a.additional_gids.is_empty() {
         user.set_additional_gids(Some(a.additional_gids.clone()));

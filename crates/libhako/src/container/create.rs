@@ -5,8 +5,6 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::sys::stat::Mode;
-use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use crate::cgroups;
@@ -17,7 +15,7 @@ use crate::init::{self, InitArgs};
 use crate::namespaces::{self, Strategy};
 use crate::pidfd_socket;
 use crate::spec::{self, Plan};
-use crate::state::{self, StateDir, Stored};
+use crate::state::{self, Root, StateDir, Stored};
 use crate::sync::{self, Channel, Msg};
 use crate::sys::{self, Forked};
 use crate::trace;
@@ -71,7 +69,7 @@ pub(crate) struct Held {
     pub sd: StateDir,
     pub stored: Stored,
     pub hooks: Option<oci_spec::runtime::Hooks>,
-    cgroup: Option<cgroups::Cgroup>,
+    pub cgroup: Option<cgroups::Cgroup>,
     pid_file: Option<PathBuf>,
     /// With an init that execs right after Ready (no exec fifo): the channel, whose end in
     /// the init is closed by that exec.
@@ -90,9 +88,17 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
 pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> Result<Held> {
     let bundle =
         std::fs::canonicalize(&opts.bundle).map_err(|e| Error::io("bundle", &opts.bundle, e))?;
-    let seccomp_cache = opts.root.join(crate::seccomp::CACHE_DIR);
-    let mut plan = spec::validate(spec::load(&bundle)?, &bundle, Some(&seccomp_cache))?;
+    // The state root, if it exists yet: its cache may hold the compiled seccomp program.
+    let root = Root::open(&opts.root)?;
+    let cache = root.as_ref().map(Root::as_fd);
+    let mut plan = spec::validate(spec::load(&bundle)?, &bundle, cache)?;
     trace::step("config validated");
+    if at_once && plan.spec.process().is_none() {
+        return Err(Error::config(
+            "process",
+            "not set in config.json: nothing to run",
+        ));
+    }
     // CVE-2019-5736: the init is a copy of this process; see exeguard. Before anything is
     // made: this may re-exec the runtime.
     // An AppArmor profile or SELinux label applies at the next execve: no trampoline.
@@ -101,6 +107,7 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     });
     let trampoline = crate::exeguard::prepare(plan.seccomp.as_ref(), lsm_transition)?;
     crate::rootless::check(&plan)?;
+    crate::process::preserved_fds(opts.listen_fds, opts.preserve_fds)?;
     if opts.listen_fds > 0 {
         for kv in [
             format!("LISTEN_FDS={}", opts.listen_fds),
@@ -140,7 +147,11 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         .as_deref()
         .map(pidfd_socket::connect)
         .transpose()?;
-    let sd = StateDir::create(&opts.root, &opts.id)?;
+    let root = match root {
+        Some(r) => r,
+        None => Root::create(&opts.root)?,
+    };
+    let sd = StateDir::create(&root, &opts.id)?;
     crashpoint::at(Step::StateDir);
     trace::step("state dir");
     let mut guard = Cleanup {
@@ -149,6 +160,7 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         init: None,
         armed: true,
         cgroup: None,
+        host_mounts: None,
         rdt: plan
             .intel_rdt
             .as_ref()
@@ -159,11 +171,32 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
     let resources = linux.and_then(|l| l.resources().as_ref());
     // Rootless: no cgroup at all unless the caller may write one (runc's rule).
-    guard.cgroup = cgroups::keep_if_writable(
+    let cgroup = cgroups::keep_if_writable(
         cgroups::Cgroup::plan(cgroups_path, &opts.id, opts.systemd_cgroup)?,
+        crate::rootless::cgroups_rootless(),
         cgroups_path,
         resources,
     )?;
+    // runc's checks: what its validation refuses, a cgroup in use, and a frozen one (a process
+    // joining it would never answer). Before the guard owns the cgroup: a failed create thaws
+    // what it owns.
+    if let Some(cg) = &cgroup {
+        cg.refuse_invalid(resources)?;
+        cg.refuse_occupied()?;
+        cg.refuse_frozen()?;
+    }
+    guard.cgroup = cgroup;
+    let warnings: Vec<String> = plan
+        .warnings
+        .iter()
+        .cloned()
+        .chain(
+            guard
+                .cgroup
+                .iter()
+                .flat_map(|c| c.kernel_memory_warnings(resources)),
+        )
+        .collect();
     let stored = Stored {
         id: opts.id.clone(),
         pid: 0,
@@ -188,6 +221,11 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     // Recorded before the cgroup is made (and the init's PID as soon as it exists): whenever
     // this process dies, state.json names what `delete --force` must remove.
     sd.save(&stored)?;
+    if !plan.has(nix::sched::CloneFlags::CLONE_NEWNS) {
+        // The init's mounts go to our mount namespace: delete (or a failure) unmounts them.
+        sd.write(crate::rootfs::hostns::MARKER, b"")?;
+        guard.host_mounts = Some(&plan.rootfs);
+    }
     // Only what clone3 needs now; the rest of the cgroup is made while the init unshares.
     let into = match guard.cgroup.as_mut() {
         Some(cgroup) => cgroup.prepare(resources)?,
@@ -196,15 +234,13 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     trace::step("cgroup: clone target");
     // An init that is our own child (no fork into its PID namespace) can exec at once.
     let at_once = at_once && !namespaces::strategy(&plan.namespaces).fork;
-    let fifo = sd.fifo();
     if !at_once {
-        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
-            .ctx(|| format!("creating exec fifo {}", fifo.display()))?;
+        sd.make_fifo()?;
     }
     let (init_pid, pty, chan) = spawn(
         &plan,
         opts,
-        (!at_once).then_some(fifo.as_path()),
+        (!at_once).then_some(sd.as_fd()),
         console.as_ref(),
         trampoline.as_ref().map(AsFd::as_fd),
         into,
@@ -224,7 +260,7 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     let mut held = Held {
         created: Created {
             pid: init_pid,
-            warnings: plan.warnings,
+            warnings,
             pty,
         },
         sd,
@@ -238,7 +274,7 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         held.finish()?;
     }
     // Only now, so that a create that fails leaves nothing under the root.
-    crate::seccomp::remember(plan.seccomp.as_ref());
+    crate::seccomp::remember(plan.seccomp.as_ref(), root.as_fd());
     Ok(held)
 }
 
@@ -258,7 +294,7 @@ impl Held {
                 self.sd.save(&stored)?;
                 self.stored = stored;
                 match &self.pid_file {
-                    Some(pf) => write_pid_file(pf, pid),
+                    Some(pf) => super::pidfile::write(pf, pid),
                     None => Ok(()),
                 }
             });
@@ -269,9 +305,12 @@ impl Held {
                 init: Some(pid),
                 armed: true,
                 cgroup: self.cgroup.take(),
+                host_mounts: (self.sd.has(crate::rootfs::hostns::MARKER))
+                    .then_some(self.stored.rootfs.as_path()),
                 rdt: None,
             });
-            let _ = crate::intelrdt::destroy_saved(&self.sd.path);
+            let _ =
+                crate::intelrdt::destroy_saved(self.sd.read(crate::intelrdt::SAVED).ok().flatten());
         }
         done
     }
@@ -282,7 +321,7 @@ impl Held {
 fn spawn(
     plan: &Plan,
     opts: &CreateOptions,
-    fifo: Option<&Path>,
+    fifo: Option<BorrowedFd<'_>>,
     console_socket: Option<&OwnedFd>,
     trampoline: Option<BorrowedFd<'_>>,
     into: Option<OwnedFd>,
@@ -309,7 +348,8 @@ fn spawn(
                 fifo,
                 no_pivot: opts.no_pivot,
                 keyring: (!opts.no_new_keyring).then_some(opts.id.as_str()),
-                preserve_fds: opts.preserve_fds + opts.listen_fds,
+                // Checked by process::preserved_fds before anything was made.
+                preserve_fds: opts.preserve_fds.saturating_add(opts.listen_fds),
                 console_socket,
                 trampoline,
             })
@@ -352,7 +392,7 @@ fn drive(
     }
     if let Some(rdt) = &guard.rdt {
         rdt.apply(child.as_raw())?;
-        rdt.save(&guard.sd.path)?;
+        guard.sd.write(crate::intelrdt::SAVED, &rdt.saved_form()?)?;
     }
     trace::step("clone, maps, cgroup");
     // Not with systemd (no `tasks` files): its unit's directories are known only to systemd.
@@ -399,18 +439,27 @@ fn follow(
     record_pid(guard.sd, child)?;
     // What only later commands read (exec's defaults, its seccomp filter).
     guard.sd.save_config(&plan.spec)?;
-    crate::seccomp::save(&guard.sd.path, plan.seccomp.as_ref())?;
+    if let Some(bytes) = crate::seccomp::saved_form(plan.seccomp.as_ref())? {
+        guard.sd.write(crate::seccomp::SAVED, &bytes)?;
+    }
     let mut init = child;
     let mut pty = None;
     loop {
-        match chan.recv_with_fd()? {
+        let mut check = || guard.cgroup.as_ref().map_or(Ok(()), |c| c.refuse_frozen());
+        match chan.recv_watched(&mut check)? {
             Some((Msg::Pty, Some(fd))) => pty = Some(fd),
             Some((Msg::Hooks, _)) => {
                 crashpoint::at(Step::Hooks);
-                let state = creating_state(guard.sd, init)?;
+                let state = hook_state(guard.sd, init)?;
                 let hooks = plan.spec.hooks();
-                crate::hooks::run(crate::hooks::Kind::Prestart, hooks, state.as_bytes())?;
-                crate::hooks::run(crate::hooks::Kind::CreateRuntime, hooks, state.as_bytes())?;
+                // As runc's: in the bundle directory, with the runtime's environment.
+                let ctx = crate::hooks::Context {
+                    cwd: Some(&plan.bundle),
+                    env: None,
+                };
+                let bytes = state.as_bytes();
+                crate::hooks::run(crate::hooks::Kind::Prestart, hooks, bytes, &ctx)?;
+                crate::hooks::run(crate::hooks::Kind::CreateRuntime, hooks, bytes, &ctx)?;
                 chan.send(&Msg::HooksDone { state })?;
             }
             Some((Msg::NetDevices, Some(ns))) => {
@@ -430,7 +479,7 @@ fn follow(
                 guard.init = Some(init);
                 record_pid(guard.sd, init)?;
                 // Reap the intermediate; the init is reparented to the subreaper or PID 1.
-                let _ = waitpid(child, None);
+                super::reap_within(child, super::REAP_LIMIT);
                 guard.child = None;
             }
             Some((Msg::Ready, _)) => {
@@ -490,15 +539,19 @@ fn record_pid(sd: &StateDir, pid: Pid) -> Result<()> {
     })
 }
 
-/// The OCI state JSON hooks get while the container is being created.
-fn creating_state(sd: &StateDir, init: Pid) -> Result<String> {
+/// The OCI state JSON the create-time hooks (prestart, createRuntime, createContainer) get on
+/// stdin. Its status is "created", as runtime-spec's runtime.md has it: `creating` is step 2 of
+/// the lifecycle (making the environment), `created` is after it, and these hooks are steps 3
+/// to 5 (crun says so too; runc says "creating", a deliberate difference, see
+/// scripts/conformance-expected.txt).
+fn hook_state(sd: &StateDir, init: Pid) -> Result<String> {
     let stored = sd.load()?;
     let entry = super::Entry {
         stored: Stored {
             pid: init.as_raw(),
             ..stored
         },
-        status: crate::state::Status::Creating,
+        status: crate::state::Status::Created,
         owner: String::new(),
     };
     serde_json::to_string(&entry.oci(""))
@@ -518,18 +571,6 @@ fn write_id_maps(plan: &Plan, pid: Pid) -> Result<()> {
     )
 }
 
-/// Write the pid file atomically (temp file + rename), as runc does.
-pub(crate) fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::io("writing pid file", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io("renaming pid file to", path, e))
-}
-
 /// Undo a failed create: kill what was started, remove the state dir.
 struct Cleanup<'a> {
     sd: &'a StateDir,
@@ -537,6 +578,8 @@ struct Cleanup<'a> {
     init: Option<Pid>,
     armed: bool,
     cgroup: Option<cgroups::Cgroup>,
+    /// The rootfs, when the init mounts in our mount namespace (see rootfs::hostns).
+    host_mounts: Option<&'a Path>,
     /// `linux.intelRdt`'s groups, made with the cgroup.
     rdt: Option<crate::intelrdt::Group>,
 }
@@ -549,8 +592,14 @@ impl Drop for Cleanup<'_> {
         for pid in [self.init, self.child].into_iter().flatten() {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         }
+        if let Some(cg) = &self.cgroup {
+            cg.thaw_own();
+        }
         if let Some(child) = self.child {
-            let _ = waitpid(child, None);
+            super::reap_within(child, super::REAP_LIMIT);
+        }
+        if let Some(rootfs) = self.host_mounts {
+            let _ = crate::rootfs::hostns::unmount_below(rootfs);
         }
         if let Some(cg) = &self.cgroup {
             cg.remove_made();

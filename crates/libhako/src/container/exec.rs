@@ -12,7 +12,6 @@ use nix::fcntl::{open, OFlag};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::stat::Mode;
-use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 
@@ -46,6 +45,9 @@ pub struct ExecOptions {
     pub preserve_fds: u32,
     /// `--ignore-paused`: exec into a paused container (the process starts frozen).
     pub ignore_paused: bool,
+    /// `--cgroup` (runc 1.2+): sub-cgroups of the container's to run in, controller -> path
+    /// (`""`: every hierarchy), from [`crate::cgroups::parse_sub_cgroups`]; empty: its own.
+    pub sub_cgroups: std::collections::BTreeMap<String, String>,
 }
 
 /// The namespaces an exec'd process joins, in setns order.
@@ -93,7 +95,11 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         }
     }
     let (args, env) = spec::check_process_fields(&opts.process)?;
-    let seccomp = crate::seccomp::load_saved(&sd.path)?;
+    crate::process::preserved_fds(0, opts.preserve_fds)?;
+    let saved = sd.read(crate::seccomp::SAVED)?;
+    let root = crate::state::Root::open(&opts.root)?;
+    let shown = sd.path.join(crate::seccomp::SAVED);
+    let seccomp = crate::seccomp::load_saved(saved, &shown, root.as_ref().map(|r| r.as_fd()))?;
     let config = sd.load_config()?;
     // As runc: the process's own AppArmor profile and SELinux label, else the container's.
     let apparmor = crate::lsm::exec_profile(&opts.process, config.process().as_ref());
@@ -123,14 +129,33 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         .map(pidfd_socket::connect)
         .transpose()?;
     let joins = namespace_fds(stored.pid)?;
+    // A container without a mount namespace of its own is chrooted (rootfs::hostns): so is
+    // a process exec'd into it, to the init's root.
+    let chroot = if joins.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWNS) {
+        None
+    } else {
+        let root = format!("/proc/{}/root", stored.pid);
+        Some(
+            open(
+                root.as_str(),
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .ctx(|| format!("opening {root}"))?,
+        )
+    };
     let linux = config.linux().clone();
     let set = if opts.detach {
         None
     } else {
         Some(foreground::block_signals()?)
     };
-    let cgroup = crate::cgroups::Cgroup::from_paths(&stored.cgroup_paths);
-    let into = cgroup
+    let paths = match opts.sub_cgroups.is_empty() {
+        true => stored.cgroup_paths.clone(),
+        false => crate::cgroups::sub_paths(&stored.cgroup_paths, &opts.sub_cgroups)?,
+    };
+    let cgroup = crate::cgroups::Cgroup::from_paths(&paths);
+    let mut into = cgroup
         .as_ref()
         .map(crate::cgroups::Cgroup::clone_target)
         .transpose()?
@@ -140,13 +165,14 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         .map(crate::cgroups::Cgroup::self_join_files)
         .transpose()?
         .flatten();
-    let rdt = crate::intelrdt::open_saved_tasks(&sd.path)?;
+    let rdt = crate::intelrdt::open_saved_tasks(sd.read(crate::intelrdt::SAVED)?)?;
     let (parent, child) = sync::pair()?;
     let job = Job {
         process: &opts.process,
         args: &args,
         env: &env,
         joins: &joins,
+        chroot: chroot.as_ref(),
         preserve_fds: opts.preserve_fds,
         console: console.as_ref(),
         seccomp: seccomp.as_ref(),
@@ -159,9 +185,17 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         keyring: (!stored.no_new_keyring).then_some(stored.id.as_str()),
         trampoline: trampoline.as_ref().map(AsFd::as_fd),
     };
-    let intermediate = match sys::clone3(0, into.as_ref().map(AsRawFd::as_raw_fd))
-        .ctx(|| "clone3 for exec".into())?
-    {
+    let forked = match sys::clone3(0, into.as_ref().map(AsRawFd::as_raw_fd)) {
+        // runc's fallback (v2, no --cgroup): the init's cgroup below the container's.
+        Err(nix::errno::Errno::EBUSY) if opts.sub_cgroups.is_empty() => {
+            let dir = stored.cgroup_paths.get("").map(PathBuf::as_path);
+            let dir = dir.ok_or_else(|| Error::Lifecycle("no cgroup v2 directory".into()))?;
+            into = Some(crate::cgroups::init_clone_target(stored.pid, dir)?);
+            sys::clone3(0, into.as_ref().map(AsRawFd::as_raw_fd))
+        }
+        r => r,
+    };
+    let intermediate = match forked.ctx(|| "clone3 for exec".into())? {
         Forked::Child => {
             drop(parent);
             run_child(&job, &child)
@@ -169,15 +203,21 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         Forked::Parent(pid) => pid,
     };
     drop(child);
+    // A process joining a frozen cgroup waits in it; only `--ignore-paused` asks for that.
+    let mut check = || match cgroup.as_ref().filter(|_| !opts.ignore_paused) {
+        Some(cg) => cg.refuse_frozen(),
+        None => Ok(()),
+    };
     let (pid, pty) = drive(
         &parent,
         intermediate,
         seccomp.as_ref(),
         &stored,
+        &mut check,
         pidfd_socket.as_ref(),
     )?;
     if let Some(pf) = &opts.pid_file {
-        super::create::write_pid_file(pf, pid)?;
+        super::pidfile::write(pf, pid)?;
     }
     let Some(set) = set else { return Ok(0) };
     if let Some(m) = &pty {
@@ -222,6 +262,8 @@ struct Job<'a> {
     args: &'a [std::ffi::CString],
     env: &'a [std::ffi::CString],
     joins: &'a [(CloneFlags, OwnedFd)],
+    /// The init's root, when the container has no mount namespace to join.
+    chroot: Option<&'a OwnedFd>,
     preserve_fds: u32,
     console: Option<&'a OwnedFd>,
     seccomp: Option<&'a crate::seccomp::Filter>,
@@ -244,11 +286,8 @@ struct Job<'a> {
 fn run_child(job: &Job<'_>, chan: &Channel) -> ! {
     let err = match child_steps(job, chan) {
         Ok((program, env)) => {
-            let report = crate::exeguard::Report {
-                chan,
-                step: "exec",
-                status: 127,
-            };
+            // As runc: on the process's stderr, exit status 255.
+            let report = crate::exeguard::Report { status: 255 };
             crate::exeguard::exec(&program, job.args, &env, job.trampoline, &report)
         }
         Err(e) => e,
@@ -286,6 +325,10 @@ fn child_steps(
         setns(fd.as_fd(), *flag).ctx(|| format!("joining the container's {flag:?} namespace"))?;
         in_userns |= *flag == CloneFlags::CLONE_NEWUSER;
     }
+    if let Some(root) = job.chroot {
+        nix::unistd::fchdir(root).ctx(|| "fchdir to the container's root".into())?;
+        nix::unistd::chroot(".").ctx(|| "chroot to the container's root".into())?;
+    }
     // A PID (or time) namespace applies to children only: fork into it.
     crate::sync::fork_and_report(chan)?;
     if let Some(id) = job.keyring {
@@ -317,27 +360,38 @@ fn child_steps(
         crate::lsm::apply_selinux(label)?;
     }
     // The container's filter, in the init's order (see init.rs).
+    let may_setgroups = crate::process::before_seccomp(job.process, in_userns, job.preserve_fds)?;
     let nnp = job.process.no_new_privileges().unwrap_or(false);
     if let Some(filter) = job.seccomp.filter(|_| !nnp) {
         crate::process::load_seccomp(filter, chan)?;
     }
-    crate::process::finalize(job.process, in_userns)?;
+    crate::process::finalize(job.process, may_setgroups)?;
     // As the init (and runc): HOME from the container's /etc/passwd when the env has none.
     let env = crate::process::with_home(job.env, nix::unistd::getuid().as_raw());
     let last = job.seccomp.filter(|_| nnp);
-    let program = crate::process::ready(job.args, &env, job.preserve_fds, chan, last)?;
+    let program = crate::process::ready(job.args, &env, chan, last)?;
     Ok((program, env))
 }
 
 /// After Ready, the child's end of the channel is closed by its execve (close-on-exec): EOF
-/// means the program runs, as `start` waits for the init; a failed execve reports `Failed`.
-fn exec_done(chan: &Channel) -> Result<()> {
-    loop {
-        match chan.recv()? {
-            None => return Ok(()),
-            Some(Msg::Failed { message, .. }) => return Err(super::start_failure(&message)),
-            Some(_) => {}
-        }
+/// means the program (through the trampoline) is being exec'd, as `start` waits for the init.
+/// Nothing may come in between: a message then is out of turn, ends the exchange (the caller
+/// kills the process), and its text is not repeated as the runtime's. A program that cannot
+/// be exec'd says so on its stderr and in its exit status (255), as under runc. `check` is
+/// called while nothing comes (a frozen cgroup ends the wait with its own error).
+fn exec_done(chan: &Channel, check: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+    let mut checked = false;
+    let got = chan.recv_watched(&mut || {
+        let r = check();
+        checked = r.is_err();
+        r
+    });
+    match got {
+        Ok(None) => Ok(()),
+        Err(e) if checked => Err(e),
+        Ok(Some(_)) | Err(_) => Err(Error::Init(
+            "the exec'd process broke the sync protocol after Ready: killed".into(),
+        )),
     }
 }
 
@@ -349,15 +403,20 @@ fn drive(
     intermediate: Pid,
     seccomp: Option<&crate::seccomp::Filter>,
     stored: &crate::state::Stored,
+    check: &mut dyn FnMut() -> Result<()>,
     pidfd_socket: Option<&OwnedFd>,
 ) -> Result<(Pid, Option<OwnedFd>)> {
     let mut pid = None;
     let mut pty = None;
     let result = loop {
-        match chan.recv_with_fd()? {
+        let msg = match chan.recv_watched(check) {
+            Ok(m) => m,
+            Err(e) => break Err(e),
+        };
+        match msg {
             Some((Msg::Pid(p), _)) => {
                 pid = Some(Pid::from_raw(p));
-                let _ = waitpid(intermediate, None);
+                super::reap_within(intermediate, super::REAP_LIMIT);
                 if let Some(socket) = pidfd_socket {
                     let kind = pidfd_socket::Kind::Exec;
                     if let Err(e) = pidfd_socket::send(socket.as_fd(), Pid::from_raw(p), kind) {
@@ -374,7 +433,12 @@ fn drive(
                 }
             }
             Some((Msg::Ready, _)) => match pid {
-                Some(p) => break exec_done(chan).map(|()| (p, pty)),
+                Some(p) => {
+                    break exec_done(chan, check).map(|()| {
+                        crate::exeguard::past_trampoline(p);
+                        (p, pty)
+                    })
+                }
                 None => break Err(Error::Init("exec process sent Ready before its PID".into())),
             },
             Some((Msg::Failed { message, .. }, _)) => break Err(super::start_failure(&message)),
@@ -396,7 +460,7 @@ fn drive(
             let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
         }
         let _ = nix::sys::signal::kill(intermediate, nix::sys::signal::Signal::SIGKILL);
-        let _ = waitpid(intermediate, None);
+        super::reap_within(intermediate, super::REAP_LIMIT);
     }
     result
 }

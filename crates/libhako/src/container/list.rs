@@ -1,11 +1,10 @@
 //! `state` and `list`: read-only views of the state dirs; no lock is taken (state.json is
 //! replaced atomically, so a reader sees a whole file).
 
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::state::{self, StateDir, Status, Stored};
+use crate::state::{self, Root, StateDir, Status, Stored};
 use crate::OCI_VERSION;
 
 /// One container as `state`/`list` show it.
@@ -51,9 +50,7 @@ fn entry(sd: &StateDir, with_owner: bool) -> Result<Entry> {
     let stored = sd.load()?;
     let status = super::status(sd, &stored);
     let owner = match with_owner {
-        true => std::fs::metadata(&sd.path)
-            .map(|m| crate::passwd::user_name(m.uid()))
-            .unwrap_or_default(),
+        true => sd.owner().map(crate::passwd::user_name).unwrap_or_default(),
         false => String::new(),
     };
     Ok(Entry {
@@ -63,24 +60,25 @@ fn entry(sd: &StateDir, with_owner: bool) -> Result<Entry> {
     })
 }
 
-/// Every container under `root`, sorted by id; an unreadable one is skipped. As runc 1.5.1, a
-/// `root` that does not exist lists nothing when it is the default one (`missing_ok`: no
-/// container was made yet) and is an error when the caller named it.
+/// Every container under `root`, sorted by id; an unreadable one (another runtime's, in a
+/// root shared with it) is skipped. As runc 1.5.1, a `root` that does not exist lists nothing
+/// when it is the default one (`missing_ok`: no container was made yet) and is an error when
+/// the caller named it.
 pub fn list(root: &Path, missing_ok: bool) -> Result<Vec<Entry>> {
-    let dir = match std::fs::read_dir(root) {
-        Ok(d) => d,
-        Err(e) if missing_ok && e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("open", root, e)),
+    let Some(root) = Root::open(root)? else {
+        return match missing_ok {
+            true => Ok(Vec::new()),
+            false => Err(Error::sys(
+                format!("open {}", root.display()),
+                nix::errno::Errno::ENOENT,
+            )),
+        };
     };
-    let mut ids: Vec<String> = dir
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    ids.sort();
-    Ok(ids
+    Ok(root
+        .dirs()?
         .iter()
-        .filter_map(|id| StateDir::open(root, id, false).ok())
+        .filter(|id| state::validate_id(id).is_ok())
+        .filter_map(|id| StateDir::at_root(&root, id).ok())
         .filter_map(|sd| entry(&sd, true).ok())
         .collect())
 }

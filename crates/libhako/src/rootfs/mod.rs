@@ -15,12 +15,17 @@
 //! its cgroups ([`early`]) while the runtime is still making them. On a v1 or hybrid host the
 //! cgroup mount usually comes ready-made from the runtime and is only attached ([`cgroup_tree`]).
 //!
+//! Without a mount namespace of its own (none in `linux.namespaces`), the container's mounts
+//! are made in the runtime's mount namespace: steps 1 and 2 are skipped, step 6 is a plain
+//! `chroot` (never pivot_root or MS_MOVE there), and `delete` unmounts them ([`hostns`]).
+//!
 //! Steps 3-5 resolve every path with [`paths`] (RESOLVE_IN_ROOT) while the host's procfs is
 //! still there to name fds; after step 6 only "/" itself is touched.
 
 pub mod cgroup_tree;
 mod copyup;
 mod devices;
+pub mod hostns;
 mod mounts;
 mod pivot;
 
@@ -30,6 +35,7 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, MsFlags};
+use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use nix::sys::statvfs::FsFlags;
 
@@ -75,7 +81,8 @@ pub fn early(plan: &Plan, go: &mut dyn FnMut() -> bool) -> Result<Early> {
     Ok(Early { root, done })
 }
 
-/// Steps 1 and 2; returns the rootfs.
+/// Steps 1 and 2; returns the rootfs. Without a mount namespace of the container's own both
+/// are skipped: they would change the runtime's mount namespace (see [`hostns`]).
 ///
 /// "/" is made rslave, or given a shared `rootfsPropagation` in its place (Kubernetes'
 /// Bidirectional volumes), as runc does: made a slave first, the host's shared mounts would be
@@ -88,6 +95,14 @@ pub fn early(plan: &Plan, go: &mut dyn FnMut() -> bool) -> Result<Early> {
 fn begin(plan: &Plan) -> Result<OwnedFd> {
     let rootfs = &plan.rootfs;
     let shown = rootfs.display();
+    if !plan.has(CloneFlags::CLONE_NEWNS) {
+        return open(
+            rootfs,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx(|| format!("opening rootfs {shown}"));
+    }
     match plan.rootfs_propagation {
         Some(p) if p.contains(MsFlags::MS_SHARED) => {
             mount(NONE, "/", NONE, p, NONE).ctx(|| "making / shared".into())?
@@ -239,7 +254,9 @@ pub fn setup(
     before_pivot()?;
     read_only_last(root.as_fd(), plan)?;
     drop(root);
-    if no_pivot {
+    if !plan.has(CloneFlags::CLONE_NEWNS) {
+        pivot::chroot_only(rootfs)?;
+    } else if no_pivot {
         pivot::move_root(rootfs)?;
     } else {
         pivot::pivot(rootfs)?;
@@ -403,7 +420,7 @@ impl Hiding {
 /// Write one sysctl through the container's /proc/sys: beneath its procfs /proc, with no
 /// symlink or mount crossed on the way (CVE-2025-52881 class), checked to be procfs.
 fn write_sysctl(root: BorrowedFd<'_>, key: &str, value: &str) -> Result<()> {
-    let rel = Path::new("sys").join(key.replace('.', "/"));
+    let rel = Path::new("sys").join(crate::spec::sysctl::proc_path(key));
     let proc = proc_dir(root)?;
     let fd = crate::procfs::open_beneath(
         proc.as_fd(),
@@ -455,7 +472,7 @@ fn readonly_path(root: BorrowedFd<'_>, path: &Path, hiding: &mut Hiding) -> Resu
     remount_bind(&p, flags).ctx(|| format!("remounting readonly path {shown}"))
 }
 
-/// Hide a path: a read-only empty tmpfs over a directory (with `linux.mountLabel` `label`, as
+/// Hide a path: a read-only empty tmpfs (4 KiB, one inode) over a directory (with `linux.mountLabel` `label`, as
 /// runc), /dev/null over anything else.
 fn mask_path(
     root: BorrowedFd<'_>,
@@ -481,7 +498,8 @@ fn mask_path(
             p.as_str(),
             Some("tmpfs"),
             MsFlags::MS_RDONLY,
-            crate::lsm::mount_data(None, label).as_deref(),
+            // As runc 1.5: the smallest tmpfs there is.
+            crate::lsm::mount_data(Some("size=4k,nr_inodes=1".into()), label).as_deref(),
         )
     } else {
         // As runc: the container's own /dev/null (so the mask shows as its /dev), bound from

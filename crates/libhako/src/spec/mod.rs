@@ -14,6 +14,9 @@ use crate::error::{Error, Result};
 use crate::mountopts::{self, MountOptions};
 
 pub mod idmap;
+pub mod proc_mounts;
+pub mod refused;
+pub mod sysctl;
 
 /// Spec versions accepted: major 1, minor up to this one without a warning.
 pub const MAX_KNOWN_MINOR: u64 = 3;
@@ -152,6 +155,8 @@ pub fn parse_config(bytes: &[u8]) -> Result<Config> {
         .and_then(serde_json::Value::as_object_mut)
         .and_then(|l| l.remove("seccomp"));
     let ignored_capabilities = crate::capabilities::sanitize(&mut raw)?;
+    refused::check(&raw)?;
+    drop_pids_without_limit(&mut raw);
     check_namespace_types(&raw)?;
     crate::procattrs::sanitize(&mut raw)?;
     let mount_idmaps = idmap::from_raw(&raw)?;
@@ -169,6 +174,23 @@ pub fn parse_config(bytes: &[u8]) -> Result<Config> {
         mount_idmaps,
         intel_rdt,
     })
+}
+
+/// A `linux.resources.pids` without `limit` (or with a null one) asks for nothing: removed from
+/// the raw config, since the typed spec would read it as a limit of 0.
+fn drop_pids_without_limit(raw: &mut serde_json::Value) {
+    let Some(res) = raw
+        .pointer_mut("/linux/resources")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    if res
+        .get("pids")
+        .is_some_and(|p| p.get("limit").is_none_or(serde_json::Value::is_null))
+    {
+        res.remove("pids");
+    }
 }
 
 /// A clearer error than serde's "unknown variant" for a bad `linux.namespaces[i].type`.
@@ -197,8 +219,12 @@ fn check_namespace_types(raw: &serde_json::Value) -> Result<()> {
 }
 
 /// Validate a parsed config against the bundle and the host. `seccomp_cache` is where
-/// compiled seccomp programs are kept (see seccomp/cache.rs), if anywhere.
-pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> Result<Plan> {
+/// compiled seccomp programs are kept (the state root, see seccomp/cache.rs), if anywhere.
+pub fn validate(
+    config: Config,
+    bundle: &Path,
+    seccomp_cache: Option<std::os::fd::BorrowedFd<'_>>,
+) -> Result<Plan> {
     let Config {
         spec,
         seccomp,
@@ -219,7 +245,7 @@ pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> 
     let devices = check_devices(&spec)?;
     crate::hooks::check(spec.hooks())?;
     let rootfs_propagation = check_linux(&spec, &namespaces)?;
-    crate::procattrs::check_linux(&spec, &mut warnings)?;
+    crate::procattrs::check_linux(&spec)?;
     let mount_label = crate::lsm::check_mount_label(&spec)?;
     let intel_rdt = match intel_rdt {
         Some(cfg) => {
@@ -258,7 +284,8 @@ pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> 
 }
 
 /// What runc 1.5.1 takes but cannot apply, with its warnings: ambient capabilities that are
-/// not both permitted and inheritable, and the kernel memory limits (gone from the kernel).
+/// not both permitted and inheritable. (The kernel memory limits are the cgroup's:
+/// `Cgroup::kernel_memory_warnings`.)
 fn ignored_settings(spec: &Spec, warnings: &mut Vec<String>) {
     if let Some(c) = spec
         .process()
@@ -266,14 +293,6 @@ fn ignored_settings(spec: &Spec, warnings: &mut Vec<String>) {
         .and_then(|p| p.capabilities().as_ref())
     {
         warnings.extend(crate::capabilities::ambient_warnings(c));
-    }
-    let memory = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.resources().as_ref())
-        .and_then(|r| r.memory().as_ref());
-    if memory.is_some_and(|m| m.kernel().is_some() || m.kernel_tcp().is_some()) {
-        warnings.push("Kernel memory settings are ignored and will be removed".into());
     }
 }
 
@@ -305,6 +324,15 @@ fn check_root(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
         .ok_or_else(|| Error::config("root", "missing"))?;
     let path = bundle.join(root.path());
     match std::fs::metadata(&path) {
+        // As runc: the path must be the rootfs itself, with no symlink on the way (a rootfs
+        // that is a link could be pointed elsewhere between this check and its use).
+        Ok(m) if m.is_dir() && !is_real(&path) => Err(Error::config(
+            "root.path",
+            format!(
+                "{}: invalid rootfs: not an absolute path, or a symlink",
+                path.display()
+            ),
+        )),
         Ok(m) if m.is_dir() => Ok(path),
         Ok(_) => Err(Error::config(
             "root.path",
@@ -323,6 +351,22 @@ fn check_root(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
     }
 }
 
+/// Whether `path`, made lexically clean, is its own canonical form: absolute, no symlink in
+/// any component.
+fn is_real(path: &Path) -> bool {
+    let clean: PathBuf = path.components().fold(PathBuf::new(), |mut p, c| {
+        match c {
+            Component::ParentDir => {
+                p.pop();
+            }
+            Component::CurDir => {}
+            c => p.push(c),
+        }
+        p
+    });
+    std::fs::canonicalize(path).is_ok_and(|real| real == clean)
+}
+
 fn cstrings(field: &str, items: &[String]) -> Result<Vec<CString>> {
     items
         .iter()
@@ -334,12 +378,13 @@ fn cstrings(field: &str, items: &[String]) -> Result<Vec<CString>> {
         .collect()
 }
 
+/// `process` is optional in config.json (the spec requires it only when `start` is called):
+/// without it the plan has no args and the container can be created, not started.
 fn check_process(spec: &Spec) -> Result<(Vec<CString>, Vec<CString>)> {
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::config("process", "missing"))?;
-    check_process_fields(process)
+    match spec.process() {
+        Some(process) => check_process_fields(process),
+        None => Ok((Vec::new(), Vec::new())),
+    }
 }
 
 /// Validate a `process` object (of config.json, or of `exec --process`); returns its args and
@@ -383,12 +428,35 @@ pub fn check_process_fields(
             ));
         }
     }
+    check_user(process.user())?;
     crate::lsm::check_process(process)?;
     crate::procattrs::check_process(process)?;
     Ok((
         cstrings("process.args", &args)?,
         cstrings("process.env", &env)?,
     ))
+}
+
+/// Refuse `(uid_t)-1` as a uid or gid (`kind`): `setresuid(-1, -1, -1)` leaves every id
+/// unchanged, so a process asked to run as 4294967295 would stay root. The one value of a
+/// `u32` that is not an id; the kernel refuses the others when they are not mapped.
+pub fn check_id(field: &str, kind: &str, id: u32) -> Result<()> {
+    if id == u32::MAX {
+        return Err(Error::config(
+            field,
+            format!("{id} is not a valid {kind} (({kind}_t)-1 leaves the {kind} unchanged)"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_user(user: &oci_spec::runtime::User) -> Result<()> {
+    check_id("process.user.uid", "uid", user.uid())?;
+    check_id("process.user.gid", "gid", user.gid())?;
+    for (i, g) in user.additional_gids().iter().flatten().enumerate() {
+        check_id(&format!("process.user.additionalGids[{i}]"), "gid", *g)?;
+    }
+    Ok(())
 }
 
 fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
@@ -432,12 +500,6 @@ fn check_namespaces(spec: &Spec) -> Result<Vec<Namespace>> {
             flag,
             path: ns.path().clone(),
         });
-    }
-    if !out.iter().any(|n| n.flag == CloneFlags::CLONE_NEWNS) {
-        return Err(Error::config(
-            "linux.namespaces",
-            "a mount namespace is required",
-        ));
     }
     // The user namespace is entered first: the others are then owned by it.
     out.sort_by_key(|n| n.flag != CloneFlags::CLONE_NEWUSER);
@@ -500,6 +562,7 @@ fn check_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountPlan>> {
                 ));
             }
         }
+        proc_mounts::check(&field, m.destination(), &fstype, &source, bind)?;
         let mut options = options;
         if fstype == "bind" {
             options.flags.insert(MsFlags::MS_BIND);
@@ -565,22 +628,74 @@ fn check_devices(spec: &Spec) -> Result<Vec<DevicePlan>> {
                 ))
             }
         };
-        let num = |v: i64, what: &str| {
-            u64::try_from(v).map_err(|_| Error::config(format!("{field}.{what}"), "negative"))
+        // The kernel's dev_t holds a 12-bit major and a 20-bit minor; a larger number would
+        // not name the device asked for.
+        let num = |v: i64, what: &str, max: u64| {
+            u64::try_from(v)
+                .map_err(|_| Error::config(format!("{field}.{what}"), "negative"))
+                .and_then(|n| match n <= max {
+                    true => Ok(n),
+                    false => Err(Error::config(
+                        format!("{field}.{what}"),
+                        format!("{n} is out of range (at most {max})"),
+                    )),
+                })
         };
         let plan = DevicePlan {
             path: d.path().clone(),
             kind,
-            major: num(d.major(), "major")?,
-            minor: num(d.minor(), "minor")?,
+            major: num(d.major(), "major", 0xfff)?,
+            minor: num(d.minor(), "minor", 0xf_ffff)?,
             mode: d.file_mode().unwrap_or(0o666) & 0o7777,
             uid: d.uid().unwrap_or(0),
             gid: d.gid().unwrap_or(0),
         };
+        check_id(&format!("{field}.uid"), "uid", plan.uid)?;
+        check_id(&format!("{field}.gid"), "gid", plan.gid)?;
         out.retain(|o| o.path != plan.path);
         out.push(plan);
     }
     Ok(out)
+}
+
+/// Without a mount namespace the container shares the runtime's (the spec: it inherits it):
+/// its mounts are made there, under the rootfs, and it is only chrooted. What would change
+/// the runtime's own mounts is refused, as runc refuses masked and readonly paths
+/// (`root.readonly` and `rootfsPropagation`, which runc then ignores, too).
+fn check_without_mountns(spec: &Spec) -> Result<()> {
+    const WHY: &str =
+        "cannot be applied without a private mount namespace (no \"mount\" in linux.namespaces)";
+    let linux = spec.linux().as_ref();
+    for (field, set) in [
+        (
+            "linux.maskedPaths",
+            linux.is_some_and(|l| l.masked_paths().as_ref().is_some_and(|p| !p.is_empty())),
+        ),
+        (
+            "linux.readonlyPaths",
+            linux.is_some_and(|l| l.readonly_paths().as_ref().is_some_and(|p| !p.is_empty())),
+        ),
+        (
+            "linux.rootfsPropagation",
+            linux.is_some_and(|l| {
+                l.rootfs_propagation()
+                    .as_ref()
+                    .is_some_and(|p| !p.is_empty())
+            }),
+        ),
+        (
+            "root.readonly",
+            spec.root()
+                .as_ref()
+                .and_then(|r| r.readonly())
+                .unwrap_or(false),
+        ),
+    ] {
+        if set {
+            return Err(Error::config(field, WHY));
+        }
+    }
+    Ok(())
 }
 
 fn check_linux(spec: &Spec, namespaces: &[Namespace]) -> Result<Option<MsFlags>> {
@@ -597,6 +712,9 @@ fn check_linux(spec: &Spec, namespaces: &[Namespace]) -> Result<Option<MsFlags>>
             "unable to set domainname without a private UTS namespace",
         ));
     }
+    if !has(CloneFlags::CLONE_NEWNS) {
+        check_without_mountns(spec)?;
+    }
     let Some(linux) = spec.linux() else {
         return Ok(None);
     };
@@ -608,12 +726,7 @@ fn check_linux(spec: &Spec, namespaces: &[Namespace]) -> Result<Option<MsFlags>>
             check_abs(&format!("{field}[{i}]"), Path::new(p))?;
         }
     }
-    for key in linux.sysctl().iter().flat_map(|m| m.keys()) {
-        if key.is_empty() || key.contains('/') || key.split('.').any(|c| c.is_empty() || c == "..")
-        {
-            return Err(Error::config(format!("linux.sysctl.{key}"), "invalid key"));
-        }
-    }
+    sysctl::check(linux.sysctl().iter().flat_map(|m| m.keys()), namespaces)?;
     match linux.rootfs_propagation().as_deref() {
         None | Some("") => Ok(None),
         Some(p) => mountopts::propagation(p).map(Some).ok_or_else(|| {
@@ -667,13 +780,20 @@ mod tests {
     }
 
     #[test]
-    fn userns_needs_mappings_and_mount_ns_required() {
+    fn userns_needs_mappings_and_mount_ns_is_optional() {
         let s = spec_from(
             r#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"user"},{"type":"mount"}]}}"#,
         );
         assert!(check_namespaces(&s).is_err_and(|e| e.to_string().starts_with("linux.uidMappings")));
+        // No mount namespace: the runtime's is inherited, without what would change it.
         let s = spec_from(r#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"pid"}]}}"#);
-        assert!(check_namespaces(&s).is_err_and(|e| e.to_string().contains("mount namespace")));
+        assert!(check_namespaces(&s).is_ok());
+        let s = spec_from(r#"{"ociVersion":"1.0.0","linux":{"maskedPaths":["/proc/kcore"]}}"#);
+        assert!(
+            check_linux(&s, &[]).is_err_and(|e| e.to_string().starts_with(
+                "linux.maskedPaths: cannot be applied without a private mount namespace"
+            ))
+        );
     }
 
     #[test]
@@ -724,12 +844,16 @@ mod tests {
 
     #[test]
     fn rootfs_propagation_values() {
+        let mnt = [Namespace {
+            flag: CloneFlags::CLONE_NEWNS,
+            path: None,
+        }];
         let s = spec_from(r#"{"ociVersion":"1.0.0","linux":{"rootfsPropagation":"rslave"}}"#);
         assert_eq!(
-            check_linux(&s, &[]).ok().flatten(),
+            check_linux(&s, &mnt).ok().flatten(),
             Some(MsFlags::MS_SLAVE | MsFlags::MS_REC)
         );
         let s = spec_from(r#"{"ociVersion":"1.0.0","linux":{"rootfsPropagation":"bogus"}}"#);
-        assert!(check_linux(&s, &[]).is_err());
+        assert!(check_linux(&s, &mnt).is_err());
     }
 }
