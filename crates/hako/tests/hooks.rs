@@ -143,7 +143,8 @@ fn hook_timeout_is_enforced() {
     assert!(t.elapsed() < std::time::Duration::from_secs(10));
     assert_eq!(
         out.error_msg(),
-        "error running prestart hook #0: hook ran past specified timeout of 1.0s"
+        "unable to start container process: error during container init: \
+         error running prestart hook #0: hook ran past specified timeout of 1.0s"
     );
     assert!(!w.state_dir(&id).exists());
 }
@@ -232,8 +233,8 @@ fn error_msg(stderr: &str) -> String {
     serde_json::from_str(msg).unwrap_or_else(|_| msg.to_string())
 }
 
-/// runc's message without its own prefix (`runc run failed: unable to start container
-/// process: error during container init: `), from the first "error running".
+/// The error line from its first "error running", without the prefixes (runc's `runc run
+/// failed: `, and `unable to start container process: error during container init: `).
 fn runc_reason(stderr: &str) -> String {
     let msg = error_msg(stderr);
     msg[msg.find("error running").unwrap_or(0)..].to_string()
@@ -352,7 +353,10 @@ fn hook_failures_read_as_runc_reports_them() {
         assert_eq!(hc, Some(1), "{hook}: hako {h_err}");
         let msg = error_msg(&h_err);
         assert!(
-            msg.starts_with(&format!("error running {kind} hook #0: ")),
+            msg.starts_with(&format!(
+                "unable to start container process: error during container init: \
+                 error running {kind} hook #0: "
+            )),
             "{msg}"
         );
         // runc 1.5.1's words exactly, when it is here.
@@ -365,7 +369,7 @@ fn hook_failures_read_as_runc_reports_them() {
                 Duration::from_secs(30),
             );
             assert_eq!(rc, Some(1), "{hook}: runc {r_err}");
-            assert_eq!(msg, runc_reason(&r_err), "{hook}");
+            assert_eq!(runc_reason(&h_err), runc_reason(&r_err), "{hook}");
         }
     }
 }
