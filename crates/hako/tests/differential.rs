@@ -1021,3 +1021,39 @@ fn spec_matches_runc() {
         assert_eq!(read("runc"), read("hako"), "spec {extra:?}");
     }
 }
+
+/// `events --stats` as runc 1.5.1: the v1 cpuset's files under `cpuset` (an empty object
+/// before), no `throttling` object when nothing was throttled. (runc 1.1 printed neither so:
+/// compared with 1.5.1 only.)
+#[test]
+fn events_stats_cpuset_and_throttling_as_runc() {
+    let t = Both::new("diff-events");
+    let b = t.bundle(&["sleep", "1000"]);
+    let id = t.id("ev");
+    let (r, h) = t.both(&["run", "-d", "--bundle", b.path(), &id]);
+    r.ok();
+    h.ok();
+    let (r, h) = t.ok_both(&["events", "--stats", &id]);
+    let data =
+        |text: &str| -> Value { serde_json::from_str::<Value>(text).unwrap()["data"].clone() };
+    let (r, h) = (data(&r), data(&h));
+    let keys = |v: &Value| -> Vec<String> {
+        v.as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    if Path::new("/sys/fs/cgroup/cpuset/cpuset.cpus").exists() {
+        let cpus = std::fs::read_to_string("/sys/fs/cgroup/cpuset/cpuset.cpus").unwrap();
+        assert!(
+            !h["cpuset"]["cpus"].as_array().unwrap().is_empty(),
+            "{cpus}: {}",
+            h["cpuset"]
+        );
+    }
+    assert!(h["cpu"].get("throttling").is_none(), "{}", h["cpu"]);
+    if common::reference_runc().is_some() {
+        assert_eq!(keys(&h["cpuset"]), keys(&r["cpuset"]));
+        assert_eq!(h["cpuset"]["cpus"], r["cpuset"]["cpus"]);
+        assert_eq!(keys(&h["cpu"]), keys(&r["cpu"]));
+    }
+}

@@ -17,8 +17,9 @@ fn zero(v: &u64) -> bool {
 pub struct Stats {
     /// CPU usage and throttling.
     pub cpu: Cpu,
-    /// CPU and memory nodes (runc prints an empty object for the fs drivers).
-    pub cpuset: serde_json::Map<String, serde_json::Value>,
+    /// CPU and memory nodes: the v1 cpuset's (as runc 1.5.1), else an empty object.
+    #[serde(serialize_with = "cpuset_or_empty")]
+    pub cpuset: Option<Cpuset>,
     /// Memory usage.
     pub memory: Memory,
     /// Process counts.
@@ -33,12 +34,61 @@ pub struct Stats {
     pub network_interfaces: Option<Vec<NetworkInterface>>,
 }
 
+/// The v1 cpuset's files, as runc 1.5.1's `CPUSetStats`.
+#[derive(Debug, Default, Serialize)]
+pub struct Cpuset {
+    /// `cpuset.cpus`, expanded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cpus: Vec<u16>,
+    /// `cpuset.cpu_exclusive`.
+    pub cpu_exclusive: u64,
+    /// `cpuset.mems`, expanded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mems: Vec<u16>,
+    /// `cpuset.mem_hardwall`.
+    pub mem_hardwall: u64,
+    /// `cpuset.mem_exclusive`.
+    pub mem_exclusive: u64,
+    /// `cpuset.memory_migrate`.
+    pub memory_migrate: u64,
+    /// `cpuset.memory_spread_page`.
+    pub memory_spread_page: u64,
+    /// `cpuset.memory_spread_slab`.
+    pub memory_spread_slab: u64,
+    /// `cpuset.memory_pressure`.
+    pub memory_pressure: u64,
+    /// `cpuset.sched_load_balance`.
+    pub sched_load_balance: u64,
+    /// `cpuset.sched_relax_domain_level` (-1: the system default).
+    pub sched_relax_domain_level: i64,
+}
+
+fn cpuset_or_empty<S: serde::Serializer>(c: &Option<Cpuset>, s: S) -> Result<S::Ok, S::Error> {
+    match c {
+        Some(c) => c.serialize(s),
+        None => serde::ser::SerializeMap::end(s.serialize_map(Some(0))?),
+    }
+}
+
+/// A cpuset list ("0-3,7") expanded; what does not parse is left out.
+fn cpu_list(text: &str) -> Vec<u16> {
+    let mut out = Vec::new();
+    for r in text.trim().split(',').filter(|r| !r.is_empty()) {
+        let (a, b) = r.split_once('-').unwrap_or((r, r));
+        if let (Ok(a), Ok(b)) = (a.parse::<u16>(), b.parse::<u16>()) {
+            out.extend(a..=b);
+        }
+    }
+    out
+}
+
 /// CPU statistics.
 #[derive(Debug, Default, Serialize)]
 pub struct Cpu {
     /// Usage in nanoseconds.
     pub usage: CpuUsage,
-    /// CFS throttling.
+    /// CFS throttling (left out when nothing was throttled, as runc 1.5.1).
+    #[serde(skip_serializing_if = "Throttling::is_zero")]
     pub throttling: Throttling,
 }
 
@@ -64,7 +114,7 @@ pub struct CpuUsage {
 }
 
 /// CFS throttling counters.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Throttling {
     /// Periods.
     #[serde(skip_serializing_if = "zero")]
@@ -75,6 +125,12 @@ pub struct Throttling {
     /// Throttled time, ns.
     #[serde(skip_serializing_if = "zero")]
     pub throttled_time: u64,
+}
+
+impl Throttling {
+    fn is_zero(&self) -> bool {
+        *self == Throttling::default()
+    }
 }
 
 /// Memory statistics.
@@ -261,6 +317,9 @@ pub fn v1(dirs: &BTreeMap<String, std::path::PathBuf>, s: &mut Stats) {
         let st = read_keyed(dir, "cpu.stat");
         throttling(&mut s.cpu.throttling, &st, "throttled_time", 1);
     }
+    if let Some(dir) = d("cpuset") {
+        s.cpuset = Some(cpuset_v1(dir));
+    }
     if let Some(dir) = d("memory") {
         let m = &mut s.memory;
         m.raw = read_keyed(dir, "memory.stat");
@@ -300,6 +359,27 @@ pub fn v1(dirs: &BTreeMap<String, std::path::PathBuf>, s: &mut Stats) {
             };
             s.hugetlb.insert(size, h);
         }
+    }
+}
+
+fn cpuset_v1(dir: &Path) -> Cpuset {
+    let n = |f: &str| read_u64(dir, &format!("cpuset.{f}"));
+    let list = |f: &str| cpu_list(&read(dir, &format!("cpuset.{f}")).unwrap_or_default());
+    Cpuset {
+        cpus: list("cpus"),
+        cpu_exclusive: n("cpu_exclusive"),
+        mems: list("mems"),
+        mem_hardwall: n("mem_hardwall"),
+        mem_exclusive: n("mem_exclusive"),
+        memory_migrate: n("memory_migrate"),
+        memory_spread_page: n("memory_spread_page"),
+        memory_spread_slab: n("memory_spread_slab"),
+        memory_pressure: n("memory_pressure"),
+        sched_load_balance: n("sched_load_balance"),
+        sched_relax_domain_level: read(dir, "cpuset.sched_relax_domain_level")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0),
     }
 }
 
@@ -422,15 +502,46 @@ mod tests {
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(
             v["cpu"],
-            serde_json::json!({"usage": {"kernel": 0, "user": 0}, "throttling": {}})
+            serde_json::json!({"usage": {"kernel": 0, "user": 0}})
         );
         assert_eq!(
             v["memory"]["usage"],
             serde_json::json!({"limit": 5, "failcnt": 0})
         );
         assert_eq!(v["pids"], serde_json::json!({}));
+        assert_eq!(v["cpuset"], serde_json::json!({}));
         assert_eq!(v["network_interfaces"], serde_json::Value::Null);
         assert!(v["memory"].get("kernelTCP").is_some());
+    }
+
+    #[test]
+    fn v1_cpuset_as_runc() {
+        assert_eq!(cpu_list("0-2,5\n"), [0, 1, 2, 5]);
+        assert!(cpu_list("").is_empty());
+        let d = crate::cgroups::testing::tempdir("stats-cpuset");
+        for (f, c) in [
+            ("cpuset.cpus", "0-1\n"),
+            ("cpuset.mems", "0\n"),
+            ("cpuset.sched_load_balance", "1\n"),
+            ("cpuset.sched_relax_domain_level", "-1\n"),
+        ] {
+            std::fs::write(d.join(f), c).unwrap();
+        }
+        let mut s = Stats::default();
+        v1(&BTreeMap::from([("cpuset".to_string(), d)]), &mut s);
+        let v = serde_json::to_string(&serde_json::to_value(&s).unwrap()["cpuset"]).unwrap();
+        assert_eq!(
+            v,
+            "{\"cpu_exclusive\":0,\"cpus\":[0,1],\"mem_exclusive\":0,\"mem_hardwall\":0,\
+             \"memory_migrate\":0,\"memory_pressure\":0,\"memory_spread_page\":0,\
+             \"memory_spread_slab\":0,\"mems\":[0],\"sched_load_balance\":1,\
+             \"sched_relax_domain_level\":-1}"
+        );
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(
+            text.contains("\"cpuset\":{\"cpus\":[0,1],\"cpu_exclusive\":0,\"mems\":[0],"),
+            "{text}"
+        );
     }
 
     #[test]
