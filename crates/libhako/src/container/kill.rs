@@ -91,6 +91,7 @@ fn signal_all(stored: &Stored, cgroup: Option<&Cgroup>, sig: i32) -> Result<()> 
     }
     Ok(())
 }
+
 /// Every host PID in the PID namespace of `init`, when that namespace is not ours (so a
 /// container sharing the host's PID namespace never turns `--all` into a host-wide kill).
 fn pidns_members(init: i32) -> Vec<i32> {

@@ -90,7 +90,7 @@ pub fn early(plan: &Plan, go: &mut dyn FnMut() -> bool) -> Result<Early> {
 /// reach the host. Then, as runc's rootfsParentMountPrivate, the mount holding the rootfs is
 /// made private, whatever its propagation: the rootfs bind below propagates nowhere,
 /// pivot_root (which refuses a shared parent) works, and the container's "/" starts private
-/// (runc 1.5.1 and crun; runc 1.1 left it a slave of the host's mount), whatever else
+/// (runc 1.5.1 and crun; runc 1.1 left it a slave of the host's mount). What
 /// `rootfsPropagation` asks is applied after pivot_root ([`finalize`]).
 fn begin(plan: &Plan) -> Result<OwnedFd> {
     let rootfs = &plan.rootfs;
