@@ -136,7 +136,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         .transpose()?
         .flatten();
     let (parent, child) = sync::pair()?;
-    let job = Job {
+    let mut job = Job {
         process: &opts.process,
         args: &args,
         env: &env,
@@ -151,6 +151,17 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         selinux,
         keyring: (!stored.no_new_keyring).then_some(stored.id.as_str()),
         trampoline: trampoline.as_ref().map(AsFd::as_fd),
+        await_attach: false,
+    };
+    // An unprivileged caller may not move a process from where it runs into the scope of its
+    // systemd user instance (their common ancestor is root's); the instance may, when asked,
+    // as for the init (`Cgroup::place`): the child then waits for it.
+    let into = match into {
+        Some(_) if stored.systemd_user.is_some() && !cgroup_enterable(&stored) => {
+            job.await_attach = true;
+            None
+        }
+        into => into,
     };
     let intermediate = match sys::clone3(0, into.as_ref().map(AsRawFd::as_raw_fd))
         .ctx(|| "clone3 for exec".into())?
@@ -161,6 +172,9 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         }
         Forked::Parent(pid) => pid,
     };
+    if job.await_attach {
+        attach_through_systemd(&stored, intermediate, &parent)?;
+    }
     drop(child);
     let (pid, pty) = drive(&parent, intermediate, seccomp.as_ref(), &stored)?;
     if let Some(pf) = &opts.pid_file {
@@ -173,6 +187,30 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     let code = foreground::wait(pid, &set, pty);
     let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
     code
+}
+
+/// Whether this process may move a child into the container's (v2) cgroup itself.
+fn cgroup_enterable(stored: &crate::state::Stored) -> bool {
+    stored
+        .cgroup_paths
+        .get("")
+        .is_some_and(|dir| crate::cgroups::may_enter(dir))
+}
+
+/// Have the systemd user instance that owns the container's unit put `pid` in it, then let
+/// the child go on; on failure the child is killed.
+fn attach_through_systemd(stored: &crate::state::Stored, pid: Pid, chan: &Channel) -> Result<()> {
+    let unit = stored.systemd_unit.as_deref();
+    let result =
+        crate::cgroups::Cgroup::from_state(&stored.cgroup_paths, unit, stored.systemd_user)
+            .ok_or_else(|| Error::Lifecycle(format!("container {} has no cgroup", stored.id)))
+            .and_then(|cg| cg.attach_through_manager(pid))
+            .and_then(|()| chan.send(&Msg::Go { cgroup_tree: None }));
+    if result.is_err() {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+    }
+    result
 }
 
 /// Open the namespaces of `init` that differ from ours.
@@ -220,6 +258,9 @@ struct Job<'a> {
     apparmor: Option<&'a str>,
     /// The SELinux label the program starts with.
     selinux: Option<&'a str>,
+    /// Wait for `Go` before anything else: the parent has systemd put the process in the
+    /// container's scope.
+    await_attach: bool,
     /// The container id, when the process joins the container's session keyring.
     keyring: Option<&'a str>,
     trampoline: Option<std::os::fd::BorrowedFd<'a>>,
@@ -256,8 +297,12 @@ fn child_steps(
     sys::default_sigpipe().ctx(|| "resetting SIGPIPE".into())?;
     crate::procattrs::exec_affinity(job.process, true)?;
     // Into the container's cgroup(s) first ("0" = the writer), so nothing forked escapes it:
-    // v2 at the clone, v1 by its tasks files (see cgroups::join_self).
+    // v2 at the clone, v1 by its tasks files (see cgroups::join_self), or put there by systemd.
     match (job.cgroup, job.join) {
+        _ if job.await_attach => match chan.recv()? {
+            Some(Msg::Go { .. }) => {}
+            other => return Err(Error::Init(format!("expected Go, got {other:?}"))),
+        },
         (_, Some(files)) => crate::cgroups::join_self(files)?,
         (Some(cg), None) => cg.driver().add_pid(0)?,
         (None, None) => {}
