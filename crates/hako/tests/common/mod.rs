@@ -16,9 +16,11 @@ pub fn hako_bin() -> &'static str {
     env!("CARGO_BIN_EXE_hako")
 }
 
-/// `../shared` beside the repository (CI has it; a bare clone does not), when present.
+/// `../shared` beside the repository (CI has it; a bare clone does not), when present;
+/// `HAKO_SHARED_DIR` names it for a checkout elsewhere (a worktree).
 pub fn shared_dir() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    let d = std::env::var_os("HAKO_SHARED_DIR").map_or(beside, PathBuf::from);
     d.is_dir().then(|| d.canonicalize().unwrap_or(d))
 }
 
