@@ -321,7 +321,7 @@ fn invalid_signals() {
     w.hako(&["create", "--bundle", b.path(), &id]).ok();
     w.hako(&["start", &id]).ok();
     let pid = w.state(&id)["pid"].clone();
-    for sig in ["FOO", "SIGFOO", "0", "99", "SIG", "RTMIN+99"] {
+    for sig in ["FOO", "SIGFOO", "SIG", "RTMIN+99", " 9", "99999999999"] {
         for all in [false, true] {
             let mut args = vec!["kill"];
             if all {
@@ -346,13 +346,16 @@ fn program_not_in_path() {
     let w = World::new("nope");
     let b = w.bundle(&["nope"]);
     let msg = refused(&w, &b);
-    assert_eq!(msg, "exec: \"nope\": executable file not found in $PATH");
+    assert_eq!(
+        msg,
+        "unable to start container process: exec: \"nope\": executable file not found in $PATH"
+    );
 
     let b = w.bundle(&["/nope"]);
     let msg = refused(&w, &b);
     assert_eq!(
         msg,
-        "exec: \"/nope\": stat /nope: no such file or directory"
+        "unable to start container process: exec: \"/nope\": stat /nope: no such file or directory"
     );
 }
 

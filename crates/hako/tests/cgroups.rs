@@ -300,14 +300,17 @@ fn ps_shows_host_and_container_pids() {
     let table = w.hako(&["ps", &id]).ok().stdout();
     let mut lines = table.lines();
     let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!(header[1..3], ["PID", "NSPID"], "{table}");
+    // runc's columns, NSPID after them, before the command (CMD, last).
+    let nspid = header.len() - 2;
+    assert_eq!(header[1], "PID", "{table}");
+    assert_eq!(header[nspid..], ["NSPID", "CMD"], "{table}");
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
     assert_eq!(rows.len(), 2, "{table}");
     let init = rows
         .iter()
         .find(|r| r[1] == host.to_string())
         .expect("init row");
-    assert_eq!(init[2], "1", "the init is PID 1 inside: {table}");
+    assert_eq!(init[nspid], "1", "the init is PID 1 inside: {table}");
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! Differential tests against runc: the same bundle runs under `runc` (with a private
+//! Differential tests against runc (the reference 1.5.1 in `../shared` when present, else
+//! Debian's: `common::runc_bin`): the same bundle runs under `runc` (with a private
 //! `--root` in the test world's temp dir) and under hako, and what a caller or the container
 //! can observe is compared: `state` and `list` output, exit codes and error lines, and what the
 //! container sees under the default spec (mounts, credentials, /dev, limits, env).
@@ -19,26 +20,6 @@ use std::time::{Duration, Instant};
 use common::{Bundle, Out, World};
 use serde_json::{json, Value};
 
-/// The runc under comparison: `/usr/sbin/runc`, else the first `runc` on PATH.
-fn runc_bin() -> PathBuf {
-    let mut candidates = vec![
-        PathBuf::from("/usr/sbin/runc"),
-        PathBuf::from("/usr/bin/runc"),
-    ];
-    if let Some(path) = std::env::var_os("PATH") {
-        candidates.extend(std::env::split_paths(&path).map(|d| d.join("runc")));
-    }
-    candidates
-        .into_iter()
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "runc not found (looked in /usr/sbin, /usr/bin and PATH): the differential \
-                 tests compare hako with runc, install it (apt-get install runc)"
-            )
-        })
-}
-
 /// runc with its own state root inside the world's temp dir. Every container registered
 /// with [`Runc::track`] is `runc delete --force`d on drop, even when the test fails.
 struct Runc {
@@ -50,7 +31,7 @@ struct Runc {
 impl Runc {
     fn new(w: &World) -> Runc {
         Runc {
-            bin: runc_bin(),
+            bin: common::runc_bin(),
             root: w.dir.join("runc-state"),
             ids: Default::default(),
         }
@@ -786,4 +767,69 @@ fn id_matches_runc() {
     let (r, h) = t.probe("id");
     assert_eq!(r, "uid=0(root) gid=0(root)\n");
     assert_eq!(h, r);
+}
+
+/// Whitespace-separated fields of a `ps` line, the last (the command) kept whole.
+fn ps_fields(line: &str, columns: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = line.trim_start();
+    while out.len() + 1 < columns {
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        out.push(rest[..end].to_string());
+        rest = rest[end..].trim_start();
+    }
+    out.push(rest.to_string());
+    out
+}
+
+/// `ps ID`: runc's header and columns in runc's order (tools parse them), hako's NSPID (the
+/// PID inside the container) after them, before the command; with ps arguments whose last
+/// column is no command, NSPID comes last.
+#[test]
+fn ps_keeps_runcs_columns_and_puts_nspid_before_the_command() {
+    let t = Both::new("diff-ps");
+    let b = t.bundle(&["sleep", "1000"]);
+    // Two ids: the default cgroup is named after the id, and ps lists the cgroup.
+    let (rid, hid) = (t.id("psr"), t.id("psh"));
+    t.runc.run(&["run", "-d", "--bundle", b.path(), &rid]).ok();
+    t.hako(&["run", "-d", "--bundle", b.path(), &hid]).ok();
+    for extra in [&[][..], &["-o", "pid,user,args"], &["-o", "user,pid,ppid"]] {
+        let r = t
+            .runc
+            .run(&[&["ps", rid.as_str()][..], extra].concat())
+            .ok()
+            .stdout();
+        let h = t
+            .hako(&[&["ps", hid.as_str()][..], extra].concat())
+            .ok()
+            .stdout();
+        let (rh, hh) = (r.lines().next().unwrap(), h.lines().next().unwrap());
+        let runc_cols: Vec<&str> = rh.split_whitespace().collect();
+        let mut hako_cols: Vec<&str> = hh.split_whitespace().collect();
+        let last_is_command = matches!(*runc_cols.last().unwrap(), "CMD" | "COMMAND");
+        let at = if last_is_command {
+            hako_cols.len() - 2
+        } else {
+            hako_cols.len() - 1
+        };
+        assert_eq!(hako_cols.remove(at), "NSPID", "{extra:?}: {hh}");
+        assert_eq!(hako_cols, runc_cols, "{extra:?}");
+        // The init's line: PID 1 inside, the same command as runc's.
+        let (rl, hl): (Vec<&str>, Vec<&str>) =
+            (r.lines().skip(1).collect(), h.lines().skip(1).collect());
+        assert_eq!((rl.len(), hl.len()), (1, 1), "runc:\n{r}\nhako:\n{h}");
+        let rf = ps_fields(rl[0], runc_cols.len());
+        let mut hf = ps_fields(hl[0], runc_cols.len() + 1);
+        assert_eq!(hf.remove(at), "1", "{extra:?}: {}", hl[0]);
+        let cmd = |f: &[String]| {
+            let i = runc_cols
+                .iter()
+                .position(|c| *c == "CMD" || *c == "COMMAND");
+            i.map(|i| f[i].clone())
+        };
+        assert_eq!(cmd(&hf), cmd(&rf), "{extra:?}");
+        if last_is_command {
+            assert_eq!(cmd(&hf).as_deref(), Some("sleep 1000"), "{extra:?}");
+        }
+    }
 }

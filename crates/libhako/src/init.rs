@@ -50,14 +50,18 @@ pub struct InitArgs<'a> {
     pub trampoline: Option<BorrowedFd<'a>>,
 }
 
+/// The step named in `Failed` when the program could not be found, started or exec'd (after
+/// the setup, whose failures are "init").
+pub const EXEC_STEP: &str = "exec";
+
 /// Run the init to `execve`. Never returns.
 pub fn run(args: InitArgs<'_>) -> ! {
-    let err = match setup(&args) {
-        Ok((fifo, state)) => wait_and_exec(&args, fifo, state),
-        Err(e) => e,
+    let (step, err) = match setup(&args) {
+        Ok((fifo, state)) => (EXEC_STEP, wait_and_exec(&args, fifo, state)),
+        Err(e) => ("init", e),
     };
     let _ = args.chan.send(&Msg::Failed {
-        step: "init".into(),
+        step: step.into(),
         message: err.to_string(),
     });
     std::process::exit(1)
@@ -65,10 +69,11 @@ pub fn run(args: InitArgs<'_>) -> ! {
 
 fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     let plan = a.plan;
-    // `run` blocks signals to forward them; the container starts with none blocked.
+    // The container starts with every signal at its default action (whatever its caller
+    // ignored) and none blocked (`run` blocks signals to forward them), as with runc.
+    sys::default_signal_actions().ctx(|| "resetting the signal actions".into())?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .ctx(|| "resetting the signal mask".into())?;
-    sys::default_sigpipe().ctx(|| "resetting SIGPIPE".into())?;
     // While the runtime makes the cgroup (the fast path's network, mount, UTS and IPC
     // namespaces; nothing otherwise).
     namespaces::unshare_new(plan, a.strategy.early)?;
@@ -156,21 +161,19 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
             other.map(|(m, _)| m)
         ))),
     };
-    let pty = rootfs::setup(
-        plan,
-        early_mounts,
-        a.no_pivot,
-        cgroupns,
-        terminal,
-        tree_at.map(|i| (i, &mut take_tree as rootfs::cgroup_tree::Take<'_>)),
-        &mut || {
+    let runtime = rootfs::FromRuntime {
+        cgroup_tree: tree_at.map(|i| (i, &mut take_tree as rootfs::cgroup_tree::Take<'_>)),
+        mount_source: &mut |m| mount_source(&a.chan, m),
+        before_pivot: &mut || {
             crate::crashpoint::in_init(crate::crashpoint::Step::Mounts, &a.chan);
             state = create_hooks(a)?;
             Ok(())
         },
-    )?;
+    };
+    let pty = rootfs::setup(plan, early_mounts, a.no_pivot, cgroupns, terminal, runtime)?;
     if let Some(pty) = pty {
         console::set_size(&pty, console_size(proc))?;
+        console::give_to(&pty.slave, proc.user().uid())?;
         console::attach(&pty.slave)?;
         match a.console_socket {
             Some(sock) => console::send_master(sock.as_fd(), &pty.master)?,
@@ -201,6 +204,19 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     process::finalize(proc, plan.has(CloneFlags::CLONE_NEWUSER))?;
     trace::step("init: credentials");
     Ok((fifo, state))
+}
+
+/// Ask the runtime for a detached copy of bind mount `m`'s source (see rootfs).
+fn mount_source(chan: &Channel, m: &crate::spec::MountPlan) -> Result<OwnedFd> {
+    chan.send(&Msg::MountSource { index: m.index })?;
+    match chan.recv_with_fd()? {
+        Some((Msg::MountSourceFd, Some(fd))) => Ok(fd),
+        other => Err(Error::Init(format!(
+            "expected the source of mounts[{}] from the runtime, got {:?}",
+            m.index,
+            other.map(|(m, _)| m)
+        ))),
+    }
 }
 
 /// Whether any hook needs the runtime's pause before pivot_root or the state in the init.
@@ -304,7 +320,7 @@ fn wait_and_exec(a: &InitArgs<'_>, fifo: Option<OwnedFd>, state: Option<Vec<u8>>
     trace::step("init: released, exec");
     let report = crate::exeguard::Report {
         chan: &a.chan,
-        step: "init",
+        step: EXEC_STEP,
         status: 1,
     };
     crate::exeguard::exec(&program, &plan.args, &env, a.trampoline, &report)

@@ -13,9 +13,6 @@ use crate::error::{Error, Result, SysContext};
 use crate::security;
 use crate::sync::{Channel, Msg};
 
-/// runc's PATH when the process env has none.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /// The common last steps of the init and of an exec'd process, in this order: cwd, rlimits,
 /// the bounding set (needs CAP_SETPCAP, so before the uid switch), keep-caps, groups, gid, uid,
 /// the other capability sets, no_new_privs, umask.
@@ -142,8 +139,10 @@ pub fn find_program(arg0: &CStr, env: &[CString]) -> Result<CString> {
         }
         return Ok(arg0.to_owned());
     }
-    let path = env_value(env, "PATH").unwrap_or(DEFAULT_PATH);
-    for dir in path.split(':') {
+    // As runc (Go's exec.LookPath on the process's env): no PATH, or an empty one, has no
+    // directory to look in.
+    let path = env_value(env, "PATH").unwrap_or_default();
+    for dir in path.split(':').filter(|_| !path.is_empty()) {
         let dir = if dir.is_empty() { "." } else { dir };
         let candidate: PathBuf = Path::new(dir).join(std::ffi::OsStr::from_bytes(name));
         let is_file = std::fs::metadata(&candidate).is_ok_and(|m| m.is_file());
@@ -197,6 +196,8 @@ mod tests {
             "exec: \"no-such-program-hako\": executable file not found in $PATH"
         );
         let err = find_program(&c("/no/such"), &env).unwrap_err();
+        assert!(find_program(&c("sh"), &[c("FOO=1")]).is_err());
+        assert!(find_program(&c("sh"), &[c("PATH=")]).is_err());
         assert!(err.to_string().contains("no such file or directory"));
         assert_eq!(env_value(&env, "FOO"), Some("1"));
         assert_eq!(env_value(&env, "FO"), None);

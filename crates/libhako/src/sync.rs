@@ -14,6 +14,8 @@
 //!                                               if a PID/time namespace must be entered
 //!                                               by a child: fork, and the intermediate
 //!     <---------------------------------------- sends Pid(init), exits
+//!     <---------------------------------------- [MountSource{index}: a bind source out
+//!  send a detached copy: MountSourceFd ------->   of reach in a user namespace]
 //!                                               mounts, devices, pivot_root, sysctls,
 //!                                               rlimits, user, caps, cwd, PATH lookup
 //!     <---------------------------------------- [SeccompListener + fd, when a rule
@@ -65,6 +67,15 @@ pub enum Msg {
     },
     /// Init -> parent, with the seccomp listener fd attached: pass it on to `listenerPath`.
     SeccompListener,
+    /// Init -> parent: the source of bind mount `mounts[index]` is out of the init's reach
+    /// (a user namespace): send a detached copy of it (`open_tree`), as runc's host-side
+    /// mount sources.
+    MountSource {
+        /// The mount's index in `mounts`.
+        index: usize,
+    },
+    /// Parent -> init, with the detached mount attached: the source asked for.
+    MountSourceFd,
     /// Init -> parent, in test builds only: die now (see [`crate::crashpoint`]).
     #[cfg(feature = "crash-points")]
     CrashPoint,

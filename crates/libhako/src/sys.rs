@@ -123,18 +123,38 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
     Ok(())
 }
 
-/// SIGPIPE back to its default action. The Rust runtime ignores SIGPIPE in hako, and an
-/// ignored signal stays ignored across `execve`: a container process must not inherit that
-/// (runc's do not; `yes | head` must end `yes` by SIGPIPE).
-pub fn default_sigpipe() -> Result<(), Errno> {
-    // SAFETY: SIG_DFL installs no handler, so no code of ours can run in signal context.
-    unsafe {
-        nix::sys::signal::signal(
-            nix::sys::signal::Signal::SIGPIPE,
-            nix::sys::signal::SigHandler::SigDfl,
-        )
+/// Every signal back to its default action (all but SIGKILL and SIGSTOP, which cannot be
+/// changed), before the container's program is exec'd. An ignored signal stays ignored across
+/// `execve`: a runtime started under `nohup`, or by a daemon that ignores signals, would hand
+/// that on (runc's and crun's processes start with none ignored), and the Rust runtime ignores
+/// SIGPIPE in hako itself (`yes | head` must end `yes` by SIGPIPE). A caught signal is reset by
+/// `execve` anyway, but is reset here too: no handler of the runtime's may run in the init.
+///
+/// The raw `rt_sigaction`, not libc's `sigaction`, which refuses the signals the C library
+/// keeps for itself (32 and 33 with glibc) though a caller may have left them ignored too.
+pub fn default_signal_actions() -> Result<(), Errno> {
+    // All zeros is SIG_DFL with no flags and an empty mask in every architecture's layout of
+    // the kernel's `struct sigaction` (at most four words on 64-bit targets).
+    let default = [0u64; 4];
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: `default` outlives the call and is as large as the kernel's struct sigaction;
+        // no old action is asked for (null); the sigset size is the kernel's (8 bytes). SIG_DFL
+        // installs no handler, so no code of ours can run in signal context.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                default.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            )
+        };
+        Errno::result(ret)?;
     }
-    .map(drop)
+    Ok(())
 }
 
 /// `prctl(PR_SET_CHILD_SUBREAPER, 1)`: orphans of the container (and its init, when an

@@ -384,6 +384,10 @@ fn drive(
                 crate::hooks::run(crate::hooks::Kind::CreateRuntime, hooks, state.as_bytes())?;
                 chan.send(&Msg::HooksDone { state })?;
             }
+            Some((Msg::MountSource { index }, _)) => {
+                let fd = mount_source(plan, index)?;
+                chan.send_with_fd(&Msg::MountSourceFd, fd.as_fd())?;
+            }
             Some((Msg::SeccompListener, Some(fd))) => {
                 let stored = guard.sd.load()?;
                 super::relay_seccomp_listener(plan.seccomp.as_ref(), &stored, "creating", init, fd)?
@@ -402,6 +406,11 @@ fn drive(
             }
             #[cfg(feature = "crash-points")]
             Some((Msg::CrashPoint, _)) => crashpoint::die(),
+            // As runc: the program's lookup and exec under "unable to start container
+            // process: "; the setup's own failures as they are.
+            Some((Msg::Failed { step, message }, _)) if step == init::EXEC_STEP => {
+                return Err(super::start_failure(&message))
+            }
             Some((Msg::Failed { message, .. }, _)) => return Err(Error::Init(message)),
             Some((other, _)) => {
                 return Err(Error::Init(format!(
@@ -417,6 +426,29 @@ fn drive(
             }
         }
     }
+}
+
+/// A detached copy (`open_tree`) of bind mount `mounts[index]`'s source, for an init that
+/// cannot reach it (see `rootfs::needs_runtime_source`). Made here, as root of the host's
+/// mount namespace: runc makes it in the container's, which differs only for a source below
+/// a mount made for the container.
+fn mount_source(plan: &Plan, index: usize) -> Result<OwnedFd> {
+    let m = plan
+        .mounts
+        .get(index)
+        .filter(|m| m.options.is_bind())
+        .ok_or_else(|| {
+            Error::Init(format!(
+                "the init asked for the source of mounts[{index}], no bind mount"
+            ))
+        })?;
+    let recursive = m.options.flags.contains(nix::mount::MsFlags::MS_REC);
+    crate::sys::open_tree_clone(&m.source, recursive).ctx(|| {
+        format!(
+            "mounts[{index}]: a copy of {} for the container's user namespace",
+            m.source.display()
+        )
+    })
 }
 
 /// Record the init's PID and start time in state.json (still "creating") as soon as it exists,

@@ -292,9 +292,10 @@ fn child_steps(
     // A copy of the runtime about to enter the container: non-dumpable from birth, so that no
     // container process can open its /proc/<pid>/{exe,fd} (see exeguard).
     crate::exeguard::non_dumpable()?;
+    // Every signal at its default action and none blocked, as the init (see there).
+    sys::default_signal_actions().ctx(|| "resetting the signal actions".into())?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .ctx(|| "resetting the signal mask".into())?;
-    sys::default_sigpipe().ctx(|| "resetting SIGPIPE".into())?;
     crate::procattrs::exec_affinity(job.process, true)?;
     // Into the container's cgroup(s) first ("0" = the writer), so nothing forked escapes it:
     // v2 at the clone, v1 by its tasks files (see cgroups::join_self), or put there by systemd.
@@ -328,6 +329,7 @@ fn child_steps(
         .ctx(|| "opening /".into())?;
         let pty = console::open_pty(root.as_fd())?;
         console::set_size(&pty, crate::init::console_size(job.process))?;
+        console::give_to(&pty.slave, job.process.user().uid())?;
         console::attach(&pty.slave)?;
         match job.console {
             Some(sock) => console::send_master(sock.as_fd(), &pty.master)?,
@@ -361,7 +363,7 @@ fn exec_done(chan: &Channel) -> Result<()> {
     loop {
         match chan.recv()? {
             None => return Ok(()),
-            Some(Msg::Failed { message, .. }) => return Err(Error::Init(message)),
+            Some(Msg::Failed { message, .. }) => return Err(super::start_failure(&message)),
             Some(_) => {}
         }
     }
@@ -394,7 +396,7 @@ fn drive(
                 Some(p) => break exec_done(chan).map(|()| (p, pty)),
                 None => break Err(Error::Init("exec process sent Ready before its PID".into())),
             },
-            Some((Msg::Failed { message, .. }, _)) => break Err(Error::Init(message)),
+            Some((Msg::Failed { message, .. }, _)) => break Err(super::start_failure(&message)),
             Some((other, _)) => {
                 break Err(Error::Init(format!(
                     "unexpected message from exec: {other:?}"

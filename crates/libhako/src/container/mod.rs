@@ -59,6 +59,12 @@ pub fn status(sd: &StateDir, stored: &Stored) -> Status {
     }
 }
 
+/// What the runtime reports when the container's process could not be started: the
+/// process's own message under runc's "unable to start container process: ".
+fn start_failure(message: &str) -> Error {
+    Error::Init(format!("unable to start container process: {message}"))
+}
+
 /// A process of the container sent its seccomp listener fd: pass it to `listenerPath` with the
 /// container's state (`status` "creating" for the init, "running" for `exec`) and the
 /// process's host `pid`.

@@ -27,7 +27,7 @@ pub fn mount_one(
 ) -> Result<()> {
     let dest = m.destination.display();
     let src = m.source.display();
-    let target = if m.options.is_bind() && !m.source.is_dir() {
+    let target = if m.options.is_bind() && !source_is_dir(m) {
         create_file(root, &m.destination)
     } else {
         mkdir_all(root, &m.destination)
@@ -42,7 +42,10 @@ pub fn mount_one(
     let flags = m.options.flags;
     if m.options.is_bind() {
         let bind = MsFlags::MS_BIND | (flags & MsFlags::MS_REC);
-        if !crate::idmap::attach(m, &target)? {
+        if let Some(detached) = &m.detached_source {
+            crate::sys::move_mount_to(detached.as_fd(), target.as_fd())
+                .ctx(|| format!("attaching the runtime's copy of {src} on {dest}"))?;
+        } else if !crate::idmap::attach(m, &target)? {
             mount(Some(&m.source), fd_path(&target).as_str(), NONE, bind, NONE)
                 .ctx(|| format!("bind mounting {src} on {dest}"))?;
         }
@@ -110,6 +113,16 @@ pub fn mount_one(
         }
     }
     Ok(())
+}
+
+/// Whether a bind's source is a directory (else a file is made to mount on): of the runtime's
+/// detached copy when there is one, the init may not reach the source.
+fn source_is_dir(m: &MountPlan) -> bool {
+    match &m.detached_source {
+        Some(fd) => nix::sys::stat::fstat(fd.as_fd())
+            .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR),
+        None => m.source.is_dir(),
+    }
 }
 
 /// The destination of a proc or sysfs mount, reached without any symlink (CVE-2019-16884,

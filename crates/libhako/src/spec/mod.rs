@@ -42,6 +42,9 @@ pub struct MountPlan {
     pub options: MountOptions,
     /// `uidMappings`/`gidMappings` (or `idmap`): an idmapped bind mount ([`crate::idmap`]).
     pub idmap: Option<idmap::MountIdmap>,
+    /// A bind's source as a detached mount the runtime made, where the init cannot reach the
+    /// source itself (see `rootfs::needs_runtime_source`); attached in place of the bind.
+    pub detached_source: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
 }
 
 /// A device node to create in the container's /dev.
@@ -458,6 +461,7 @@ fn check_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountPlan>> {
             source,
             options,
             idmap: None,
+            detached_source: None,
         });
     }
     Ok(out)
