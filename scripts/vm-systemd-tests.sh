@@ -52,18 +52,21 @@ echo "== systemd $(timeout 10 nsenter -t "$sd" -p -m systemctl --version | head 
 user=hako-sduser
 id -u "$user" >/dev/null 2>&1 || useradd -M -d /nonexistent -s /usr/sbin/nologin "$user"
 uid=$(id -u "$user")
-in_ns() { timeout 120 nsenter -t "$sd" -p -m -- "$@"; }
-if ! in_ns systemctl start dbus.socket dbus.service "user@$uid.service"; then
-  echo "== the user instance did not start (rc $?)" >&2
+in_ns() { timeout 60 nsenter -t "$sd" -p -m -- "$@"; }
+# Queued, then waited for: under TCG on a loaded host the start can take minutes.
+in_ns systemctl start --no-block dbus.socket dbus.service "user@$uid.service"
+for _ in $(seq 600); do
+  in_ns test -S "/run/user/$uid/systemd/private" && break
+  sleep 0.5
+done
+if ! in_ns test -S "/run/user/$uid/systemd/private"; then
+  echo "== the user instance of $user did not start" >&2
   in_ns systemctl status --no-pager dbus.service "user-runtime-dir@$uid.service" \
     "user@$uid.service" >&2
+  in_ns systemctl list-jobs --no-pager >&2
   dmesg | grep -a 'systemd\[' | tail -30 >&2
   exit 1
 fi
-for _ in $(seq 100); do
-  in_ns test -S "/run/user/$uid/systemd/private" && break
-  sleep 0.1
-done
 echo "== systemd user instance of $user (uid $uid): $(in_ns systemctl is-active "user@$uid.service")"
 set +e
 timeout 300 nsenter -t "$sd" -p -m -- env TMPDIR=/tmp HAKO_SD_USER="$user" \
@@ -83,7 +86,7 @@ GUEST
 )
 
 echo "== systemd cgroup tests in a VM (cgroup v2, systemd in a PID namespace)"
-if "$vmrun" -c v2 -t 600 -e RUST_BACKTRACE=1 -e BIN="$bin" -e HAKO_SHARED_DIR="$shared" -- bash -c "$guest"; then
+if "$vmrun" -c v2 -t 900 -e RUST_BACKTRACE=1 -e BIN="$bin" -e HAKO_SHARED_DIR="$shared" -- bash -c "$guest"; then
   echo "== systemd: passed"
 else
   echo "== systemd: FAILED" >&2
