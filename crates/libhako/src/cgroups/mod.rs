@@ -21,7 +21,7 @@ pub mod layout;
 pub mod resources;
 pub mod stats;
 pub mod systemd;
-mod unit_annotations;
+pub mod unit_annotations;
 mod v1;
 mod v2;
 
