@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The --systemd-cgroup integration tests (crates/hako/tests/systemd_cgroup.rs) where systemd
 # runs: this machine has no systemd as PID 1, so a throw-away QEMU VM with pure cgroup v2
-# (../shared/vm/vmrun) starts systemd as PID 1 of a new PID (and mount) namespace, and the
+# (scripts/vmrun) starts systemd as PID 1 of a new PID (and mount) namespace, and the
 # test binary (built here) runs inside that namespace, where hako reaches systemd over
 # /run/systemd/private. For the rootless tests the guest also makes an unprivileged user and
 # starts its user instance (user@<uid>.service, with the system bus that its runtime dir
@@ -10,9 +10,7 @@
 # Usage: scripts/vm-systemd-tests.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-shared=${HAKO_SHARED_DIR:-$(cd .. && pwd)/shared}
-vmrun=${VMRUN:-$shared/vm/vmrun}
-[ -x "$vmrun" ] || { echo "vmrun not found at $vmrun (set VMRUN)" >&2; exit 1; }
+vmrun=scripts/vmrun
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 [ -x /lib/systemd/systemd ] || { echo "systemd is not installed (apt-get install systemd)" >&2; exit 1; }
 
@@ -69,8 +67,7 @@ if ! in_ns test -S "/run/user/$uid/systemd/private"; then
 fi
 echo "== systemd user instance of $user (uid $uid): $(in_ns systemctl is-active "user@$uid.service")"
 set +e
-timeout 300 nsenter -t "$sd" -p -m -- env TMPDIR=/tmp HAKO_SD_USER="$user" \
-  HAKO_SHARED_DIR="$HAKO_SHARED_DIR" "$BIN" --test-threads=2 2>&1 | tee /tmp/tests.log
+timeout 300 nsenter -t "$sd" -p -m -- env TMPDIR=/tmp HAKO_SD_USER="$user" "$BIN" --test-threads=2 2>&1 | tee /tmp/tests.log
 rc=${PIPESTATUS[0]}
 if [ "$rc" != 0 ]; then
   echo "== systemd's log about hako units:" >&2
@@ -86,7 +83,7 @@ GUEST
 )
 
 echo "== systemd cgroup tests in a VM (cgroup v2, systemd in a PID namespace)"
-if "$vmrun" -c v2 -t 900 -e RUST_BACKTRACE=1 -e BIN="$bin" -e HAKO_SHARED_DIR="$shared" -- bash -c "$guest"; then
+if "$vmrun" -c v2 -t 900 -e RUST_BACKTRACE=1 -e BIN="$bin" -- bash -c "$guest"; then
   echo "== systemd: passed"
 else
   echo "== systemd: FAILED" >&2

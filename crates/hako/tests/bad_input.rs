@@ -113,13 +113,23 @@ fn malformed_json() {
     );
 }
 
+/// The spec requires `process` only for start: create takes a config without it
+/// (tests/oci_validation.rs), `run` refuses it and leaves nothing.
 #[test]
 fn missing_process() {
-    let msg = refused_edit("noproc", |c| {
+    let w = World::new("noproc");
+    let mut b = w.bundle(&["sh", "-c", "exit 0"]);
+    b.edit(|c| {
         c.as_object_mut().unwrap().remove("process");
     });
-    assert!(msg.starts_with("process: "), "{msg}");
-    assert!(msg.contains("missing"), "{msg}");
+    let id = w.id("run");
+    let out = w.hako(&["run", "--bundle", b.path(), &id]).fails();
+    assert_eq!(
+        out.error_msg(),
+        "process: not set in config.json: nothing to run"
+    );
+    assert!(!w.state_dir(&id).exists(), "run left its state dir");
+    assert_no_trace(&b, &id);
 }
 
 #[test]

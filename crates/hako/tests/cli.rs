@@ -144,7 +144,7 @@ fn features_has_every_key_of_the_schema() {
         .all(|f| known.contains(f)));
     assert_eq!(l["apparmor"]["enabled"], true);
     assert_eq!(l["selinux"]["enabled"], true);
-    assert_eq!(l["intelRdt"]["enabled"], false);
+    assert_eq!(l["intelRdt"]["enabled"], true);
     assert!(l["mountExtensions"]["idmap"]["enabled"].is_boolean());
     let a = f["annotations"].as_object().expect("annotations");
     assert!(a.values().all(Value::is_string));

@@ -67,6 +67,10 @@ pub enum Msg {
     },
     /// Init -> parent, with the seccomp listener fd attached: pass it on to `listenerPath`.
     SeccompListener,
+    /// Init -> parent, with its network namespace's fd attached: move `linux.netDevices` in.
+    NetDevices,
+    /// Parent -> init: the devices are in its network namespace.
+    NetDevicesDone,
     /// Init -> parent: the source of bind mount `mounts[index]` is out of the init's reach
     /// (a user namespace): send a detached copy of it (`open_tree`), as runc's host-side
     /// mount sources.

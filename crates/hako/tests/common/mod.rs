@@ -16,11 +16,19 @@ pub fn hako_bin() -> &'static str {
     env!("CARGO_BIN_EXE_hako")
 }
 
-/// `../shared` beside the repository (CI has it; a bare clone does not), when present;
-/// `HAKO_SHARED_DIR` names it for a checkout elsewhere (a worktree).
+/// `../shared` beside the repository (CI has it; a bare clone does not), when present. In a
+/// `git worktree`, beside the main checkout the worktree's `.git` file points to.
 pub fn shared_dir() -> Option<PathBuf> {
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    let d = std::env::var_os("HAKO_SHARED_DIR").map_or(beside, PathBuf::from);
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let main = std::fs::read_to_string(repo.join(".git"))
+        .ok()
+        .and_then(|g| {
+            let gitdir = PathBuf::from(g.strip_prefix("gitdir:")?.trim());
+            // <main>/.git/worktrees/<name>
+            Some(gitdir.parent()?.parent()?.parent()?.to_path_buf())
+        })
+        .unwrap_or(repo);
+    let d = main.join("../shared");
     d.is_dir().then(|| d.canonicalize().unwrap_or(d))
 }
 

@@ -294,6 +294,44 @@ impl Cgroup {
         self.driver.paths()
     }
 
+    /// The kernel memory limits, which runc ignores with a warning: `kernel` is skipped with
+    /// one everywhere (Linux 5.16+ no longer enforces `memory.kmem.limit_in_bytes`, which
+    /// reads back as unlimited, and cgroup v2 has no such limit); `kernelTCP` is written where
+    /// the memory hierarchy has `memory.kmem.tcp.limit_in_bytes` (v1) and skipped with one
+    /// elsewhere (cgroup v2).
+    pub fn kernel_memory_warnings(&self, r: Option<&LinuxResources>) -> Vec<String> {
+        let Some(m) = r.and_then(|r| r.memory().as_ref()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if m.kernel().is_some() {
+            out.push(
+                "linux.resources.memory.kernel is ignored: the kernel no longer enforces \
+                 kernel memory limits (Linux 5.16+)"
+                    .to_string(),
+            );
+        }
+        if m.kernel_tcp().is_some() && !self.memory_has(resources::KMEM_TCP) {
+            out.push(format!(
+                "linux.resources.memory.kernelTCP is ignored: this host's cgroups have no {}",
+                resources::KMEM_TCP
+            ));
+        }
+        out
+    }
+
+    /// Whether the memory hierarchy's directories have `file` (asked of the nearest existing
+    /// directory on the way up: the container's is not made yet).
+    fn memory_has(&self, file: &str) -> bool {
+        let paths = self.paths();
+        let Some(dir) = paths.get("memory") else {
+            return false;
+        };
+        dir.ancestors()
+            .find(|d| d.is_dir())
+            .is_some_and(|d| d.join(file).exists())
+    }
+
     /// Before the clone: make the directory the init is cloned into and open it for
     /// `clone3(CLONE_INTO_CGROUP)` (v2 and hybrid; `None` for v1 and with systemd, which makes
     /// the cgroup only once the init exists). With systemd the resources are converted to unit

@@ -29,6 +29,9 @@ fn set(controller: &'static str, file: &str, value: impl ToString, field: &str) 
     }
 }
 
+/// The v1 file of `linux.resources.memory.kernelTCP`.
+pub const KMEM_TCP: &str = "memory.kmem.tcp.limit_in_bytes";
+
 /// What the v1 conversion needs to know about the host.
 pub struct V1Host<'a> {
     /// The current `memory.limit_in_bytes` (decides the memory/memsw write order).
@@ -474,6 +477,10 @@ fn v1_memory(
             ));
         }
         out.push(set("memory", "memory.swappiness", s, "memory.swappiness"));
+    }
+    // Written where the host has it; Cgroup::kernel_memory_warnings warns where it has not.
+    if let Some(t) = m.kernel_tcp().filter(|_| (host.exists)(KMEM_TCP)) {
+        out.push(set("memory", KMEM_TCP, t, "memory.kernelTCP"));
     }
     if m.disable_oom_killer() == Some(true) {
         out.push(set(

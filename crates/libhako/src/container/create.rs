@@ -90,6 +90,12 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     let seccomp_cache = opts.root.join(crate::seccomp::CACHE_DIR);
     let mut plan = spec::validate(spec::load(&bundle)?, &bundle, Some(&seccomp_cache))?;
     trace::step("config validated");
+    if at_once && plan.spec.process().is_none() {
+        return Err(Error::config(
+            "process",
+            "not set in config.json: nothing to run",
+        ));
+    }
     // CVE-2019-5736: the init is a copy of this process; see exeguard. Before anything is
     // made: this may re-exec the runtime.
     // An AppArmor profile or SELinux label applies at the next execve: no trampoline.
@@ -141,6 +147,11 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         init: None,
         armed: true,
         cgroup: None,
+        host_mounts: None,
+        rdt: plan
+            .intel_rdt
+            .as_ref()
+            .map(|(r, cfg)| crate::intelrdt::Group::new(r, cfg, &opts.id)),
     };
     // After validation, before the clone: the init is placed in it before `Go`.
     let linux = plan.spec.linux().as_ref();
@@ -154,6 +165,17 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         cgroups_path,
         resources,
     )?;
+    let warnings: Vec<String> = plan
+        .warnings
+        .iter()
+        .cloned()
+        .chain(
+            guard
+                .cgroup
+                .iter()
+                .flat_map(|c| c.kernel_memory_warnings(resources)),
+        )
+        .collect();
     let stored = Stored {
         id: opts.id.clone(),
         pid: 0,
@@ -182,6 +204,12 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     // Recorded before the cgroup is made (and the init's PID as soon as it exists): whenever
     // this process dies, state.json names what `delete --force` must remove.
     sd.save(&stored)?;
+    if !plan.has(nix::sched::CloneFlags::CLONE_NEWNS) {
+        // The init's mounts go to our mount namespace: delete (or a failure) unmounts them.
+        let marker = sd.path.join(crate::rootfs::hostns::MARKER);
+        std::fs::write(&marker, b"").map_err(|e| Error::io("writing", &marker, e))?;
+        guard.host_mounts = Some(&plan.rootfs);
+    }
     // Only what clone3 needs now; the rest of the cgroup is made while the init unshares.
     let into = match guard.cgroup.as_mut() {
         Some(cgroup) => cgroup.prepare(resources)?,
@@ -215,7 +243,7 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     let mut held = Held {
         created: Created {
             pid: init_pid,
-            warnings: plan.warnings,
+            warnings,
             pty,
         },
         sd,
@@ -260,7 +288,11 @@ impl Held {
                 init: Some(pid),
                 armed: true,
                 cgroup: self.cgroup.take(),
+                host_mounts: (self.sd.path.join(crate::rootfs::hostns::MARKER).exists())
+                    .then_some(self.stored.rootfs.as_path()),
+                rdt: None,
             });
+            let _ = crate::intelrdt::destroy_saved(&self.sd.path);
         }
         done
     }
@@ -339,10 +371,16 @@ fn drive(
         cg.place(child)?;
         join = cg.self_join_files()?;
     }
+    if let Some(rdt) = &guard.rdt {
+        rdt.apply(child.as_raw())?;
+        rdt.save(&guard.sd.path)?;
+    }
     trace::step("clone, maps, cgroup");
     // Not with systemd (no `tasks` files): its unit's directories are known only to systemd.
+    // Nor with netDevices, whose exchange after Go would find the tree's message first.
     let tree_at = join
         .as_ref()
+        .filter(|_| plan.net_devices.is_empty())
         .and_then(|_| crate::rootfs::cgroup_tree::index(plan));
     let join = join.unwrap_or_default();
     let fds: Vec<BorrowedFd<'_>> = join.iter().map(AsFd::as_fd).collect();
@@ -383,6 +421,10 @@ fn drive(
                 crate::hooks::run(crate::hooks::Kind::Prestart, hooks, state.as_bytes())?;
                 crate::hooks::run(crate::hooks::Kind::CreateRuntime, hooks, state.as_bytes())?;
                 chan.send(&Msg::HooksDone { state })?;
+            }
+            Some((Msg::NetDevices, Some(ns))) => {
+                crate::netdevices::move_into(&plan.net_devices, ns.as_fd())?;
+                chan.send(&Msg::NetDevicesDone)?;
             }
             Some((Msg::MountSource { index }, _)) => {
                 let fd = mount_source(plan, index)?;
@@ -509,6 +551,10 @@ struct Cleanup<'a> {
     init: Option<Pid>,
     armed: bool,
     cgroup: Option<cgroups::Cgroup>,
+    /// The rootfs, when the init mounts in our mount namespace (see rootfs::hostns).
+    host_mounts: Option<&'a Path>,
+    /// `linux.intelRdt`'s groups, made with the cgroup.
+    rdt: Option<crate::intelrdt::Group>,
 }
 
 impl Drop for Cleanup<'_> {
@@ -522,8 +568,14 @@ impl Drop for Cleanup<'_> {
         if let Some(child) = self.child {
             let _ = waitpid(child, None);
         }
+        if let Some(rootfs) = self.host_mounts {
+            let _ = crate::rootfs::hostns::unmount_below(rootfs);
+        }
         if let Some(cg) = &self.cgroup {
             cg.remove_made();
+        }
+        if let Some(rdt) = &self.rdt {
+            let _ = rdt.destroy();
         }
         let _ = self.sd.remove();
     }

@@ -56,6 +56,10 @@ pub(crate) fn delete_with(
     if let Some(cg) = cgroup {
         cg.destroy()?;
     }
+    if sd.path.join(crate::rootfs::hostns::MARKER).exists() {
+        crate::rootfs::hostns::unmount_below(&stored.rootfs)?;
+    }
+    crate::intelrdt::destroy_saved(&sd.path)?;
     let warnings = match hooks(&sd) {
         Some(h) => {
             let entry = super::Entry {

@@ -115,10 +115,22 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         _ => None,
     };
     let joins = namespace_fds(stored.pid)?;
-    let personality = config
-        .linux()
-        .as_ref()
-        .and_then(|l| l.personality().clone());
+    // A container without a mount namespace of its own is chrooted (rootfs::hostns): so is
+    // a process exec'd into it, to the init's root.
+    let chroot = if joins.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWNS) {
+        None
+    } else {
+        let root = format!("/proc/{}/root", stored.pid);
+        Some(
+            open(
+                root.as_str(),
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .ctx(|| format!("opening {root}"))?,
+        )
+    };
+    let linux = config.linux().clone();
     let set = if opts.detach {
         None
     } else {
@@ -135,18 +147,21 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         .map(crate::cgroups::Cgroup::self_join_files)
         .transpose()?
         .flatten();
+    let rdt = crate::intelrdt::open_saved_tasks(&sd.path)?;
     let (parent, child) = sync::pair()?;
     let mut job = Job {
         process: &opts.process,
         args: &args,
         env: &env,
         joins: &joins,
+        chroot: chroot.as_ref(),
         preserve_fds: opts.preserve_fds,
         console: console.as_ref(),
         seccomp: seccomp.as_ref(),
         cgroup: cgroup.as_ref(),
         join: join.as_deref(),
-        personality: personality.as_ref(),
+        rdt: &rdt,
+        linux: linux.as_ref(),
         apparmor,
         selinux,
         keyring: (!stored.no_new_keyring).then_some(stored.id.as_str()),
@@ -247,13 +262,18 @@ struct Job<'a> {
     args: &'a [std::ffi::CString],
     env: &'a [std::ffi::CString],
     joins: &'a [(CloneFlags, OwnedFd)],
+    /// The init's root, when the container has no mount namespace to join.
+    chroot: Option<&'a OwnedFd>,
     preserve_fds: u32,
     console: Option<&'a OwnedFd>,
     seccomp: Option<&'a crate::seccomp::Filter>,
     cgroup: Option<&'a crate::cgroups::Cgroup>,
     /// The v1 `tasks` files to write `0` to (`None`: a systemd cgroup, joined by `add_pid`).
     join: Option<&'a [OwnedFd]>,
-    personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
+    /// The `tasks` files of the container's Intel RDT groups, to write `0` to.
+    rdt: &'a [OwnedFd],
+    /// The container's `linux` section (personality, memory policy).
+    linux: Option<&'a oci_spec::runtime::Linux>,
     /// The AppArmor profile the program starts in.
     apparmor: Option<&'a str>,
     /// The SELinux label the program starts with.
@@ -308,11 +328,16 @@ fn child_steps(
         (Some(cg), None) => cg.driver().add_pid(0)?,
         (None, None) => {}
     }
+    crate::intelrdt::join_self(job.rdt)?;
     crate::procattrs::exec_affinity(job.process, false)?;
     let mut in_userns = false;
     for (flag, fd) in job.joins {
         setns(fd.as_fd(), *flag).ctx(|| format!("joining the container's {flag:?} namespace"))?;
         in_userns |= *flag == CloneFlags::CLONE_NEWUSER;
+    }
+    if let Some(root) = job.chroot {
+        nix::unistd::fchdir(root).ctx(|| "fchdir to the container's root".into())?;
+        nix::unistd::chroot(".").ctx(|| "chroot to the container's root".into())?;
     }
     // A PID (or time) namespace applies to children only: fork into it.
     crate::sync::fork_and_report(chan)?;
@@ -336,7 +361,7 @@ fn child_steps(
             None => chan.send_with_fd(&Msg::Pty, pty.master.as_fd())?,
         }
     }
-    crate::procattrs::apply(job.process, job.personality)?;
+    crate::procattrs::apply(job.process, job.linux)?;
     // As the init: before the seccomp filter and the capability drop.
     if let Some(profile) = job.apparmor {
         crate::lsm::apply_apparmor(profile)?;
@@ -345,15 +370,16 @@ fn child_steps(
         crate::lsm::apply_selinux(label)?;
     }
     // The container's filter, in the init's order (see init.rs).
+    let may_setgroups = crate::process::before_seccomp(job.process, in_userns, job.preserve_fds)?;
     let nnp = job.process.no_new_privileges().unwrap_or(false);
     if let Some(filter) = job.seccomp.filter(|_| !nnp) {
         crate::process::load_seccomp(filter, chan)?;
     }
-    crate::process::finalize(job.process, in_userns)?;
+    crate::process::finalize(job.process, may_setgroups)?;
     // As the init (and runc): HOME from the container's /etc/passwd when the env has none.
     let env = crate::process::with_home(job.env, nix::unistd::getuid().as_raw());
     let last = job.seccomp.filter(|_| nnp);
-    let program = crate::process::ready(job.args, &env, job.preserve_fds, chan, last)?;
+    let program = crate::process::ready(job.args, &env, chan, last)?;
     Ok((program, env))
 }
 

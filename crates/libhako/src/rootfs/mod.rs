@@ -15,12 +15,17 @@
 //! its cgroups ([`early`]) while the runtime is still making them. On a v1 or hybrid host the
 //! cgroup mount usually comes ready-made from the runtime and is only attached ([`cgroup_tree`]).
 //!
+//! Without a mount namespace of its own (none in `linux.namespaces`), the container's mounts
+//! are made in the runtime's mount namespace: steps 1 and 2 are skipped, step 6 is a plain
+//! `chroot` (never pivot_root or MS_MOVE there), and `delete` unmounts them ([`hostns`]).
+//!
 //! Steps 3-5 resolve every path with [`paths`] (RESOLVE_IN_ROOT) while the host's procfs is
 //! still there to name fds; after step 6 only "/" itself is touched.
 
 pub mod cgroup_tree;
 mod copyup;
 mod devices;
+pub mod hostns;
 mod mounts;
 mod pivot;
 
@@ -30,6 +35,7 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, MsFlags};
+use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use nix::sys::statvfs::FsFlags;
 
@@ -75,7 +81,8 @@ pub fn early(plan: &Plan, go: &mut dyn FnMut() -> bool) -> Result<Early> {
     Ok(Early { root, done })
 }
 
-/// Steps 1 and 2; returns the rootfs.
+/// Steps 1 and 2; returns the rootfs. Without a mount namespace of the container's own both
+/// are skipped: they would change the runtime's mount namespace (see [`hostns`]).
 ///
 /// With a shared `rootfsPropagation` (Kubernetes' Bidirectional volumes), "/" gets it in place
 /// of rslave, as runc does: made a slave first, the host's shared mounts would be copied into
@@ -86,6 +93,14 @@ pub fn early(plan: &Plan, go: &mut dyn FnMut() -> bool) -> Result<Early> {
 fn begin(plan: &Plan) -> Result<OwnedFd> {
     let rootfs = &plan.rootfs;
     let shown = rootfs.display();
+    if !plan.has(CloneFlags::CLONE_NEWNS) {
+        return open(
+            rootfs,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx(|| format!("opening rootfs {shown}"));
+    }
     match plan.rootfs_propagation {
         Some(p) if p.contains(MsFlags::MS_SHARED) => {
             mount(NONE, "/", NONE, p, NONE).ctx(|| "making / shared".into())?;
@@ -232,7 +247,9 @@ pub fn setup(
     before_pivot()?;
     read_only_last(root.as_fd(), plan)?;
     drop(root);
-    if no_pivot {
+    if !plan.has(CloneFlags::CLONE_NEWNS) {
+        pivot::chroot_only(rootfs)?;
+    } else if no_pivot {
         pivot::move_root(rootfs)?;
     } else {
         pivot::pivot(rootfs)?;
@@ -287,6 +304,8 @@ fn read_only_last(root: BorrowedFd<'_>, plan: &Plan) -> Result<()> {
             .ctx(|| format!("reopening mount destination {dest}"))?;
         let flags = (m.options.flags & crate::mountopts::REMOUNT_MASK) | MsFlags::MS_RDONLY;
         remount_bind(&paths::fd_path(&fd), flags).ctx(|| format!("remounting {dest} read-only"))?;
+        // The remount set the mount's flags anew: its recursive attributes (rnosuid...) again.
+        mounts::set_rec_attr(root, m)?;
     }
     Ok(())
 }

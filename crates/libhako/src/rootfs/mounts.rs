@@ -50,7 +50,8 @@ pub fn mount_one(
                 .ctx(|| format!("bind mounting {src} on {dest}"))?;
         }
         let rest = flags & REMOUNT_MASK;
-        if !rest.is_empty() {
+        // As runc: remounted also when a flag is only cleared (`rw` over a read-only source).
+        if !rest.is_empty() || m.options.cleared.intersects(REMOUNT_MASK) {
             let fd = reopen(root, &m.destination)?;
             remount_bind(&fd_path(&fd), rest).ctx(|| format!("remounting {dest}"))?;
         }
@@ -73,7 +74,7 @@ pub fn mount_one(
             Some(&m.source),
             fd_path(&target).as_str(),
             Some(m.fstype.as_str()),
-            flags & !MsFlags::MS_REC,
+            flags - MsFlags::MS_REC,
             data.as_deref(),
         ) {
             // As runc: a fresh sysfs needs CAP_SYS_ADMIN over the network namespace's owner (not
@@ -112,7 +113,36 @@ pub fn mount_one(
                 .ctx(|| format!("changing propagation of {dest}"))?;
         }
     }
-    Ok(())
+    set_rec_attr(root, m)
+}
+
+/// The recursive attributes (`rro`, `rnosuid`...) on the new mount and every mount beneath it,
+/// last, as runc 1.5 sets them: after the bind's remount, so that `rro,rw` leaves the whole tree
+/// read-only and `ro,rrw` the whole tree writable. runc ignores them on other mount types; hako
+/// applies them there too (on a fresh mount `rro` and `rrw` are folded into `ro` and `rw` when
+/// the config is checked, see `MountOptions::fold_read_only`).
+pub(super) fn set_rec_attr(root: BorrowedFd<'_>, m: &MountPlan) -> Result<()> {
+    let attr = m.options.rec_attr;
+    if attr.is_empty() {
+        return Ok(());
+    }
+    let fd = reopen(root, &m.destination)?;
+    crate::sys::mount_setattr_recursive(fd.as_fd(), attr.set, attr.clr).map_err(|e| {
+        let why = match e {
+            Errno::EINVAL | Errno::ENOSYS => format!(
+                "{}: the kernel cannot set these recursive mount attributes",
+                crate::error::errno_text(e)
+            ),
+            e => crate::error::errno_text(e),
+        };
+        crate::Error::config(
+            format!("mounts[{}].options", m.index),
+            format!(
+                "setting recursive attributes on {}: {why}",
+                m.destination.display()
+            ),
+        )
+    })
 }
 
 /// Whether a bind's source is a directory (else a file is made to mount on): of the runtime's
@@ -211,6 +241,10 @@ pub(super) fn mount_attrs(flags: MsFlags) -> (u64, u64) {
         (MsFlags::MS_NODEV, libc::MOUNT_ATTR_NODEV),
         (MsFlags::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
         (MsFlags::MS_NODIRATIME, libc::MOUNT_ATTR_NODIRATIME),
+        (
+            crate::mountopts::MS_NOSYMFOLLOW,
+            libc::MOUNT_ATTR_NOSYMFOLLOW,
+        ),
     ] {
         if flags.contains(ms) {
             set |= attr;

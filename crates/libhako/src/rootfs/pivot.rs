@@ -32,6 +32,16 @@ pub fn pivot(rootfs: &Path) -> Result<()> {
     chdir("/").ctx(|| "chdir to the new root".into())
 }
 
+/// A container without a mount namespace of its own: `chroot` into the rootfs, and nothing
+/// else, since the mount namespace is the runtime's (runc does the same). Weaker than
+/// pivot_root: a process with CAP_SYS_CHROOT can leave it.
+pub fn chroot_only(rootfs: &Path) -> Result<()> {
+    let shown = rootfs.display();
+    chdir(rootfs).ctx(|| format!("chdir to rootfs {shown}"))?;
+    chroot(".").ctx(|| format!("chroot to rootfs {shown}"))?;
+    chdir("/").ctx(|| "chdir to the new root".into())
+}
+
 /// `--no-pivot`: move the rootfs mount over "/" and chroot into it. Weaker than pivot_root
 /// (the old root stays reachable to a process with CAP_SYS_CHROOT), kept for ramfs roots.
 /// As runc, the host's whole procfs and sysfs mounts are removed from the mount namespace
