@@ -127,9 +127,13 @@ impl Both {
         b
     }
 
-    /// The same verb under both runtimes: (runc, hako).
+    /// The same verb under both runtimes: (runc, hako). A `create` or `run` gives each
+    /// runtime's container a cgroup of its own ([`own_cgroup`]).
     fn both(&self, args: &[&str]) -> (Out, Out) {
-        (self.runc.run(args), self.hako(args))
+        own_cgroup(args, "runc");
+        let r = self.runc.run(args);
+        own_cgroup(args, "hako");
+        (r, self.hako(args))
     }
 
     /// hako with this world's `--root`, stdio in files (see [`exec`]).
@@ -186,6 +190,27 @@ impl Both {
             }
         }
     }
+}
+
+/// Before a `create` or `run` of `args` (`... --bundle DIR ... ID`) by `who`: set the bundle's
+/// `linux.cgroupsPath` to `<ID>-<who>` (relative, under the runtime's own cgroup, as the
+/// default `<ID>` is). Both containers of one id would otherwise share a cgroup, which runc 1.5
+/// and hako refuse once it holds processes (and each `delete` would kill the other's).
+fn own_cgroup(args: &[&str], who: &str) {
+    if !matches!(args.first(), Some(&"create" | &"run")) {
+        return;
+    }
+    let bundle = args
+        .iter()
+        .position(|a| *a == "--bundle")
+        .and_then(|i| args.get(i + 1));
+    let (Some(dir), Some(id)) = (bundle, args.last()) else {
+        return;
+    };
+    let mut b = Bundle {
+        dir: PathBuf::from(dir),
+    };
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("{id}-{who}")));
 }
 
 /// The JSON type name of a value, for shape comparisons.
@@ -355,7 +380,8 @@ fn state_bundle_and_rootfs_are_absolute_from_a_relative_bundle() {
     let id = t.id("rel");
     let parent = b.dir.parent().unwrap();
     let rel = b.dir.file_name().unwrap().to_str().unwrap();
-    for mut c in [t.runc.cmd(), t.w.cmd()] {
+    for (mut c, who) in [(t.runc.cmd(), "runc"), (t.w.cmd(), "hako")] {
+        own_cgroup(&["create", "--bundle", b.path(), &id], who);
         c.current_dir(parent).args(["create", "--bundle", rel, &id]);
         exec(c, &t.w.dir).ok();
     }
@@ -556,7 +582,17 @@ fn run_killed_by_signal_exits_128_plus_n_like_runc() {
             .spawn()
             .expect("spawn run")
     };
-    let (rc, hc) = (spawn(t.runc.cmd()), spawn(t.w.cmd()));
+    // One after the other: each reads the bundle with its own cgroup (see `own_cgroup`).
+    let run = ["run", "--bundle", b.path(), id.as_str()];
+    own_cgroup(&run, "runc");
+    let rc = spawn(t.runc.cmd());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while t.runc.run(&["state", &id]).code() != Some(0) {
+        assert!(Instant::now() < deadline, "runc: {id} never appeared");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    own_cgroup(&run, "hako");
+    let hc = spawn(t.w.cmd());
     t.wait_status(&id, "running");
     let (r, h) = t.both(&["kill", &id, "KILL"]);
     r.ok();

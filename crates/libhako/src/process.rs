@@ -114,7 +114,8 @@ pub fn load_seccomp(filter: &crate::seccomp::Filter, chan: &Channel) -> Result<(
 }
 
 /// Switch to `user`'s ids: supplementary groups, then gid, then uid (while still allowed).
-/// `may_setgroups` is false in a user namespace where setgroups(2) is denied.
+/// `may_setgroups` is false in a user namespace where setgroups(2) is denied (when the
+/// container made it; one the runtime already ran in is found out on EPERM).
 pub fn switch_user(user: &User, may_setgroups: bool) -> Result<()> {
     let groups: Vec<Gid> = user
         .additional_gids()
@@ -124,7 +125,12 @@ pub fn switch_user(user: &User, may_setgroups: bool) -> Result<()> {
         .map(Gid::from_raw)
         .collect();
     if may_setgroups || !groups.is_empty() {
-        nix::unistd::setgroups(&groups).ctx(|| format!("setgroups to {groups:?}"))?;
+        match nix::unistd::setgroups(&groups) {
+            // The runtime itself runs in a user namespace that denies setgroups (rootless
+            // Podman, `unshare -U -r`): nothing was asked for, nothing to do (as runc).
+            Err(nix::errno::Errno::EPERM) if groups.is_empty() && !setgroups_allowed() => {}
+            r => r.ctx(|| format!("setgroups to {groups:?}"))?,
+        }
     }
     let gid = Gid::from_raw(user.gid());
     nix::unistd::setresgid(gid, gid, gid).ctx(|| format!("setgid to {gid}"))?;

@@ -62,7 +62,7 @@ pub enum Msg {
     Hooks,
     /// Parent -> init: those hooks ran; here is the state for the init's own hooks.
     HooksDone {
-        /// The OCI state JSON (status "creating").
+        /// The OCI state JSON for the create-time hooks (status "created").
         state: String,
     },
     /// Init -> parent, with the seccomp listener fd attached: pass it on to `listenerPath`.
@@ -111,6 +111,9 @@ pub fn pair() -> Result<(Channel, Channel)> {
     .ctx(|| "creating the sync socketpair".into())?;
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
+
+/// How long [`Channel::recv_watched`] waits for a message before it checks on the sender.
+pub const WATCH: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Channel {
     /// Send one message.
@@ -173,6 +176,24 @@ impl Channel {
             return Ok(None);
         }
         decode(&buf[..n]).map(|m| Some((m, fds)))
+    }
+
+    /// [`Channel::recv_with_fd`] for the runtime waiting on a process of the container: after
+    /// each [`WATCH`] without a message it calls `check`, whose error ends the wait (the
+    /// kernel may hold that process where it never sends one: a frozen cgroup).
+    pub fn recv_watched(
+        &self,
+        check: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<Option<(Msg, Option<OwnedFd>)>> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        loop {
+            let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(WATCH.as_millis() as u16)) {
+                Ok(0) => check()?,
+                Err(nix::errno::Errno::EINTR) => {}
+                _ => return self.recv_with_fd(),
+            }
+        }
     }
 
     /// Whether a message (or the other end's close) is waiting to be received.

@@ -37,7 +37,7 @@ with the command and the flags' changes, or the process of --process.",
         Flag::value("cap", Some("c"), Kind::Text, "add a capability to the bounding set for the process"),
         Flag::value("preserve-fds", None, Kind::Uint,
             "Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total) (default: 0)"),
-        Flag::value("cgroup", None, Kind::Text, "run the process in an (existing) sub-cgroup(s) (not supported)"),
+        Flag::value("cgroup", None, Kind::Text, "run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>."),
         Flag::switch("ignore-paused", None, "allow exec in a paused container"),
     ],
     arity: Arity::Min(1),
@@ -62,7 +62,7 @@ pub struct Args {
     process_label: Option<String>,
     preserve_fds: u32,
     ignore_paused: bool,
-    cgroup: Option<String>,
+    cgroup: Vec<String>,
     id: String,
     command: Vec<String>,
 }
@@ -92,7 +92,7 @@ impl Args {
             process_label: text("process-label"),
             preserve_fds: m.parsed("preserve-fds")?.unwrap_or(0),
             ignore_paused: m.on("ignore-paused"),
-            cgroup: text("cgroup"),
+            cgroup: m.values("cgroup"),
             id: m.arg(0),
             command,
         })
@@ -112,9 +112,7 @@ pub fn run(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
 }
 
 fn exec(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
-    if let Some(sub) = &a.cgroup {
-        anyhow::bail!("--cgroup {sub:?}: exec into a sub-cgroup is not supported yet");
-    }
+    let sub_cgroups = libhako::cgroups::parse_sub_cgroups(&a.cgroup)?;
     let base = container::container_process(&ctx.root, &a.id)?;
     let process = match &a.process {
         Some(path) => process_file(ctx, path, base)?,
@@ -129,6 +127,7 @@ fn exec(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
         console_socket: a.console_socket,
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
+        sub_cgroups,
     })?;
     Ok(code)
 }

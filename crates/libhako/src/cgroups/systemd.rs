@@ -750,14 +750,15 @@ impl Unit {
         }
     }
 
-    /// Move `pid` into the unit (`AttachProcessesToUnit`, systemd 238 and later): what an
-    /// unprivileged caller's user instance may do where the caller may not.
-    pub fn attach(&self, pid: i32) -> Result<()> {
+    /// Move `pid` into the unit, or its sub-cgroup `sub` (`AttachProcessesToUnit`, systemd
+    /// 238 and later): what an unprivileged caller's user instance may do where the caller
+    /// may not.
+    pub fn attach(&self, pid: i32, sub: &Path) -> Result<()> {
         let name = &self.place.unit;
         let mut c = connect(self.manager)?;
         let args = [
             Value::Str(name.clone()),
-            Value::Str(String::new()),
+            Value::Str(sub.to_string_lossy().into_owned()),
             Value::Array("u".into(), vec![Value::U32(pid as u32)]),
         ];
         c.call(&MANAGER, "AttachProcessesToUnit", &args)

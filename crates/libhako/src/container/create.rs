@@ -6,7 +6,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::stat::Mode;
-use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use crate::cgroups;
@@ -68,7 +67,7 @@ pub(crate) struct Held {
     pub sd: StateDir,
     pub stored: Stored,
     pub hooks: Option<oci_spec::runtime::Hooks>,
-    cgroup: Option<cgroups::Cgroup>,
+    pub cgroup: Option<cgroups::Cgroup>,
     pid_file: Option<PathBuf>,
     /// With an init that execs right after Ready (no exec fifo): the channel, whose end in
     /// the init is closed by that exec.
@@ -160,11 +159,21 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     let annotations = plan.spec.annotations().clone().unwrap_or_default();
     let systemd = opts.systemd_cgroup.then_some(&annotations);
     // Rootless: no cgroup at all unless the caller may write one (runc's rule).
-    guard.cgroup = cgroups::keep_if_writable(
+    let cgroup = cgroups::keep_if_writable(
         cgroups::Cgroup::plan(cgroups_path, &opts.id, systemd)?,
+        crate::rootless::cgroups_rootless(),
         cgroups_path,
         resources,
     )?;
+    // runc's checks: what its validation refuses, a cgroup in use, and a frozen one (a process
+    // joining it would never answer). Before the guard owns the cgroup: a failed create thaws
+    // what it owns.
+    if let Some(cg) = &cgroup {
+        cg.refuse_invalid(resources)?;
+        cg.refuse_occupied()?;
+        cg.refuse_frozen()?;
+    }
+    guard.cgroup = cgroup;
     let warnings: Vec<String> = plan
         .warnings
         .iter()
@@ -412,11 +421,12 @@ fn drive(
     let mut init = child;
     let mut pty = None;
     loop {
-        match chan.recv_with_fd()? {
+        let mut check = || guard.cgroup.as_ref().map_or(Ok(()), |c| c.refuse_frozen());
+        match chan.recv_watched(&mut check)? {
             Some((Msg::Pty, Some(fd))) => pty = Some(fd),
             Some((Msg::Hooks, _)) => {
                 crashpoint::at(Step::Hooks);
-                let state = creating_state(guard.sd, init)?;
+                let state = hook_state(guard.sd, init)?;
                 let hooks = plan.spec.hooks();
                 crate::hooks::run(crate::hooks::Kind::Prestart, hooks, state.as_bytes())?;
                 crate::hooks::run(crate::hooks::Kind::CreateRuntime, hooks, state.as_bytes())?;
@@ -439,7 +449,7 @@ fn drive(
                 guard.init = Some(init);
                 record_pid(guard.sd, init)?;
                 // Reap the intermediate; the init is reparented to the subreaper or PID 1.
-                let _ = waitpid(child, None);
+                super::reap_within(child, super::REAP_LIMIT);
                 guard.child = None;
             }
             Some((Msg::Ready, _)) => {
@@ -504,15 +514,19 @@ fn record_pid(sd: &StateDir, pid: Pid) -> Result<()> {
     })
 }
 
-/// The OCI state JSON hooks get while the container is being created.
-fn creating_state(sd: &StateDir, init: Pid) -> Result<String> {
+/// The OCI state JSON the create-time hooks (prestart, createRuntime, createContainer) get on
+/// stdin. Its status is "created", as runtime-spec's runtime.md has it: `creating` is step 2 of
+/// the lifecycle (making the environment), `created` is after it, and these hooks are steps 3
+/// to 5 (crun says so too; runc says "creating", a deliberate difference, see
+/// scripts/conformance-expected.txt).
+fn hook_state(sd: &StateDir, init: Pid) -> Result<String> {
     let stored = sd.load()?;
     let entry = super::Entry {
         stored: Stored {
             pid: init.as_raw(),
             ..stored
         },
-        status: crate::state::Status::Creating,
+        status: crate::state::Status::Created,
         owner: String::new(),
     };
     serde_json::to_string(&entry.oci(""))
@@ -565,8 +579,11 @@ impl Drop for Cleanup<'_> {
         for pid in [self.init, self.child].into_iter().flatten() {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         }
+        if let Some(cg) = &self.cgroup {
+            cg.thaw_own();
+        }
         if let Some(child) = self.child {
-            let _ = waitpid(child, None);
+            super::reap_within(child, super::REAP_LIMIT);
         }
         if let Some(rootfs) = self.host_mounts {
             let _ = crate::rootfs::hostns::unmount_below(rootfs);

@@ -5,6 +5,7 @@
 //! drives it over the sync protocol, writes the pid file, and for a foreground exec waits for
 //! it as `run` waits for the init.
 
+use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -12,7 +13,6 @@ use nix::fcntl::{open, OFlag};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::stat::Mode;
-use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 
@@ -43,6 +43,9 @@ pub struct ExecOptions {
     pub preserve_fds: u32,
     /// `--ignore-paused`: exec into a paused container (the process starts frozen).
     pub ignore_paused: bool,
+    /// `--cgroup` (runc 1.2+): sub-cgroups of the container's to run in, controller -> path
+    /// (`""`: every hierarchy), from [`crate::cgroups::parse_sub_cgroups`]; empty: its own.
+    pub sub_cgroups: BTreeMap<String, String>,
 }
 
 /// The namespaces an exec'd process joins, in setns order.
@@ -136,7 +139,11 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     } else {
         Some(foreground::block_signals()?)
     };
-    let cgroup = crate::cgroups::Cgroup::from_paths(&stored.cgroup_paths);
+    let paths = match opts.sub_cgroups.is_empty() {
+        true => stored.cgroup_paths.clone(),
+        false => crate::cgroups::sub_paths(&stored.cgroup_paths, &opts.sub_cgroups)?,
+    };
+    let cgroup = crate::cgroups::Cgroup::from_paths(&paths);
     let into = cgroup
         .as_ref()
         .map(crate::cgroups::Cgroup::clone_target)
@@ -171,16 +178,24 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     // An unprivileged caller may not move a process from where it runs into the scope of its
     // systemd user instance (their common ancestor is root's); the instance may, when asked,
     // as for the init (`Cgroup::place`): the child then waits for it.
-    let into = match into {
-        Some(_) if stored.systemd_user.is_some() && !cgroup_enterable(&stored) => {
+    let mut into = match into {
+        Some(_) if stored.systemd_user.is_some() && !cgroup_enterable(&paths) => {
             job.await_attach = true;
             None
         }
         into => into,
     };
-    let intermediate = match sys::clone3(0, into.as_ref().map(AsRawFd::as_raw_fd))
-        .ctx(|| "clone3 for exec".into())?
-    {
+    let forked = match sys::clone3(0, into.as_ref().map(AsRawFd::as_raw_fd)) {
+        // runc's fallback (v2, no --cgroup): the init's cgroup below the container's.
+        Err(nix::errno::Errno::EBUSY) if opts.sub_cgroups.is_empty() => {
+            let dir = stored.cgroup_paths.get("").map(PathBuf::as_path);
+            let dir = dir.ok_or_else(|| Error::Lifecycle("no cgroup v2 directory".into()))?;
+            into = Some(crate::cgroups::init_clone_target(stored.pid, dir)?);
+            sys::clone3(0, into.as_ref().map(AsRawFd::as_raw_fd))
+        }
+        r => r,
+    };
+    let intermediate = match forked.ctx(|| "clone3 for exec".into())? {
         Forked::Child => {
             drop(parent);
             run_child(&job, &child)
@@ -188,10 +203,15 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         Forked::Parent(pid) => pid,
     };
     if job.await_attach {
-        attach_through_systemd(&stored, intermediate, &parent)?;
+        attach_through_systemd(&stored, &paths, intermediate, &parent)?;
     }
     drop(child);
-    let (pid, pty) = drive(&parent, intermediate, seccomp.as_ref(), &stored)?;
+    // A process joining a frozen cgroup waits in it; only `--ignore-paused` asks for that.
+    let mut check = || match cgroup.as_ref().filter(|_| !opts.ignore_paused) {
+        Some(cg) => cg.refuse_frozen(),
+        None => Ok(()),
+    };
+    let (pid, pty) = drive(&parent, intermediate, seccomp.as_ref(), &stored, &mut check)?;
     if let Some(pf) = &opts.pid_file {
         super::create::write_pid_file(pf, pid)?;
     }
@@ -204,26 +224,38 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     code
 }
 
-/// Whether this process may move a child into the container's (v2) cgroup itself.
-fn cgroup_enterable(stored: &crate::state::Stored) -> bool {
-    stored
-        .cgroup_paths
+/// Whether this process may move a child into the (v2) cgroup of `paths` itself.
+fn cgroup_enterable(paths: &BTreeMap<String, PathBuf>) -> bool {
+    paths
         .get("")
         .is_some_and(|dir| crate::cgroups::may_enter(dir))
 }
 
-/// Have the systemd user instance that owns the container's unit put `pid` in it, then let
-/// the child go on; on failure the child is killed.
-fn attach_through_systemd(stored: &crate::state::Stored, pid: Pid, chan: &Channel) -> Result<()> {
+/// Have the systemd user instance that owns the container's unit put `pid` in it (in the
+/// sub-cgroup of `paths` below the unit's, with `--cgroup`), then let the child go on; on
+/// failure the child is killed.
+fn attach_through_systemd(
+    stored: &crate::state::Stored,
+    paths: &BTreeMap<String, PathBuf>,
+    pid: Pid,
+    chan: &Channel,
+) -> Result<()> {
     let unit = stored.systemd_unit.as_deref();
+    let sub = paths
+        .get("")
+        .zip(stored.cgroup_paths.get(""))
+        .and_then(|(p, top)| p.strip_prefix(top).ok())
+        .filter(|rel| !rel.as_os_str().is_empty())
+        .map(|rel| Path::new("/").join(rel))
+        .unwrap_or_default();
     let result =
         crate::cgroups::Cgroup::from_state(&stored.cgroup_paths, unit, stored.systemd_user)
             .ok_or_else(|| Error::Lifecycle(format!("container {} has no cgroup", stored.id)))
-            .and_then(|cg| cg.attach_through_manager(pid))
+            .and_then(|cg| cg.attach_through_manager(pid, &sub))
             .and_then(|()| chan.send(&Msg::Go { cgroup_tree: None }));
     if result.is_err() {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        let _ = waitpid(pid, None);
+        super::reap_within(pid, super::REAP_LIMIT);
     }
     result
 }
@@ -385,11 +417,11 @@ fn child_steps(
 
 /// After Ready, the child's end of the channel is closed by its execve (close-on-exec): EOF
 /// means the program runs, as `start` waits for the init; a failed execve reports `Failed`.
-fn exec_done(chan: &Channel) -> Result<()> {
+fn exec_done(chan: &Channel, check: &mut dyn FnMut() -> Result<()>) -> Result<()> {
     loop {
-        match chan.recv()? {
+        match chan.recv_watched(check)? {
             None => return Ok(()),
-            Some(Msg::Failed { message, .. }) => return Err(super::start_failure(&message)),
+            Some((Msg::Failed { message, .. }, _)) => return Err(super::start_failure(&message)),
             Some(_) => {}
         }
     }
@@ -401,14 +433,19 @@ fn drive(
     intermediate: Pid,
     seccomp: Option<&crate::seccomp::Filter>,
     stored: &crate::state::Stored,
+    check: &mut dyn FnMut() -> Result<()>,
 ) -> Result<(Pid, Option<OwnedFd>)> {
     let mut pid = None;
     let mut pty = None;
     let result = loop {
-        match chan.recv_with_fd()? {
+        let msg = match chan.recv_watched(check) {
+            Ok(m) => m,
+            Err(e) => break Err(e),
+        };
+        match msg {
             Some((Msg::Pid(p), _)) => {
                 pid = Some(Pid::from_raw(p));
-                let _ = waitpid(intermediate, None);
+                super::reap_within(intermediate, super::REAP_LIMIT);
             }
             Some((Msg::Pty, Some(fd))) => pty = Some(fd),
             Some((Msg::SeccompListener, Some(fd))) => {
@@ -419,7 +456,7 @@ fn drive(
                 }
             }
             Some((Msg::Ready, _)) => match pid {
-                Some(p) => break exec_done(chan).map(|()| (p, pty)),
+                Some(p) => break exec_done(chan, check).map(|()| (p, pty)),
                 None => break Err(Error::Init("exec process sent Ready before its PID".into())),
             },
             Some((Msg::Failed { message, .. }, _)) => break Err(super::start_failure(&message)),
@@ -441,7 +478,7 @@ fn drive(
             let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
         }
         let _ = nix::sys::signal::kill(intermediate, nix::sys::signal::Signal::SIGKILL);
-        let _ = waitpid(intermediate, None);
+        super::reap_within(intermediate, super::REAP_LIMIT);
     }
     result
 }
