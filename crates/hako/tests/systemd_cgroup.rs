@@ -536,16 +536,19 @@ fn rootless_lifecycle(w: &World, user: &SdUser, bin: PathBuf, prefix: &str) {
     );
     assert_eq!(read(&dir, "pids.max"), "20", "{prefix}");
 
-    // An exec'd process joins the scope too.
-    let seen = rt
-        .run(&["exec", &id, "cat", "/proc/self/cgroup"])
-        .ok()
-        .stdout();
+    // An exec'd process joins the scope too, or a sub-cgroup of it with --cgroup.
+    let exec = |args: &[&str]| rt.run(args).ok().stdout().trim().to_string();
+    let seen = exec(&["exec", &id, "cat", "/proc/self/cgroup"]);
     assert_eq!(
-        seen.trim(),
+        seen,
         format!("0::{cg}"),
         "{prefix}: exec'd process's cgroup"
     );
+    let mut mkdir = user.cmd(Path::new("mkdir"));
+    mkdir.arg(dir.join("sub"));
+    run_to_files(&w.dir, &mut mkdir).ok();
+    let seen = exec(&["exec", "--cgroup", "sub", &id, "cat", "/proc/self/cgroup"]);
+    assert_eq!(seen, format!("0::{cg}/sub"), "{prefix}: exec --cgroup sub");
 
     rt.run(&["update", "--memory", "128m", &id]).ok();
     assert_eq!(user.show(&unit, "MemoryMax"), (128u64 << 20).to_string());
