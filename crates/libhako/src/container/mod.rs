@@ -9,6 +9,7 @@ mod foreground;
 mod kill;
 mod list;
 mod pause;
+mod pidfile;
 mod ps;
 mod run;
 mod start;
@@ -52,7 +53,7 @@ pub fn status(sd: &StateDir, stored: &Stored) -> Status {
     if crate::cgroups::frozen(&stored.cgroup_paths) {
         return Status::Paused;
     }
-    if sd.fifo().exists() {
+    if sd.has_fifo() {
         Status::Created
     } else {
         Status::Running
