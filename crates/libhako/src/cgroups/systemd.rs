@@ -376,8 +376,8 @@ fn connect(manager: Manager) -> Result<Conn> {
 
 /// The user instance of `uid`: its private socket (no bus daemon needed), else the session
 /// bus, where runc's `DetectUserDbusSessionBusAddress` looks. The runtime dir is the caller's
-/// `XDG_RUNTIME_DIR` when the unit is its own, else `/run/user/<uid>` (root deleting a user's
-/// container).
+/// `XDG_RUNTIME_DIR` when the unit is its own, else `/run/user/<uid>` (the environment is
+/// another user's then).
 fn connect_user(uid: u32) -> Result<Conn> {
     let own = nix::unistd::geteuid().as_raw() == uid;
     let env = |k: &str| std::env::var_os(k).filter(|v| own && !v.is_empty());
