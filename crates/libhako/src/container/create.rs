@@ -170,9 +170,11 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     let linux = plan.spec.linux().as_ref();
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
     let resources = linux.and_then(|l| l.resources().as_ref());
+    let annotations = plan.spec.annotations().clone().unwrap_or_default();
+    let systemd = opts.systemd_cgroup.then_some(&annotations);
     // Rootless: no cgroup at all unless the caller may write one (runc's rule).
     let cgroup = cgroups::keep_if_writable(
-        cgroups::Cgroup::plan(cgroups_path, &opts.id, opts.systemd_cgroup)?,
+        cgroups::Cgroup::plan(cgroups_path, &opts.id, systemd)?,
         crate::rootless::cgroups_rootless(),
         cgroups_path,
         resources,
@@ -205,7 +207,7 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         rootfs: plan.rootfs.clone(),
         created: state::now_rfc3339(),
         owner: crate::passwd::user_name(nix::unistd::geteuid().as_raw()),
-        annotations: plan.spec.annotations().clone().unwrap_or_default(),
+        annotations,
         creating: true,
         cgroup_paths: guard
             .cgroup
@@ -216,6 +218,10 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
             .cgroup
             .as_ref()
             .and_then(cgroups::Cgroup::systemd_unit),
+        systemd_user: guard
+            .cgroup
+            .as_ref()
+            .and_then(cgroups::Cgroup::systemd_user),
         no_new_keyring: opts.no_new_keyring,
     };
     // Recorded before the cgroup is made (and the init's PID as soon as it exists): whenever
