@@ -681,7 +681,7 @@ fn other_platforms_and_windows_only_fields_are_refused() {
 #[test]
 fn check_before_update_from_the_config_holds_for_updates() {
     let w = World::new("coverage-cbu");
-    let cg = format!("/hako-test/{}", common::unique("cbu"));
+    let cg = format!("/{}", common::unique("hako-test-cbu"));
     let mut b = w.bundle(&[
         "sh",
         "-c",
