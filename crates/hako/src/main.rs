@@ -37,7 +37,7 @@ const GLOBALS: &[Flag] = &[
         "criu",
         None,
         Kind::Text,
-        "path to the criu binary (accepted; checkpoint and restore are not supported)",
+        "path to the criu binary used for checkpoint and restore (default: criu on PATH)",
     ),
     Flag::switch(
         "systemd-cgroup",
@@ -188,6 +188,7 @@ fn run() -> i32 {
         root,
         logger: &logger,
         systemd_cgroup: g.on("systemd-cgroup") || m.on("systemd-cgroup"),
+        criu: m.value("criu").or(g.value("criu")).map(PathBuf::from),
     };
     match commands::dispatch(&ctx, verb, &m) {
         Ok(code) => code,

@@ -34,6 +34,8 @@ pub struct Ctx<'a> {
     /// `--systemd-cgroup`: `create` and `run` make the cgroup as a systemd unit (later verbs
     /// follow what state.json recorded, as runc's).
     pub systemd_cgroup: bool,
+    /// `--criu`: the criu binary for `checkpoint` and `restore`.
+    pub criu: Option<PathBuf>,
 }
 
 /// The verbs, in the order of `hako help` (runc's).
@@ -88,7 +90,7 @@ pub fn dispatch(ctx: &Ctx<'_>, verb: &Verb, m: &Matches) -> anyhow::Result<i32> 
         "events" => events::run(ctx, m),
         "features" => features::run(),
         "checkpoint" => checkpoint::run(ctx, m),
-        "restore" => restore::run(),
+        "restore" => restore::run(ctx, m),
         _ => help::run(m),
     }
 }

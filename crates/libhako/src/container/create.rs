@@ -415,7 +415,7 @@ fn drive(
 
 /// Record the init's PID and start time in state.json (still "creating") as soon as it exists,
 /// so that `delete --force` finds it even if this process dies before `create` ends.
-fn record_pid(sd: &StateDir, pid: Pid) -> Result<()> {
+pub(super) fn record_pid(sd: &StateDir, pid: Pid) -> Result<()> {
     let (pid_start, _) = state::proc_stat(pid.as_raw()).unwrap_or_default();
     sd.save(&Stored {
         pid: pid.as_raw(),
@@ -425,7 +425,7 @@ fn record_pid(sd: &StateDir, pid: Pid) -> Result<()> {
 }
 
 /// The OCI state JSON hooks get while the container is being created.
-fn creating_state(sd: &StateDir, init: Pid) -> Result<String> {
+pub(super) fn creating_state(sd: &StateDir, init: Pid) -> Result<String> {
     let stored = sd.load()?;
     let entry = super::Entry {
         stored: Stored {
@@ -465,12 +465,12 @@ pub(crate) fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
 }
 
 /// Undo a failed create: kill what was started, remove the state dir.
-struct Cleanup<'a> {
-    sd: &'a StateDir,
-    child: Option<Pid>,
-    init: Option<Pid>,
-    armed: bool,
-    cgroup: Option<cgroups::Cgroup>,
+pub(super) struct Cleanup<'a> {
+    pub sd: &'a StateDir,
+    pub child: Option<Pid>,
+    pub init: Option<Pid>,
+    pub armed: bool,
+    pub cgroup: Option<cgroups::Cgroup>,
 }
 
 impl Drop for Cleanup<'_> {
