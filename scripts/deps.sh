@@ -15,6 +15,8 @@ pkgs+=(apparmor)
 # tests/selinux.rs (in scripts/vm-selinux-tests.sh's VM): Debian's reference policy and
 # load_policy to load it.
 pkgs+=(selinux-policy-default policycoreutils)
+# checkpoint/restore (tests/checkpoint.rs, run by scripts/vm-checkpoint-tests.sh in a VM).
+pkgs+=(criu)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -88,10 +88,14 @@ impl CriuFlags {
     }
 }
 
-/// Open directory `path` for CRIU (made, mode 0700, if `make` and missing).
+/// Open directory `path` for CRIU (made with its parents, mode 0700, if `make` and missing).
 pub(super) fn open_dir(path: &Path, make: bool, what: &str) -> Result<OwnedFd> {
     if make {
-        match std::fs::DirBuilder::new().mode(0o700).create(path) {
+        match std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+        {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(Error::io("creating", path, e).with_what(what)),

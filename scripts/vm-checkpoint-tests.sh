@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The checkpoint/restore tests (crates/hako/tests/checkpoint.rs) where CRIU works: Debian's
+# CRIU 3.17 fails on this host's kernel (`criu check`), so they run inside one throw-away QEMU
+# VM booted with Debian's stock 6.1 kernel and a pure cgroup v2 layout (../shared/vm/vmrun;
+# the host filesystem is shared read-only, an overlay takes the writes). The test binary is
+# built here; runc 1.5.1 (../shared/reference/runc) and Debian's 1.1.5 are the controls. A test
+# that reports SKIPPED there fails this script.
+# Usage: scripts/vm-checkpoint-tests.sh [test name filter]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+vmrun=${VMRUN:-$(cd .. && pwd)/shared/vm/vmrun}
+[ -x "$vmrun" ] || { echo "vmrun not found at $vmrun (set VMRUN)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
+command -v criu >/dev/null || { echo "criu is not installed (apt-get install criu)" >&2; exit 1; }
+
+bin=$(cargo test --test checkpoint --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\)).*/\1/p' | tail -1)
+[ -n "$bin" ] || { echo "could not find the checkpoint test binary" >&2; exit 1; }
+bin=$(realpath "$bin")
+
+guest=$(cat <<'GUEST'
+set -u
+echo "== $(criu --version | head -1) on $(uname -r); criu check: $(criu check 2>&1 | tail -1)"
+# TMPDIR: the guest's overlay /tmp (host writes are discarded with the VM).
+timeout 1500 env TMPDIR=/tmp "$BIN" --test-threads=2 $FILTER 2>&1 | tee /tmp/tests.log
+rc=${PIPESTATUS[0]}
+if grep -q '^SKIPPED: ' /tmp/tests.log; then
+  echo "== checkpoint tests were skipped inside the VM" >&2
+  rc=1
+fi
+exit $rc
+GUEST
+)
+
+echo "== checkpoint/restore tests in a VM (Debian 6.1 kernel, cgroup v2)"
+if "$vmrun" -c v2 -t 1800 -m 3G -e RUST_BACKTRACE=1 -e BIN="$bin" -e FILTER="${1:-}" -- bash -c "$guest"; then
+  echo "== checkpoint: passed"
+else
+  echo "== checkpoint: FAILED" >&2
+  exit 1
+fi
