@@ -55,6 +55,9 @@ pub fn checkpoint(o: &CheckpointOptions) -> Result<Vec<String>> {
     }
     let spec = sd.load_config()?;
     let images = o.criu.images();
+    // runc makes the directory (0700) first, even for a pre-dump, and leaves it after a
+    // failure; a relative --parent-path is looked up from it.
+    let images_fd = criu_opts::open_dir(&images, true, "--image-path")?;
     let parent = parent_path(&images, o.parent_path.as_deref())?;
     let page_server = o.page_server.as_deref().map(page_server).transpose()?;
     let c = Criu::new(o.criu.criu.as_deref());
@@ -68,8 +71,6 @@ pub fn checkpoint(o: &CheckpointOptions) -> Result<Vec<String>> {
         ));
     }
     let status_fd = o.status_fd.map(writable_fd).transpose()?;
-    // runc makes the directory (0700) even for a pre-dump, and leaves it after a failure.
-    let images_fd = criu_opts::open_dir(&images, true, "--image-path")?;
     let mut opts = o.criu.opts(LOG)?;
     opts.set_images_dir_fd(images_fd.as_raw_fd());
     let (_work_fd, log_dir) = o.criu.work_dir(&images, &mut opts)?;
