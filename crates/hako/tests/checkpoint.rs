@@ -720,3 +720,178 @@ fn features_say_checkpoint_only_where_criu_works() {
     let want = if no_criu().is_none() { "true" } else { "false" };
     assert_eq!(enabled, Some(want), "criu check says {:?}", no_criu());
 }
+
+// ---- Podman end to end (in the VM too; runc 1.5.1 as the control). ----
+
+/// A private Podman naming one runtime: containers.conf, vfs storage and state in `dir`, its
+/// containers under a cgroup parent of their own, no network (no CNI in the VM).
+struct Podman {
+    dir: PathBuf,
+    cgparent: String,
+}
+
+impl Podman {
+    fn new(w: &World, name: &str, runtime: &Path) -> Podman {
+        let dir = w
+            .dir
+            .join(unique(&format!("podman-{}", name.replace(' ', "-"))));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rt = "ckpt-runtime";
+        let conf = format!(
+            "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n\
+             [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n\
+             runtime = \"{rt}\"\nruntime_supports_json = [\"{rt}\"]\n\
+             [engine.runtimes]\n{rt} = [\"{}\"]\n",
+            runtime.display()
+        );
+        std::fs::write(dir.join("containers.conf"), conf).unwrap();
+        let storage = format!(
+            "[storage]\ndriver = \"vfs\"\nrunroot = \"{0}/run\"\ngraphroot = \"{0}/graph\"\n",
+            dir.display()
+        );
+        std::fs::write(dir.join("storage.conf"), storage).unwrap();
+        let p = Podman {
+            dir,
+            cgparent: format!("/{}", unique("hako-ckpt-podman")),
+        };
+        // A busybox image: the rootfs of a test bundle, with PATH set.
+        let b = w.bundle(&["true"]);
+        let tar = p.dir.join("busybox.tar");
+        let ok = Command::new("tar")
+            .arg("-C")
+            .arg(b.rootfs())
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let tar = tar.to_str().unwrap().to_string();
+        p.ok(&[
+            "import",
+            "--change",
+            "ENV PATH=/bin",
+            &tar,
+            "localhost/ckpt:t",
+        ]);
+        p
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let d = self.dir.display().to_string();
+        Command::new("podman")
+            .current_dir(&self.dir)
+            .env("CONTAINERS_CONF", self.dir.join("containers.conf"))
+            .env("CONTAINERS_STORAGE_CONF", self.dir.join("storage.conf"))
+            .args([
+                "--root",
+                &format!("{d}/graph"),
+                "--runroot",
+                &format!("{d}/run"),
+            ])
+            .args(["--tmpdir", &format!("{d}/tmp")])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn status(&self, name: &str) -> String {
+        self.ok(&["inspect", "-f", "{{.State.Status}}", name])
+            .trim()
+            .to_string()
+    }
+
+    /// The numbers the counter printed (its log).
+    fn numbers(&self, name: &str) -> Vec<u64> {
+        self.ok(&["logs", name])
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// Wait until the counter printed `min` or more, then check it carried on from `before`
+    /// (the numbers it printed before its checkpoint): no number up to `before`'s last
+    /// beyond those (a restarted counter would print 1, 2, ... again).
+    fn carries_on(&self, name: &str, before: &[u64], who: &str) -> u64 {
+        let last = before.last().copied().unwrap_or(0);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let now = self.numbers(name);
+            let old = now.iter().filter(|n| **n <= last).count();
+            assert!(
+                old == 0 || old == before.len(),
+                "{who}: {name} restarted: {now:?} after {before:?}"
+            );
+            if let Some(n) = now.last().filter(|n| **n >= last + 3) {
+                return *n;
+            }
+            assert!(Instant::now() < deadline, "{who}: {name} stopped at {last}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.run(&["rm", "-af", "-t", "0"]);
+        for d in cgroups_named(self.cgparent.trim_start_matches('/')) {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+#[test]
+fn podman_checkpoint_and_restore() {
+    require_criu!("podman_checkpoint_and_restore");
+    let w = World::new("ckpt-podman");
+    let mut runtimes = vec![("hako", PathBuf::from(hako_bin()))];
+    runtimes.extend(reference_runc().map(|r| ("runc 1.5.1", r)));
+    for (name, bin) in runtimes {
+        let p = Podman::new(&w, name, &bin);
+        let counter = "i=0; while :; do i=$((i+1)); echo $i; sleep 0.2; done";
+        p.ok(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--cgroup-parent",
+            &p.cgparent,
+            "--name",
+            "ctr",
+            "localhost/ckpt:t",
+            "/bin/sh",
+            "-c",
+            counter,
+        ]);
+        p.carries_on("ctr", &[], name);
+        p.ok(&["container", "checkpoint", "ctr"]);
+        assert_eq!(p.status("ctr"), "exited", "{name}");
+        let before = p.numbers("ctr");
+        p.ok(&["container", "restore", "ctr"]);
+        assert_eq!(p.status("ctr"), "running", "{name}");
+        p.carries_on("ctr", &before, name);
+        // Exported, removed, imported under a new name: it counts on from where it was.
+        let tar = p.dir.join("ctr.tar.gz");
+        let tar = tar.to_str().unwrap();
+        p.ok(&["container", "checkpoint", "--export", tar, "ctr"]);
+        let before = p.numbers("ctr");
+        p.ok(&["rm", "-f", "ctr"]);
+        p.ok(&["container", "restore", "--import", tar, "--name", "again"]);
+        assert_eq!(p.status("again"), "running", "{name}");
+        p.carries_on("again", &before, name);
+        let cmd = p.ok(&["exec", "again", "/bin/cat", "/proc/1/cmdline"]);
+        assert!(cmd.contains("while"), "{name}: {cmd}");
+        p.ok(&["rm", "-f", "-t", "0", "again"]);
+    }
+}
