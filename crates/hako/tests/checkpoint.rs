@@ -731,10 +731,9 @@ struct Podman {
 }
 
 impl Podman {
-    fn new(w: &World, name: &str, runtime: &Path) -> Podman {
-        let dir = w
-            .dir
-            .join(unique(&format!("podman-{}", name.replace(' ', "-"))));
+    fn new(w: &World, runtime: &Path) -> Podman {
+        // Podman refuses a runroot path longer than 50 characters: a short dir of its own.
+        let dir = std::env::temp_dir().join(unique("hkpm"));
         std::fs::create_dir_all(&dir).unwrap();
         let rt = "ckpt-runtime";
         let conf = format!(
@@ -848,6 +847,7 @@ impl Drop for Podman {
         for d in cgroups_named(self.cgparent.trim_start_matches('/')) {
             let _ = std::fs::remove_dir(d);
         }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -858,7 +858,7 @@ fn podman_checkpoint_and_restore() {
     let mut runtimes = vec![("hako", PathBuf::from(hako_bin()))];
     runtimes.extend(reference_runc().map(|r| ("runc 1.5.1", r)));
     for (name, bin) in runtimes {
-        let p = Podman::new(&w, name, &bin);
+        let p = Podman::new(&w, &bin);
         let counter = "i=0; while :; do i=$((i+1)); echo $i; sleep 0.2; done";
         p.ok(&[
             "run",
