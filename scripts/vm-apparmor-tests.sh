@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # The process.apparmorProfile integration tests (crates/hako/tests/apparmor.rs) where AppArmor
-# is enabled: this machine boots without it, so a throw-away QEMU VM (../shared/vm/vmrun) boots
+# is enabled: this machine boots without it, so a throw-away QEMU VM (scripts/vmrun) boots
 # with AppArmor as the major LSM, mounts securityfs, and runs the test binary (built here); the
 # tests load their own profiles with apparmor_parser. A test that reports SKIPPED there (other
 # than the refusal test, which needs a host without AppArmor) fails this script.
 # Usage: scripts/vm-apparmor-tests.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-vmrun=${VMRUN:-$(cd .. && pwd)/shared/vm/vmrun}
-[ -x "$vmrun" ] || { echo "vmrun not found at $vmrun (set VMRUN)" >&2; exit 1; }
+vmrun=scripts/vmrun
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 command -v apparmor_parser >/dev/null || [ -x /usr/sbin/apparmor_parser ] ||
   { echo "apparmor_parser is not installed (apt-get install apparmor)" >&2; exit 1; }

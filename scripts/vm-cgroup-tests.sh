@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
 # The cgroup integration tests (crates/hako/tests/cgroups.rs) on the layouts this machine does
 # not have: inside a throw-away QEMU VM with a pure cgroup v2 hierarchy, then one with pure v1
-# (../shared/vm/vmrun; the host filesystem is shared read-only). The test binary is built here
+# (scripts/vmrun; the host filesystem is shared read-only). The test binary is built here
 # and run directly in the guest, one boot per layout. Usage: scripts/vm-cgroup-tests.sh [v2 v1 hybrid]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-vmrun=${VMRUN:-$(cd .. && pwd)/shared/vm/vmrun}
-[ -x "$vmrun" ] || { echo "vmrun not found at $vmrun (set VMRUN)" >&2; exit 1; }
+vmrun=scripts/vmrun
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 layouts=("$@")
 [ ${#layouts[@]} -gt 0 ] || layouts=(v2 v1)

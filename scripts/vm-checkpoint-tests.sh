@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # The checkpoint/restore tests (crates/hako/tests/checkpoint.rs) where CRIU works: Debian's
 # CRIU 3.17 fails on this host's kernel (`criu check`), so they run inside one throw-away QEMU
-# VM booted with Debian's stock 6.1 kernel and a pure cgroup v2 layout (../shared/vm/vmrun;
+# VM booted with Debian's stock 6.1 kernel and a pure cgroup v2 layout (scripts/vmrun;
 # the host filesystem is shared read-only, an overlay takes the writes). The test binary is
-# built here; runc 1.5.1 (../shared/reference/runc) and Debian's 1.1.5 are the controls. A test
+# built here; runc 1.5.1 (../shared/reference/runc, when there) and Debian's 1.1.5 are the
+# controls, for hako's commands and through Podman. A test
 # that reports SKIPPED there fails this script.
 # Usage: scripts/vm-checkpoint-tests.sh [test name filter]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-vmrun=${VMRUN:-$(cd .. && pwd)/shared/vm/vmrun}
-[ -x "$vmrun" ] || { echo "vmrun not found at $vmrun (set VMRUN)" >&2; exit 1; }
+vmrun=scripts/vmrun
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 command -v criu >/dev/null || { echo "criu is not installed (apt-get install criu)" >&2; exit 1; }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The process.selinuxLabel / linux.mountLabel integration tests (crates/hako/tests/selinux.rs)
 # where SELinux is enabled: this machine boots without it, so a throw-away QEMU VM
-# (../shared/vm/vmrun) boots with SELinux as the major LSM, mounts selinuxfs, loads Debian's
+# (scripts/vmrun) boots with SELinux as the major LSM, mounts selinuxfs, loads Debian's
 # reference policy (selinux-policy-default) in permissive mode with load_policy, and runs the
 # test binary (built here). Permissive mode applies labels as enforcing does (an invalid
 # context is refused either way); enforcing would need a labelled root filesystem, and the
@@ -10,8 +10,7 @@
 # Usage: scripts/vm-selinux-tests.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-vmrun=${VMRUN:-$(cd .. && pwd)/shared/vm/vmrun}
-[ -x "$vmrun" ] || { echo "vmrun not found at $vmrun (set VMRUN)" >&2; exit 1; }
+vmrun=scripts/vmrun
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 [ -x /usr/sbin/load_policy ] ||
   { echo "load_policy is not installed (apt-get install policycoreutils)" >&2; exit 1; }

@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # The --systemd-cgroup integration tests (crates/hako/tests/systemd_cgroup.rs) where systemd
 # runs: this machine has no systemd as PID 1, so a throw-away QEMU VM with pure cgroup v2
-# (../shared/vm/vmrun) starts systemd as PID 1 of a new PID (and mount) namespace, and the
+# (scripts/vmrun) starts systemd as PID 1 of a new PID (and mount) namespace, and the
 # test binary (built here) runs inside that namespace, where hako reaches systemd over
 # /run/systemd/private. A test that reports SKIPPED there fails this script.
 # Usage: scripts/vm-systemd-tests.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-vmrun=${VMRUN:-$(cd .. && pwd)/shared/vm/vmrun}
-[ -x "$vmrun" ] || { echo "vmrun not found at $vmrun (set VMRUN)" >&2; exit 1; }
+vmrun=scripts/vmrun
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 [ -x /lib/systemd/systemd ] || { echo "systemd is not installed (apt-get install systemd)" >&2; exit 1; }
 

@@ -2,25 +2,65 @@
 //! `--log FILE`, to that file in the chosen format, where engines read the last error line.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::Arc;
 
 use crate::LogFormat;
 
 /// Where and how to log.
+#[derive(Clone)]
 pub struct Logger {
-    file: Option<PathBuf>,
+    /// `--log FILE`, opened at start for appending (close-on-exec). A container init, a copy of
+    /// the runtime, writes its `--debug` steps through the same open file: after pivot_root
+    /// the path is out of its view.
+    file: Option<Arc<std::fs::File>>,
     format: LogFormat,
     debug: bool,
 }
 
 impl Logger {
-    /// A logger for the global flags.
-    pub fn new(file: Option<PathBuf>, format: LogFormat, debug: bool) -> Self {
-        Logger {
+    /// A logger for the global flags. As runc, the log file is made (0644, appended to) now,
+    /// whether or not anything is logged; one that cannot be opened is an error naming it.
+    pub fn new(file: Option<&Path>, format: LogFormat, debug: bool) -> Result<Self, String> {
+        // runc's default: "/dev/stderr" is stderr itself.
+        let file = match file.filter(|f| *f != Path::new("/dev/stderr")) {
+            None => None,
+            Some(path) => Some(Arc::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(0o644)
+                    .open(path)
+                    .map_err(|e| {
+                        let errno = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0));
+                        format!(
+                            "open {}: {}",
+                            path.display(),
+                            libhako::error::errno_text(errno)
+                        )
+                    })?,
+            )),
+        };
+        Ok(Logger {
             file,
             format,
             debug,
+        })
+    }
+
+    /// A logger to stderr alone, in text, without debug.
+    pub fn plain() -> Self {
+        Logger {
+            file: None,
+            format: LogFormat::Text,
+            debug: false,
         }
+    }
+
+    /// Whether `--debug` is on.
+    pub fn debugging(&self) -> bool {
+        self.debug
     }
 
     /// Log an error: stderr and the log file.
@@ -51,18 +91,13 @@ impl Logger {
     }
 
     fn to_file(&self, now: &str, level: &str, msg: &str) {
-        let Some(path) = &self.file else { return };
+        let Some(f) = &self.file else { return };
         let line = match self.format {
             LogFormat::Text => text_line(now, level, msg),
             LogFormat::Json => json_line(now, level, msg),
         };
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path);
-        if let Ok(mut f) = f {
-            let _ = writeln!(f, "{line}");
-        }
+        // One write of the whole line: O_APPEND keeps lines of several processes whole.
+        let _ = (&**f).write_all(format!("{line}\n").as_bytes());
     }
 }
 

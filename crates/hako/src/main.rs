@@ -100,7 +100,7 @@ fn usage_error(logger: &log::Logger, u: &Usage, verb: Option<&Verb>) -> i32 {
 
 /// Parse the command line and run the verb; the exit status.
 fn run() -> i32 {
-    let plain = log::Logger::new(None, LogFormat::Text, false);
+    let plain = log::Logger::plain();
     let mut args = Vec::new();
     for a in std::env::args_os() {
         match a.into_string() {
@@ -142,11 +142,11 @@ fn run() -> i32 {
     };
     let make_logger = |m: &cli::Matches| -> Result<log::Logger, String> {
         let value = |k: &str| m.value(k).or(g.value(k));
-        Ok(log::Logger::new(
-            value("log").map(PathBuf::from),
+        log::Logger::new(
+            value("log").map(std::path::Path::new),
             log_format(value("log-format"))?,
             m.on("debug") || g.on("debug"),
-        ))
+        )
     };
     // The global flags alone, for a usage error of the verb's.
     let logger_before = match make_logger(&cli::Matches::default()) {
@@ -172,6 +172,12 @@ fn run() -> i32 {
             return 1;
         }
     };
+    if logger.debugging() {
+        // Each step of the library (create, the init, start...) at debug level.
+        let steps = logger.clone();
+        libhako::trace::log_steps(Box::new(move |step| steps.debug(step)));
+        logger.debug(&format!("hako {}: {}", verb.name, m.args.join(" ")));
+    }
     // runc's rule for the default; `spec` needs no state root.
     let root = match m.value("root").or(g.value("root")).map(PathBuf::from) {
         Some(root) => root,

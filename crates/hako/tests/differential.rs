@@ -1,4 +1,5 @@
-//! Differential tests against runc: the same bundle runs under `runc` (with a private
+//! Differential tests against runc (the reference 1.5.1 in `../shared` when present, else
+//! Debian's: `common::runc_bin`): the same bundle runs under `runc` (with a private
 //! `--root` in the test world's temp dir) and under hako, and what a caller or the container
 //! can observe is compared: `state` and `list` output, exit codes and error lines, and what the
 //! container sees under the default spec (mounts, credentials, /dev, limits, env).
@@ -19,26 +20,6 @@ use std::time::{Duration, Instant};
 use common::{Bundle, Out, World};
 use serde_json::{json, Value};
 
-/// The runc under comparison: `/usr/sbin/runc`, else the first `runc` on PATH.
-fn runc_bin() -> PathBuf {
-    let mut candidates = vec![
-        PathBuf::from("/usr/sbin/runc"),
-        PathBuf::from("/usr/bin/runc"),
-    ];
-    if let Some(path) = std::env::var_os("PATH") {
-        candidates.extend(std::env::split_paths(&path).map(|d| d.join("runc")));
-    }
-    candidates
-        .into_iter()
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "runc not found (looked in /usr/sbin, /usr/bin and PATH): the differential \
-                 tests compare hako with runc, install it (apt-get install runc)"
-            )
-        })
-}
-
 /// runc with its own state root inside the world's temp dir. Every container registered
 /// with [`Runc::track`] is `runc delete --force`d on drop, even when the test fails.
 struct Runc {
@@ -50,7 +31,7 @@ struct Runc {
 impl Runc {
     fn new(w: &World) -> Runc {
         Runc {
-            bin: runc_bin(),
+            bin: common::runc_bin(),
             root: w.dir.join("runc-state"),
             ids: Default::default(),
         }
@@ -146,9 +127,13 @@ impl Both {
         b
     }
 
-    /// The same verb under both runtimes: (runc, hako).
+    /// The same verb under both runtimes: (runc, hako). A `create` or `run` gives each
+    /// runtime's container a cgroup of its own ([`own_cgroup`]).
     fn both(&self, args: &[&str]) -> (Out, Out) {
-        (self.runc.run(args), self.hako(args))
+        own_cgroup(args, "runc");
+        let r = self.runc.run(args);
+        own_cgroup(args, "hako");
+        (r, self.hako(args))
     }
 
     /// hako with this world's `--root`, stdio in files (see [`exec`]).
@@ -205,6 +190,27 @@ impl Both {
             }
         }
     }
+}
+
+/// Before a `create` or `run` of `args` (`... --bundle DIR ... ID`) by `who`: set the bundle's
+/// `linux.cgroupsPath` to `<ID>-<who>` (relative, under the runtime's own cgroup, as the
+/// default `<ID>` is). Both containers of one id would otherwise share a cgroup, which runc 1.5
+/// and hako refuse once it holds processes (and each `delete` would kill the other's).
+fn own_cgroup(args: &[&str], who: &str) {
+    if !matches!(args.first(), Some(&"create" | &"run")) {
+        return;
+    }
+    let bundle = args
+        .iter()
+        .position(|a| *a == "--bundle")
+        .and_then(|i| args.get(i + 1));
+    let (Some(dir), Some(id)) = (bundle, args.last()) else {
+        return;
+    };
+    let mut b = Bundle {
+        dir: PathBuf::from(dir),
+    };
+    b.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("{id}-{who}")));
 }
 
 /// The JSON type name of a value, for shape comparisons.
@@ -374,7 +380,8 @@ fn state_bundle_and_rootfs_are_absolute_from_a_relative_bundle() {
     let id = t.id("rel");
     let parent = b.dir.parent().unwrap();
     let rel = b.dir.file_name().unwrap().to_str().unwrap();
-    for mut c in [t.runc.cmd(), t.w.cmd()] {
+    for (mut c, who) in [(t.runc.cmd(), "runc"), (t.w.cmd(), "hako")] {
+        own_cgroup(&["create", "--bundle", b.path(), &id], who);
         c.current_dir(parent).args(["create", "--bundle", rel, &id]);
         exec(c, &t.w.dir).ok();
     }
@@ -575,7 +582,17 @@ fn run_killed_by_signal_exits_128_plus_n_like_runc() {
             .spawn()
             .expect("spawn run")
     };
-    let (rc, hc) = (spawn(t.runc.cmd()), spawn(t.w.cmd()));
+    // One after the other: each reads the bundle with its own cgroup (see `own_cgroup`).
+    let run = ["run", "--bundle", b.path(), id.as_str()];
+    own_cgroup(&run, "runc");
+    let rc = spawn(t.runc.cmd());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while t.runc.run(&["state", &id]).code() != Some(0) {
+        assert!(Instant::now() < deadline, "runc: {id} never appeared");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    own_cgroup(&run, "hako");
+    let hc = spawn(t.w.cmd());
     t.wait_status(&id, "running");
     let (r, h) = t.both(&["kill", &id, "KILL"]);
     r.ok();
@@ -786,4 +803,69 @@ fn id_matches_runc() {
     let (r, h) = t.probe("id");
     assert_eq!(r, "uid=0(root) gid=0(root)\n");
     assert_eq!(h, r);
+}
+
+/// Whitespace-separated fields of a `ps` line, the last (the command) kept whole.
+fn ps_fields(line: &str, columns: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = line.trim_start();
+    while out.len() + 1 < columns {
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        out.push(rest[..end].to_string());
+        rest = rest[end..].trim_start();
+    }
+    out.push(rest.to_string());
+    out
+}
+
+/// `ps ID`: runc's header and columns in runc's order (tools parse them), hako's NSPID (the
+/// PID inside the container) after them, before the command; with ps arguments whose last
+/// column is no command, NSPID comes last.
+#[test]
+fn ps_keeps_runcs_columns_and_puts_nspid_before_the_command() {
+    let t = Both::new("diff-ps");
+    let b = t.bundle(&["sleep", "1000"]);
+    // Two ids: the default cgroup is named after the id, and ps lists the cgroup.
+    let (rid, hid) = (t.id("psr"), t.id("psh"));
+    t.runc.run(&["run", "-d", "--bundle", b.path(), &rid]).ok();
+    t.hako(&["run", "-d", "--bundle", b.path(), &hid]).ok();
+    for extra in [&[][..], &["-o", "pid,user,args"], &["-o", "user,pid,ppid"]] {
+        let r = t
+            .runc
+            .run(&[&["ps", rid.as_str()][..], extra].concat())
+            .ok()
+            .stdout();
+        let h = t
+            .hako(&[&["ps", hid.as_str()][..], extra].concat())
+            .ok()
+            .stdout();
+        let (rh, hh) = (r.lines().next().unwrap(), h.lines().next().unwrap());
+        let runc_cols: Vec<&str> = rh.split_whitespace().collect();
+        let mut hako_cols: Vec<&str> = hh.split_whitespace().collect();
+        let last_is_command = matches!(*runc_cols.last().unwrap(), "CMD" | "COMMAND");
+        let at = if last_is_command {
+            hako_cols.len() - 2
+        } else {
+            hako_cols.len() - 1
+        };
+        assert_eq!(hako_cols.remove(at), "NSPID", "{extra:?}: {hh}");
+        assert_eq!(hako_cols, runc_cols, "{extra:?}");
+        // The init's line: PID 1 inside, the same command as runc's.
+        let (rl, hl): (Vec<&str>, Vec<&str>) =
+            (r.lines().skip(1).collect(), h.lines().skip(1).collect());
+        assert_eq!((rl.len(), hl.len()), (1, 1), "runc:\n{r}\nhako:\n{h}");
+        let rf = ps_fields(rl[0], runc_cols.len());
+        let mut hf = ps_fields(hl[0], runc_cols.len() + 1);
+        assert_eq!(hf.remove(at), "1", "{extra:?}: {}", hl[0]);
+        let cmd = |f: &[String]| {
+            let i = runc_cols
+                .iter()
+                .position(|c| *c == "CMD" || *c == "COMMAND");
+            i.map(|i| f[i].clone())
+        };
+        assert_eq!(cmd(&hf), cmd(&rf), "{extra:?}");
+        if last_is_command {
+            assert_eq!(cmd(&hf).as_deref(), Some("sleep 1000"), "{extra:?}");
+        }
+    }
 }

@@ -994,6 +994,171 @@ fn podman_runc() {
 }
 
 // =============================================================================================
+// Rootless Podman
+
+/// Podman run by the unprivileged test user (`common::rootless_user`): it enters a user
+/// namespace of its own (a pause process keeps it) and runs the runtime there as its root,
+/// with no user namespace and no `cgroupsPath` in the config; the runtime must then run the
+/// container without a cgroup, as runc does (issue 19.1). Its `XDG_RUNTIME_DIR`, HOME (the
+/// image store) and containers.conf are in a temp dir; no network (`netns = "none"`: no
+/// slirp4netns here).
+struct RootlessPodman {
+    user: &'static common::TestUser,
+    image: String,
+    dir: TempDir,
+}
+
+impl RootlessPodman {
+    fn new(rt: Rt) -> RootlessPodman {
+        let user = common::rootless_user();
+        let dir = TempDir::new(&format!("podman-rootless-{}", rt.name()));
+        let conf = format!(
+            "[containers]\n\
+             # No CAP_SYS_RESOURCE here: podman's default rlimits are above the hard limit.\n\
+             default_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n\
+             netns = \"none\"\n\
+             [engine]\n\
+             cgroup_manager = \"cgroupfs\"\n\
+             events_logger = \"file\"\n\
+             runtime = \"{name}\"\n\
+             runtime_supports_json = [\"crun\", \"runc\", \"hako\"]\n\
+             [engine.runtimes]\n\
+             {name} = [\"{path}\"]\n",
+            name = rt.name(),
+            path = rt.path()
+        );
+        std::fs::write(dir.join("containers.conf"), conf).expect("containers.conf");
+        for d in ["xdg", "home"] {
+            std::fs::create_dir(dir.join(d)).expect("user dirs");
+            std::os::unix::fs::chown(dir.join(d), Some(user.uid), Some(user.gid)).expect("chown");
+        }
+        std::fs::set_permissions(
+            dir.join("xdg"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .expect("chmod");
+        let p = RootlessPodman {
+            user,
+            image: "localhost/hako-e2e/busybox:test".into(),
+            dir,
+        };
+        let tar = busybox_tar(&p.dir.0);
+        p.podman(&["import", &tar.to_string_lossy(), &p.image])
+            .and_then(Res::ok)
+            .expect("rootless podman import");
+        p
+    }
+
+    fn podman(&self, args: &[&str]) -> Result<Res, String> {
+        let mut c = Command::new("setpriv");
+        c.arg(format!("--reuid={}", self.user.uid))
+            .arg(format!("--regid={}", self.user.gid))
+            .args(["--init-groups", "--", "podman"])
+            .current_dir(self.dir.join("home"))
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+            .env("HOME", self.dir.join("home"))
+            .env("XDG_RUNTIME_DIR", self.dir.join("xdg"))
+            .env("CONTAINERS_CONF", self.dir.join("containers.conf"))
+            .args(args);
+        run(c)
+    }
+
+    fn inspect(&self, name: &str, format: &str) -> Result<String, String> {
+        let out = self.podman(&["inspect", "-f", format, name])?.ok()?;
+        Ok(out.out.trim().to_string())
+    }
+}
+
+impl Drop for RootlessPodman {
+    fn drop(&mut self) {
+        let _ = self.podman(&["rm", "-af", "-t", "0"]);
+        // The pause process holding the user's namespaces, by the PID Podman recorded.
+        let pause = self.dir.join("xdg/libpod/tmp/pause.pid");
+        if let Some(pid) = std::fs::read_to_string(pause)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+            .filter(|p| *p > 1)
+        {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        kill_strays(&self.dir.0);
+    }
+}
+
+fn podman_rootless_suite(rt: Rt) {
+    let p = RootlessPodman::new(rt);
+    let mut r = Report::new("rootless podman", rt);
+    let name = |tag: &str| format!("e2e-{}", common::unique(tag));
+
+    r.check(
+        "run --rm: output, exit code, root of the user's namespace",
+        || {
+            let script = "id -u; cat /proc/self/uid_map; exit 42";
+            let out = p
+                .podman(&["run", "--rm", &p.image, "sh", "-c", script])?
+                .code_is(42)?;
+            let uid = p.user.uid;
+            let map: Vec<String> = out.out.lines().map(|l| words(l).join(" ")).collect();
+            ensure!(
+                map.first().map(String::as_str) == Some("0")
+                    && map.iter().any(|l| *l == format!("0 {uid} 1")),
+                "{:?}",
+                out.out
+            );
+            Ok(())
+        },
+    );
+
+    let main = name("main");
+    r.check("run -d, exec: output and exit code", || {
+        p.podman(&["run", "-d", "--name", &main, &p.image, "sh", "-c", TRAPPER])?
+            .ok()?;
+        let status = p.inspect(&main, "{{.State.Status}}")?;
+        ensure!(status == "running", "status {status:?}");
+        let out = p
+            .podman(&["exec", &main, "sh", "-c", "echo in-$(hostname); exit 5"])?
+            .code_is(5)?;
+        ensure!(out.out.contains("in-"), "no output: {:?}", out.out);
+        Ok(())
+    });
+
+    r.check("stop: SIGTERM reaches the container", || {
+        let t = Instant::now();
+        p.podman(&["stop", "-t", "20", &main])?.ok()?;
+        ensure!(
+            t.elapsed() < Duration::from_secs(15),
+            "took {:?}",
+            t.elapsed()
+        );
+        let code = p.inspect(&main, "{{.State.ExitCode}}")?;
+        ensure!(code == "3", "exit code {code}, wanted 3 (TERM trapped)");
+        Ok(())
+    });
+
+    r.check("rm: container and runtime state gone", || {
+        let id = p.inspect(&main, "{{.Id}}")?;
+        p.podman(&["rm", &main])?.ok()?;
+        p.podman(&["container", "exists", &main])?.code_is(1)?;
+        let state = p.dir.join("xdg").join(rt.name()).join(&id);
+        ensure!(!state.exists(), "{} left behind", state.display());
+        Ok(())
+    });
+
+    r.finish();
+}
+
+#[test]
+fn podman_rootless_hako() {
+    podman_rootless_suite(Rt::Hako);
+}
+
+#[test]
+fn podman_rootless_runc() {
+    podman_rootless_suite(Rt::Runc);
+}
+
+// =============================================================================================
 // containerd
 
 /// One containerd for the tests running at the same time: root, state, sockets, opt dir and

@@ -348,7 +348,7 @@ fn trampoline_is_harmless_and_reports_exec_failures() {
     assert_eq!(out.code(), Some(255), "{}", out.stderr());
     assert_eq!(
         out.error_msg(),
-        "exec failed: exec \"/bin/garbage\": exec format error"
+        "exec failed: unable to start container process: exec \"/bin/garbage\": exec format error"
     );
     // Not the trampoline's doing, but its neighbour: SIGPIPE (bit 12), which the Rust runtime
     // ignores in hako, is not ignored in the container (the init's is compared with runc's

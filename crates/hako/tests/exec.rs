@@ -133,7 +133,8 @@ fn exec_into_stopped_or_unknown_container_fails() {
     assert_eq!(out.code(), Some(255));
     assert_eq!(
         out.error_msg(),
-        "exec failed: exec: \"no-such-program\": executable file not found in $PATH"
+        "exec failed: unable to start container process: exec: \"no-such-program\": \
+         executable file not found in $PATH"
     );
 }
 
@@ -359,14 +360,205 @@ fn exec_into_paused_container_needs_ignore_paused() {
 }
 
 #[test]
-fn exec_into_a_sub_cgroup_is_refused_clearly() {
+fn exec_into_a_missing_sub_cgroup_is_refused_clearly() {
     let w = World::new("exec-subcg");
     let (id, _) = running(&w, "subcg");
     let out = w.hako(&["exec", "--cgroup", "sub", &id, "true"]);
     assert_ne!(out.code(), Some(0));
+    let msg = out.error_msg();
     assert!(
-        out.error_msg().contains("--cgroup \"sub\""),
+        msg.contains("/sub") && msg.contains("no such file or directory"),
         "{}",
         out.stderr()
     );
+}
+
+/// runc (the reference, `common::runc_bin`) with its own root in `w`, stdio in files (a
+/// container started by `run -d` keeps them open).
+fn runc(w: &World, args: &[&str]) -> common::Out {
+    let (o, e) = (
+        w.dir.join(common::unique("runc-out")),
+        w.dir.join(common::unique("runc-err")),
+    );
+    let status = std::process::Command::new(common::runc_bin())
+        .arg("--root")
+        .arg(w.dir.join("runc-state"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&o).unwrap())
+        .stderr(std::fs::File::create(&e).unwrap())
+        .status()
+        .unwrap();
+    common::Out(std::process::Output {
+        status,
+        stdout: std::fs::read(&o).unwrap(),
+        stderr: std::fs::read(&e).unwrap(),
+    })
+}
+
+/// Deletes runc's containers when dropped, even when the test fails.
+struct RuncIds<'a>(&'a World, Vec<String>);
+
+impl Drop for RuncIds<'_> {
+    fn drop(&mut self) {
+        for id in &self.1 {
+            let _ = runc(self.0, &["delete", "--force", id]);
+        }
+    }
+}
+
+/// `exec --process FILE` as runc reads it: no `user` is uid 0 / gid 0, no `capabilities` the
+/// container's; a file that does not parse is refused with its field named (runc names the
+/// Go struct field).
+#[test]
+fn exec_process_file_defaults_and_errors_as_runc() {
+    let w = World::new("exec-pfile");
+    let mut b = w.bundle(&["sleep", "1000"]);
+    // runc refuses a symlinked root.path in a bundle it is not run from: absolute.
+    let rootfs = b.rootfs();
+    b.edit(|c| c["root"]["path"] = serde_json::json!(rootfs));
+    let hako_id = w.id("pfile");
+    w.hako(&["run", "-d", "--bundle", b.path(), &hako_id]).ok();
+    let ids = RuncIds(&w, vec![common::unique("runc-pfile")]);
+    let runc_id = ids.1[0].clone();
+    runc(&w, &["run", "-d", "--bundle", b.path(), &runc_id]).ok();
+    let file = |name: &str, v: serde_json::Value| {
+        let p = w.dir.join(name);
+        std::fs::write(&p, v.to_string()).unwrap();
+        p.display().to_string()
+    };
+    let both = |path: &str| {
+        (
+            runc(&w, &["exec", "--process", path, &runc_id]),
+            w.hako(&["exec", "--process", path, &hako_id]),
+        )
+    };
+    let probe = file(
+        "probe.json",
+        serde_json::json!({
+            "args": ["sh", "-c", "id; grep -E '^Cap' /proc/self/status"],
+            "cwd": "/",
+            "env": ["PATH=/bin"],
+        }),
+    );
+    let (r, h) = both(&probe);
+    let r = r.ok().stdout();
+    assert!(r.starts_with("uid=0(root) gid=0(root)\n"), "{r}");
+    assert_eq!(h.ok().stdout(), r);
+    let bad = [
+        ("args.json", r#"{"args": "id", "cwd": "/"}"#, "args: "),
+        (
+            "uid.json",
+            r#"{"args": ["id"], "cwd": "/", "user": {"uid": "x"}}"#,
+            "user.uid: ",
+        ),
+        (
+            "gids.json",
+            r#"{"args": ["id"], "cwd": "/", "user": {"uid": 1, "gid": 1, "additionalGids": [3, "x"]}}"#,
+            "user.additionalGids[1]: ",
+        ),
+        ("cwd.json", r#"{"args": ["id"]}"#, "process.cwd: "),
+        (
+            "noargs.json",
+            r#"{"cwd": "/"}"#,
+            "process.args: must not be empty",
+        ),
+        ("broken.json", r#"{"args": ["id""#, "broken.json: "),
+    ];
+    for (name, text, field) in bad {
+        let path = w.dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let (r, h) = both(path.to_str().unwrap());
+        assert_eq!(r.code(), Some(255), "runc {name}: {}", r.stderr());
+        assert_eq!(h.code(), Some(255), "hako {name}: {}", h.stderr());
+        let msg = h.error_msg();
+        assert!(
+            msg.starts_with("exec failed: ") && msg.contains(field),
+            "{name}: {msg}"
+        );
+    }
+}
+
+/// With `process.user`, the terminal (and so `/dev/console`) is handed to the process's uid,
+/// its group left as devpts made it (tty), as runc does; for an exec'd process too.
+#[test]
+fn terminal_belongs_to_the_process_user_as_runc() {
+    let w = World::new("tty-owner");
+    let mut b = w.bundle(&[
+        "sh",
+        "-c",
+        "stat -c 'tty=%u:%g' $(tty); stat -c 'console=%u:%g' /dev/console; sleep 100",
+    ]);
+    b.edit(|c| {
+        c["process"]["terminal"] = serde_json::json!(true);
+        c["process"]["user"] = serde_json::json!({"uid": 1000, "gid": 1000});
+    });
+    let mut ids = RuncIds(&w, Vec::new());
+    let mut seen = Vec::new();
+    for name in ["runc", "hako"] {
+        let rt = |args: &[&str]| match name {
+            "runc" => runc(&w, args),
+            _ => w.hako(args),
+        };
+        let id = match name {
+            "runc" => {
+                ids.1.push(common::unique("runc-tty"));
+                ids.1.last().unwrap().clone()
+            }
+            _ => w.id("tty"),
+        };
+        let sock = w.dir.join(format!("{name}.sock"));
+        let listener = UnixListener::bind(&sock).unwrap();
+        let sock = sock.to_str().unwrap();
+        rt(&[
+            "create",
+            "--console-socket",
+            sock,
+            "--bundle",
+            b.path(),
+            &id,
+        ])
+        .ok();
+        let mut master = receive_master(&listener);
+        rt(&["start", &id]).ok();
+        let init = read_until(&mut master, "console=");
+        let exec_args = [
+            "exec",
+            "-t",
+            "-d",
+            "--console-socket",
+            sock,
+            "--user",
+            "1000:1000",
+            &id,
+            "sh",
+            "-c",
+            "stat -c 'exec=%u:%g' $(tty); sleep 5",
+        ];
+        let mut child = match name {
+            "runc" => std::process::Command::new(common::runc_bin())
+                .arg("--root")
+                .arg(w.dir.join("runc-state"))
+                .args(exec_args)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+            _ => w.cmd().args(exec_args).spawn().unwrap(),
+        };
+        let mut exec_master = receive_master(&listener);
+        assert!(child.wait().unwrap().success(), "{name} exec");
+        let exec = read_until(&mut exec_master, "exec=");
+        let owner = |text: &str, key: &str| {
+            text.split_whitespace()
+                .find_map(|t| t.strip_prefix(key).map(String::from))
+        };
+        seen.push([
+            owner(&init, "tty="),
+            owner(&init, "console="),
+            owner(&exec, "exec="),
+        ]);
+    }
+    let want = Some("1000:5".to_string());
+    assert_eq!(seen[0], [want.clone(), want.clone(), want], "runc");
+    assert_eq!(seen[1], seen[0], "hako");
 }

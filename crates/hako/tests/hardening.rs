@@ -1,6 +1,7 @@
 //! Process attributes and LSM labels (issue 3, item 3): `linux.personality`,
 //! `process.scheduler`, `process.ioPriority`, `process.execCPUAffinity` applied; LSM labels
-//! (where the LSM is off) and `linux.intelRdt` refused with the reason, before anything is
+//! (where the LSM is off) and `linux.intelRdt` (where there is no resctrl, tests/intelrdt.rs)
+//! refused with the reason, before anything is
 //! created; each container's own session keyring, compared with runc's.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -231,7 +232,7 @@ fn intel_rdt_is_refused() {
     refused_with(
         &w,
         |c| c["linux"]["intelRdt"] = json!({"closID": "x", "l3CacheSchema": "L3:0=ff"}),
-        "linux.intelRdt: not supported",
+        "linux.intelRdt: intelRdt is specified in config, but Intel RDT is not enabled",
     );
 }
 

@@ -160,3 +160,90 @@ fn failing_poststart_and_poststop_only_warn() {
     );
     assert!(!w.state_dir(&id).exists());
 }
+
+/// `runtime --root ROOT run --bundle B ID`, killed if it has not ended within 20 s: its exit
+/// code (`None`: it hung), its stderr and how long it took.
+fn run_limited(
+    runtime: &std::path::Path,
+    root: &std::path::Path,
+    b: &common::Bundle,
+    id: &str,
+) -> (Option<i32>, String, std::time::Duration) {
+    let err = root.with_extension(format!("{id}.stderr"));
+    let start = std::time::Instant::now();
+    let mut child = std::process::Command::new(runtime)
+        .arg("--root")
+        .arg(root)
+        .args(["run", "--bundle", b.path(), id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        if start.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let stderr = std::fs::read_to_string(&err).unwrap_or_default();
+    let _ = std::fs::remove_file(&err);
+    (code, stderr, start.elapsed())
+}
+
+/// A full pipe never stalls the runtime (issue 19.3): a hook that reads no stdin while the
+/// state is larger than a pipe holds (big annotations) still times out on time, and a hook
+/// that writes more to stderr than a pipe holds still finishes. As runc, which feeds and
+/// drains the pipes as the hook runs; hako used to block in the write, or leave the hook
+/// blocked in its own.
+#[test]
+fn full_hook_pipes_stall_nothing_as_runc() {
+    let w = World::new("hooks-pipes");
+    let big = "x".repeat(200_000);
+    let mut deaf = w.bundle(&["true"]);
+    deaf.edit(|c| {
+        c["annotations"] = json!({"big": big});
+        let hook = json!({"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1});
+        c["hooks"] = json!({"prestart": [hook]});
+    });
+    let mut loud = w.bundle(&["true"]);
+    loud.edit(|c| {
+        let script = "head -c 300000 /dev/zero | tr '\\0' x >&2; exit 0";
+        let hook = json!({"path": "/bin/sh", "args": ["sh", "-c", script]});
+        c["hooks"] = json!({"prestart": [hook]});
+    });
+    let runc_root = w.dir.join("runc");
+    for (runtime, root) in [
+        (common::runc_bin(), runc_root.clone()),
+        (std::path::PathBuf::from(common::hako_bin()), w.root.clone()),
+    ] {
+        let who = runtime.display().to_string();
+        let (deaf_id, loud_id) = (w.id("deaf"), w.id("loud"));
+        let deaf_run = run_limited(&runtime, &root, &deaf, &deaf_id);
+        let loud_run = run_limited(&runtime, &root, &loud, &loud_id);
+        for id in [&deaf_id, &loud_id] {
+            let _ = std::process::Command::new(common::runc_bin())
+                .arg("--root")
+                .arg(&runc_root)
+                .args(["delete", "--force", id])
+                .output();
+        }
+        let (code, err, took) = deaf_run;
+        assert_eq!(code, Some(1), "{who}: {err}");
+        assert!(
+            err.contains("timeout") || err.contains("timed out"),
+            "{who}: {err}"
+        );
+        assert!(
+            took < std::time::Duration::from_secs(10),
+            "{who} took {took:?}"
+        );
+        let (code, err, _) = loud_run;
+        assert_eq!(code, Some(0), "{who}: {err}");
+    }
+}

@@ -25,7 +25,7 @@ fn run_ok(w: &World, b: &Bundle) -> String {
 fn runc(w: &World, b: &Bundle) -> Out {
     let root = w.dir.join("runc-state");
     let id = common::unique("runc");
-    Out(std::process::Command::new("runc")
+    Out(std::process::Command::new(common::runc_bin())
         .arg("--root")
         .arg(&root)
         .args(["run", "--bundle", b.path(), &id])
@@ -475,4 +475,130 @@ fn path_lookup_uses_the_containers_path() {
         out.stderr()
     );
     assert!(!w.state_dir(&id).exists());
+}
+
+/// A host program that starts what it is given with SIGUSR1 and SIGTERM blocked and SIGHUP,
+/// SIGUSR2 and SIGRTMIN+3 ignored: a runtime started under `nohup` or by a daemon that
+/// ignores or blocks signals.
+const SIGWRAP: &str = r#"
+#include <signal.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    sigaddset(&s, SIGTERM);
+    sigprocmask(SIG_BLOCK, &s, 0);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR2, SIG_IGN);
+    signal(SIGRTMIN + 3, SIG_IGN);
+    execvp(argv[1], argv + 1);
+    return 127;
+}
+"#;
+
+/// `SigBlk`, `SigIgn` and `SigCgt` of /proc/self/status as printed by the container.
+fn sig_masks(status: &str) -> [u64; 3] {
+    let field = |name: &str| {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {status:?}"));
+        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    [field("SigBlk:"), field("SigIgn:"), field("SigCgt:")]
+}
+
+/// `run` and `exec` under a caller that ignores and blocks signals: the container's processes
+/// start with every signal at its default action and none blocked. runc (through Go's
+/// runtime) resets the ignored ones too; it keeps SIGHUP ignored now and then (Go respects an
+/// inherited SIG_IGN for SIGHUP, racing with runc's own signal handling), and leaves blocked
+/// what Go does not need unblocked (SIGUSR1 here): hako clears the mask, as crun does.
+#[test]
+fn signals_start_at_default_and_unblocked_as_runc() {
+    let w = World::new("proc-signals");
+    let host = w.dir.join("host");
+    std::fs::create_dir_all(host.join("bin")).unwrap();
+    common::install_c_helper(&host, "sigwrap", SIGWRAP);
+    let wrap = host.join("bin/sigwrap");
+    let bit = |sig: i32| 1u64 << (sig - 1);
+    // What the wrapper ignores, but SIGHUP (see above).
+    let ignored = bit(nix::libc::SIGUSR2) | bit(nix::libc::SIGRTMIN() + 3);
+    let blocked = bit(nix::libc::SIGUSR1) | bit(nix::libc::SIGTERM);
+    let probe = ["grep", "-E", "^Sig(Blk|Ign|Cgt)", "/proc/self/status"];
+    let mut b = w.bundle(&probe);
+    // exec needs an absolute root.path for runc.
+    let rootfs = b.rootfs();
+    b.edit(|c| c["root"]["path"] = json!(rootfs));
+    let runtimes = [
+        ("runc", common::runc_bin(), w.dir.join("runc-state")),
+        ("hako", common::hako_bin().into(), w.root.clone()),
+    ];
+    let wrapped = |bin: &std::path::Path, root: &std::path::Path, args: &[&str]| {
+        let out = std::process::Command::new(&wrap)
+            .arg(bin)
+            .arg("--root")
+            .arg(root)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("spawn the runtime under sigwrap");
+        Out(out).ok().stdout()
+    };
+    for (name, bin, root) in &runtimes {
+        let id = w.id(name);
+        let run = sig_masks(&wrapped(bin, root, &["run", "--bundle", b.path(), &id]));
+        // A container to exec into, started without the wrapper.
+        let sleeper = w.id(name);
+        let mut s = w.bundle(&["sleep", "100"]);
+        let srootfs = s.rootfs();
+        s.edit(|c| c["root"]["path"] = json!(srootfs));
+        let up = std::process::Command::new(bin)
+            .arg("--root")
+            .arg(root)
+            .args(["run", "-d", "--bundle", s.path(), &sleeper])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(up.success(), "{name} run -d");
+        let mut exec_args = vec!["exec", sleeper.as_str()];
+        exec_args.extend(probe);
+        let exec = sig_masks(&wrapped(bin, root, &exec_args));
+        let _ = std::process::Command::new(bin)
+            .arg("--root")
+            .arg(root)
+            .args(["delete", "--force", &sleeper])
+            .status();
+        for (what, [blk, ign, cgt]) in [("run", run), ("exec", exec)] {
+            assert_eq!(cgt, 0, "{name} {what}: SigCgt");
+            if *name == "hako" {
+                assert_eq!([blk, ign], [0, 0], "{name} {what}: SigBlk, SigIgn");
+            } else {
+                assert_eq!(ign & ignored, 0, "{name} {what}: SigIgn {ign:x}");
+                assert_eq!(blk & !blocked, 0, "{name} {what}: SigBlk {blk:x}");
+            }
+        }
+    }
+}
+
+/// An environment without PATH: the program is looked up on an empty PATH, so a bare name is
+/// not found (runc's Go lookup), by the init and by exec alike.
+#[test]
+fn no_path_in_env_finds_no_bare_program_as_runc() {
+    let w = World::new("proc-nopath");
+    let mut b = sh(&w, "true");
+    b.edit(|c| c["process"]["env"] = json!(["HOME=/"]));
+    let wanted = "exec: \\\"sh\\\": executable file not found in $PATH";
+    let r = runc(&w, &b);
+    assert_ne!(r.code(), Some(0));
+    assert!(r.stderr().contains(wanted), "runc: {}", r.stderr());
+    let id = w.id("nopath");
+    let h = w.hako(&["run", "--bundle", b.path(), &id]);
+    assert_eq!(h.code(), r.code(), "hako: {}", h.stderr());
+    assert!(h.stderr().contains(wanted), "hako: {}", h.stderr());
+    // A path is no lookup: it runs.
+    b.edit(|c| c["process"]["args"] = json!(["/bin/sh", "-c", "echo ok"]));
+    assert_eq!(run_ok(&w, &b), runc_ok(&w, &b));
 }

@@ -950,3 +950,47 @@ fn run_of_a_program_that_exits_at_once_never_hangs() {
         assert_eq!(st.code(), Some(0));
     }
 }
+
+/// A foreground `run` with a terminal whose caller stops reading its stdout (issue 19.3: a
+/// full pipe): the relay used to block in its write to stdout, so a SIGTERM to `hako run` was
+/// never read, never forwarded, and the run never ended. Now the relay writes only what
+/// stdout takes, the signal reaches the container (no PID namespace: `yes` dies of it), and
+/// the output left over is given up after a bounded drain. runc 1.5.1 hangs here.
+#[test]
+fn run_with_a_terminal_and_an_unread_stdout_still_forwards_signals() {
+    let w = World::new("full-stdout");
+    let mut b = w.bundle(&["yes"]);
+    b.edit(|c| {
+        c["process"]["terminal"] = json!(true);
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "pid");
+    });
+    let id = w.id("full");
+    let (_unread, out) = nix::unistd::pipe().unwrap();
+    let mut run = w
+        .cmd()
+        .args(["run", "--bundle", b.path(), &id])
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = nix::unistd::Pid::from_raw(run.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = run.try_wait().unwrap() {
+            break Some(s);
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            let _ = run.kill();
+            let _ = run.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let status = status.expect("hako run hung on its full stdout");
+    assert_eq!(status.code(), Some(128 + 15), "{status:?}");
+}

@@ -13,99 +13,15 @@ mod common;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
 use common::{hako_bin, unique, Bundle, Out, World};
 use serde_json::{json, Value};
-
-const USER: &str = "hako-rootless";
-
-/// The unprivileged test user and its delegated ranges `(start, count)`.
-struct TestUser {
-    uid: u32,
-    gid: u32,
-    subuid: (u64, u64),
-    subgid: (u64, u64),
-}
-
-/// The test user, made (useradd, usermod --add-subuids/--add-subgids) if missing.
-fn test_user() -> &'static TestUser {
-    static USER_ONCE: OnceLock<TestUser> = OnceLock::new();
-    USER_ONCE.get_or_init(|| {
-        common::require_root();
-        if lookup().is_none() {
-            let out = Command::new("useradd")
-                .args(["-M", "-d", "/nonexistent", "-s", "/usr/sbin/nologin"])
-                .args(["-c", "hako rootless tests", USER])
-                .output()
-                .expect("useradd (package passwd)");
-            // Another test process may have made it meanwhile.
-            assert!(
-                out.status.success() || lookup().is_some(),
-                "useradd {USER}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let user = lookup().expect("test user");
-        let (uid, gid) = (user.uid.as_raw(), user.gid.as_raw());
-        let subuid = subid_range("/etc/subuid", uid).unwrap_or_else(|| add_range("uid", uid));
-        let subgid = subid_range("/etc/subgid", uid).unwrap_or_else(|| add_range("gid", uid));
-        TestUser {
-            uid,
-            gid,
-            subuid,
-            subgid,
-        }
-    })
-}
-
-fn lookup() -> Option<nix::unistd::User> {
-    nix::unistd::User::from_name(USER).ok().flatten()
-}
-
-/// The user's first range in /etc/subuid or /etc/subgid.
-fn subid_range(file: &str, uid: u32) -> Option<(u64, u64)> {
-    let text = std::fs::read_to_string(file).ok()?;
-    text.lines().find_map(|l| {
-        let f: Vec<&str> = l.trim().split(':').collect();
-        let owner_ok = f.first() == Some(&USER) || f.first() == Some(&uid.to_string().as_str());
-        (owner_ok && f.len() == 3).then(|| Some((f[1].parse().ok()?, f[2].parse().ok()?)))?
-    })
-}
-
-/// Delegate 65536 ids past every range in use to the test user.
-fn add_range(kind: &str, uid: u32) -> (u64, u64) {
-    let file = format!("/etc/sub{kind}");
-    let end = std::fs::read_to_string(&file)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            Some(f.get(1)?.parse::<u64>().ok()? + f.get(2)?.parse::<u64>().ok()?)
-        })
-        .max()
-        .unwrap_or(0)
-        .max(100_000);
-    let range = format!("{end}-{}", end + 65535);
-    let out = Command::new("usermod")
-        .arg(format!("--add-sub{kind}s"))
-        .arg(&range)
-        .arg(USER)
-        .output()
-        .expect("usermod");
-    assert!(
-        out.status.success(),
-        "usermod --add-sub{kind}s {range}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    subid_range(&file, uid).expect("range just added")
-}
 
 /// A test world whose containers are made by the test user: its `XDG_RUNTIME_DIR` is a
 /// private directory of the world. Dropping it deletes every container as the user, kills
 /// anything left, then the world removes its directory.
 struct Rootless {
-    user: &'static TestUser,
+    user: &'static common::TestUser,
     xdg: PathBuf,
     ids: std::cell::RefCell<Vec<String>>,
     w: World,
@@ -113,7 +29,7 @@ struct Rootless {
 
 impl Rootless {
     fn new(tag: &str) -> Rootless {
-        let user = test_user();
+        let user = common::rootless_user();
         let w = World::new(tag);
         let xdg = w.dir.join("xdg");
         std::fs::create_dir(&xdg).unwrap();
@@ -538,7 +454,7 @@ fn root_started_user_namespace_maps_to_100000() {
 /// bound twice: idmapped (the user's uid -> 100000, so root inside) and plain (unmapped there).
 #[test]
 fn idmapped_bind_mount_shows_the_users_dir_as_root() {
-    let user = test_user();
+    let user = common::rootless_user();
     let w = World::new("rl-idmap");
     let dir = host_dir(&w, user.uid, user.gid);
     let mut b = w.bundle(&[
@@ -628,5 +544,61 @@ fn idmapped_mount_refused_where_the_filesystem_cannot() {
     assert!(
         msg.contains("needs both uidMappings and gidMappings"),
         "{msg}"
+    );
+}
+
+/// Rootless Podman and conmon run the runtime as root of a user namespace of their own, with a
+/// config that has neither a user namespace nor `cgroupsPath` (issue 19.1): runc then runs the
+/// container without a cgroup (root there may not write the host's cgroups), and so must hako,
+/// where it failed with "creating cgroup ...: permission denied". `unshare -U -r -m` is that
+/// caller: its own uid mapped to root, setgroups denied.
+#[test]
+fn root_of_the_callers_user_namespace_runs_without_a_cgroup_as_runc() {
+    let r = Rootless::new("rl-unshare");
+    let mut b = r.bundle(&[
+        "sh",
+        "-c",
+        "id; cat /proc/self/uid_map /proc/self/setgroups /proc/self/cgroup",
+    ]);
+    b.edit(|c| {
+        let linux = c["linux"].as_object_mut().unwrap();
+        for k in ["uidMappings", "gidMappings", "cgroupsPath"] {
+            linux.remove(k);
+        }
+        linux["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "user");
+    });
+    let run = |program: &Path, root: &Path, id: &str| {
+        let mut c = r.cmd_of("unshare");
+        c.args(["-U", "-r", "-m"])
+            .arg(program)
+            .arg("--root")
+            .arg(root);
+        run_to_files(&r.w.dir, c.args(["run", "--bundle", b.path(), id]))
+    };
+    let id = r.id("unshare");
+    let hako = run(Path::new(hako_bin()), &r.state_root(), &id);
+    // Nothing was made in any hierarchy, not even for a moment: the run is over.
+    assert_eq!(common::cgroups_named(&id), Vec::<PathBuf>::new());
+    let runc_root = r.xdg.join("runc");
+    let runc_id = unique("unshare-runc");
+    let runc = run(&common::runc_bin(), &runc_root, &runc_id);
+    let _ = run_to_files(
+        &r.w.dir,
+        r.cmd_of("unshare")
+            .args(["-U", "-r", "-m"])
+            .arg(common::runc_bin())
+            .arg("--root")
+            .arg(&runc_root)
+            .args(["delete", "--force", &runc_id]),
+    );
+    let runc = runc.ok().stdout();
+    assert_eq!(hako.ok().stdout(), runc, "hako and runc differ");
+    let uid = r.user.uid;
+    assert!(
+        norm(&runc).contains(&format!("0 {uid} 1")),
+        "not in the caller's user namespace: {runc}"
     );
 }

@@ -63,6 +63,23 @@ pub fn set_size(pty: &Pty, size: Option<WinSize>) -> Result<()> {
     }
 }
 
+/// Hand the pty peer to `uid`, the process's user, as runc does: the terminal is made by root
+/// (of the container), and a process of another user could not otherwise reopen or `chmod` it.
+/// The group stays devpts's (tty). As runc, where the kernel refuses (a uid the user namespace
+/// does not map, EINVAL; an owner it may not change, EPERM; a read-only /dev, EROFS) the
+/// terminal is left as it is.
+pub fn give_to(slave: &OwnedFd, uid: u32) -> Result<()> {
+    if uid == 0 {
+        return Ok(());
+    }
+    match nix::unistd::fchown(slave, Some(nix::unistd::Uid::from_raw(uid)), None) {
+        Err(nix::errno::Errno::EINVAL | nix::errno::Errno::EPERM | nix::errno::Errno::EROFS) => {
+            Ok(())
+        }
+        r => r.ctx(|| format!("chown of the terminal to uid {uid}")),
+    }
+}
+
 /// Make the pty peer this process's stdin, stdout, stderr and controlling terminal. The
 /// process must be a session leader (the init calls setsid first).
 pub fn attach(slave: &OwnedFd) -> Result<()> {

@@ -16,7 +16,13 @@
 //!   and the kernel's action and flag probes), so each listed name loads on this host;
 //! * `linux.cgroup.rdma`: whether the v1 and v2 translations of `linux.resources` write the
 //!   rdma controller;
-//! * `linux.mountExtensions.idmap`: whether the config parse reads `mounts[].uidMappings`.
+//! * `linux.intelRdt`: whether [`crate::intelrdt::from_raw`] reads the section, its
+//!   `schemata` and its `enableMonitoring`;
+//! * `linux.memoryPolicy`: the mode and flag tables of [`crate::mempolicy`];
+//! * `linux.mountExtensions.idmap`: whether the config parse reads `mounts[].uidMappings`;
+//! * `linux.netDevices`: whether [`crate::netdevices::check`] reads `linux.netDevices`;
+//! * `potentiallyUnsafeConfigAnnotations`: [`UNSAFE_ANNOTATIONS`], runc 1.5.1's list, each
+//!   with what reads it.
 //!
 //! features.md says the structure SHOULD describe the build, not the host. hako deliberately
 //! narrows namespaces, capabilities and seccomp names to what works on this kernel with this
@@ -91,6 +97,22 @@ const SPEC_FLAGS: [&str; 4] = [
     "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
 ];
 
+/// Annotations a caller should not take from an untrusted user, as runc 1.5.1 lists them (a
+/// trailing `.` is a prefix): `(name, what reads it)`.
+pub const UNSAFE_ANNOTATIONS: [(&str, &str); 3] = [
+    // runc keeps the bundle path as a `bundle=` label next to the annotations; hako records
+    // it apart, but callers filter by runc's list.
+    ("bundle", "runc's bundle label"),
+    (
+        "org.systemd.property.",
+        "systemd unit properties with --systemd-cgroup",
+    ),
+    (
+        "org.criu.config",
+        "the CRIU configuration file of checkpoint and restore",
+    ),
+];
+
 /// The oldest `ociVersion` hako accepts (major 1; see `spec::check_version`).
 pub const OCI_VERSION_MIN: &str = "1.0.0";
 
@@ -110,6 +132,8 @@ pub struct Features {
     pub linux: Linux,
     /// Runtime metadata: versions.
     pub annotations: BTreeMap<String, String>,
+    /// Annotations that change what the runtime does ([`UNSAFE_ANNOTATIONS`]).
+    pub potentially_unsafe_config_annotations: Vec<String>,
 }
 
 /// `linux` of the Features structure.
@@ -129,9 +153,33 @@ pub struct Linux {
     /// SELinux.
     pub selinux: Enabled,
     /// Intel RDT.
-    pub intel_rdt: Enabled,
+    pub intel_rdt: IntelRdt,
+    /// NUMA memory policy.
+    pub memory_policy: MemoryPolicy,
     /// Mount extensions.
     pub mount_extensions: MountExtensions,
+    /// `linux.netDevices`.
+    pub net_devices: Enabled,
+}
+
+/// `linux.intelRdt`.
+#[derive(Debug, Clone, Serialize)]
+pub struct IntelRdt {
+    /// The section is read and applied.
+    pub enabled: bool,
+    /// `schemata` is.
+    pub schemata: bool,
+    /// `enableMonitoring` is.
+    pub monitoring: bool,
+}
+
+/// `linux.memoryPolicy`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryPolicy {
+    /// Mode names.
+    pub modes: Vec<String>,
+    /// Mode flag names.
+    pub flags: Vec<String>,
 }
 
 /// `linux.cgroup`.
@@ -231,12 +279,23 @@ pub fn features(runtime_version: &str, commit: &str) -> Features {
             // them), unrelated to whether this host has AppArmor or SELinux enabled.
             apparmor: Enabled { enabled: true },
             selinux: Enabled { enabled: true },
-            intel_rdt: Enabled { enabled: false },
+            intel_rdt: intel_rdt(),
+            memory_policy: MemoryPolicy {
+                modes: sorted(crate::mempolicy::mode_names().map(String::from).collect()),
+                flags: sorted(crate::mempolicy::flag_names().map(String::from).collect()),
+            },
             mount_extensions: MountExtensions {
                 idmap: Enabled { enabled: idmap() },
             },
+            net_devices: Enabled {
+                enabled: net_devices(),
+            },
         },
         annotations,
+        potentially_unsafe_config_annotations: UNSAFE_ANNOTATIONS
+            .iter()
+            .map(|a| a.0.to_string())
+            .collect(),
     }
 }
 
@@ -334,6 +393,30 @@ fn idmap() -> bool {
         serde_json::to_vec(&config).is_ok_and(|b| crate::spec::parse_config(&b).is_ok())
     };
     parses(mount) && !parses(bad)
+}
+
+/// What [`crate::intelrdt::from_raw`] reads of a `linux.intelRdt` using every field.
+fn intel_rdt() -> IntelRdt {
+    let raw = json!({"linux": {"intelRdt": {
+        "closID": "probe", "schemata": ["L3:0=f"], "enableMonitoring": true
+    }}});
+    let cfg = crate::intelrdt::from_raw(&raw).ok().flatten();
+    IntelRdt {
+        enabled: cfg.as_ref().is_some_and(|c| c.clos_id == "probe"),
+        schemata: cfg.as_ref().is_some_and(|c| !c.schemata.is_empty()),
+        monitoring: cfg.is_some_and(|c| c.enable_monitoring),
+    }
+}
+
+/// Whether `linux.netDevices` is read: a device in a container without a network namespace
+/// is refused.
+fn net_devices() -> bool {
+    let Ok(linux) = serde_json::from_value::<oci_spec::runtime::Linux>(json!({
+        "netDevices": {"probe0": {}}
+    })) else {
+        return false;
+    };
+    crate::netdevices::check(Some(&linux), false, false).is_err()
 }
 
 /// Whether hako compiles this `linux.seccomp` profile here.
@@ -444,7 +527,19 @@ mod tests {
             assert!(v.get(key).is_some(), "{key}");
         }
         assert_eq!(v["linux"]["cgroup"]["systemdUser"], false);
-        assert_eq!(v["linux"]["intelRdt"]["enabled"], false);
+        assert_eq!(
+            v["linux"]["intelRdt"],
+            json!({"enabled": true, "schemata": true, "monitoring": true})
+        );
+        assert_eq!(v["linux"]["netDevices"]["enabled"], true);
+        assert_eq!(
+            v["linux"]["memoryPolicy"]["modes"].as_array().map(Vec::len),
+            Some(7)
+        );
+        assert_eq!(
+            v["potentiallyUnsafeConfigAnnotations"],
+            json!(["bundle", "org.systemd.property.", "org.criu.config"])
+        );
         assert_eq!(v["linux"]["mountExtensions"]["idmap"]["enabled"], true);
         assert!(v["linux"]["seccomp"]["knownFlags"].is_array());
         assert_eq!(v["annotations"]["org.hako.version"], "1.2.3");

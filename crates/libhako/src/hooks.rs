@@ -14,10 +14,11 @@
 //! A failing create-time hook fails the create (which then tears everything down); a failing
 //! poststart or poststop hook is reported as a warning and changes nothing else.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use oci_spec::runtime::{Hook, Hooks};
 
 use crate::error::{Error, Result};
@@ -155,45 +156,118 @@ fn run_one(hook: &Hook, state: &[u8]) -> std::result::Result<(), String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A hook that does not read its stdin is fine: ignore EPIPE.
-        let _ = stdin.write_all(state);
-    }
     let deadline = hook
         .timeout()
         .filter(|t| *t > 0)
         .map(|t| Instant::now() + Duration::from_secs(t.unsigned_abs()));
-    let mut pause = Duration::from_micros(200);
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) => {}
-            Err(e) => return Err(format!("waiting: {e}")),
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!(
-                "timed out after {}s",
-                hook.timeout().unwrap_or_default()
-            ));
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(20));
+    let Some((status, stderr)) = wait_feeding(&mut child, state, deadline)? else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!(
+            "timed out after {}s",
+            hook.timeout().unwrap_or_default()
+        ));
     };
     if status.success() {
         return Ok(());
     }
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
-    }
+    let stderr = String::from_utf8_lossy(&stderr);
     let stderr = stderr.trim();
     Err(if stderr.is_empty() {
         format!("{status}")
     } else {
         format!("{status}: {stderr}")
     })
+}
+
+/// The most of a hook's stderr kept for its error message.
+const STDERR_KEPT: usize = 64 << 10;
+
+/// Wait for the hook to end (its pidfd), writing `state` to its stdin and reading its stderr
+/// as it goes, each only when its pipe is ready: a hook that reads no stdin (with a state
+/// larger than a pipe holds), writes much to stderr, or leaves a process holding stderr open,
+/// never stalls the runtime past `deadline`. `None` when the deadline came first.
+fn wait_feeding(
+    child: &mut Child,
+    state: &[u8],
+    deadline: Option<Instant>,
+) -> std::result::Result<Option<(ExitStatus, Vec<u8>)>, String> {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let pidfd = crate::sys::pidfd_open(pid).map_err(|e| format!("pidfd_open: {e}"))?;
+    let mut stdin = child.stdin.take().filter(|_| !state.is_empty());
+    let mut stderr = child.stderr.take();
+    for fd in [
+        stdin.as_ref().map(AsFd::as_fd),
+        stderr.as_ref().map(AsFd::as_fd),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        nonblocking(fd)?;
+    }
+    let (mut fed, mut err) = (0, Vec::new());
+    loop {
+        if let Some(i) = &stdin {
+            // EAGAIN: the pipe is full; any other error (EPIPE: a hook that does not read its
+            // stdin is fine) or all written: close it, so the hook sees EOF.
+            match nix::unistd::write(i, &state[fed..]) {
+                Ok(n) if fed + n < state.len() => fed += n,
+                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
+                _ => stdin = None,
+            }
+        }
+        if stderr.as_ref().is_some_and(|e| !drain(e, &mut err)) {
+            stderr = None;
+        }
+        if let Some(status) = child.try_wait().map_err(|e| format!("waiting: {e}"))? {
+            if let Some(e) = &stderr {
+                drain(e, &mut err);
+            }
+            return Ok(Some((status, err)));
+        }
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            return Ok(None);
+        }
+        let timeout = left.map_or(PollTimeout::NONE, |l| {
+            PollTimeout::try_from(l.as_millis().max(1) as i32).unwrap_or(PollTimeout::MAX)
+        });
+        let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        if let Some(i) = &stdin {
+            fds.push(PollFd::new(i.as_fd(), PollFlags::POLLOUT));
+        }
+        if let Some(e) = &stderr {
+            fds.push(PollFd::new(e.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(format!("waiting: {e}")),
+        }
+    }
+}
+
+/// Read what `pipe` holds now into `out` (up to [`STDERR_KEPT`], the rest is dropped); false
+/// at EOF or on an error.
+fn drain(pipe: &impl AsFd, out: &mut Vec<u8>) -> bool {
+    let mut buf = [0u8; 4096];
+    loop {
+        match nix::unistd::read(pipe.as_fd(), &mut buf) {
+            Ok(0) => return false,
+            Ok(n) => out.extend_from_slice(&buf[..n.min(STDERR_KEPT.saturating_sub(out.len()))]),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(nix::errno::Errno::EAGAIN) => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+fn nonblocking(fd: BorrowedFd<'_>) -> std::result::Result<(), String> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(|e| format!("fcntl: {e}"))?;
+    let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+    fcntl(fd, FcntlArg::F_SETFL(flags))
+        .map(drop)
+        .map_err(|e| format!("fcntl: {e}"))
 }
 
 #[cfg(test)]

@@ -50,14 +50,18 @@ pub struct InitArgs<'a> {
     pub trampoline: Option<BorrowedFd<'a>>,
 }
 
+/// The step named in `Failed` when the program could not be found, started or exec'd (after
+/// the setup, whose failures are "init").
+pub const EXEC_STEP: &str = "exec";
+
 /// Run the init to `execve`. Never returns.
 pub fn run(args: InitArgs<'_>) -> ! {
-    let err = match setup(&args) {
-        Ok((fifo, state)) => wait_and_exec(&args, fifo, state),
-        Err(e) => e,
+    let (step, err) = match setup(&args) {
+        Ok((fifo, state)) => (EXEC_STEP, wait_and_exec(&args, fifo, state)),
+        Err(e) => ("init", e),
     };
     let _ = args.chan.send(&Msg::Failed {
-        step: "init".into(),
+        step: step.into(),
         message: err.to_string(),
     });
     std::process::exit(1)
@@ -65,10 +69,11 @@ pub fn run(args: InitArgs<'_>) -> ! {
 
 fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     let plan = a.plan;
-    // `run` blocks signals to forward them; the container starts with none blocked.
+    // The container starts with every signal at its default action (whatever its caller
+    // ignored) and none blocked (`run` blocks signals to forward them), as with runc.
+    sys::default_signal_actions().ctx(|| "resetting the signal actions".into())?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .ctx(|| "resetting the signal mask".into())?;
-    sys::default_sigpipe().ctx(|| "resetting SIGPIPE".into())?;
     // While the runtime makes the cgroup (the fast path's network, mount, UTS and IPC
     // namespaces; nothing otherwise).
     namespaces::unshare_new(plan, a.strategy.early)?;
@@ -106,6 +111,7 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     }
     trace::step("init: namespaces");
     namespaces::unshare_new(plan, a.strategy.unshare)?;
+    net_devices(a)?;
     // Non-dumpable until execve (CVE-2019-5736 class, see exeguard): from here on no process of
     // the container may open our /proc/<pid>/{exe,fd}. Not earlier: until Go a non-root
     // runtime writes our id maps, and an unshared time namespace's offsets are written above,
@@ -142,12 +148,8 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
         crate::keyring::join_new(id, plan.has(CloneFlags::CLONE_NEWUSER), label)?;
     }
     let cgroupns = plan.has(CloneFlags::CLONE_NEWCGROUP);
-    let proc = plan
-        .spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::config("process", "missing"))?;
-    let terminal = proc.terminal().unwrap_or(false);
+    let proc = plan.spec.process().as_ref();
+    let terminal = proc.and_then(|p| p.terminal()).unwrap_or(false);
     let mut state = None;
     let mut take_tree = || match a.chan.recv_with_fd()? {
         Some((Msg::CgroupTree, tree)) => Ok(tree),
@@ -156,21 +158,20 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
             other.map(|(m, _)| m)
         ))),
     };
-    let pty = rootfs::setup(
-        plan,
-        early_mounts,
-        a.no_pivot,
-        cgroupns,
-        terminal,
-        tree_at.map(|i| (i, &mut take_tree as rootfs::cgroup_tree::Take<'_>)),
-        &mut || {
+    let runtime = rootfs::FromRuntime {
+        cgroup_tree: tree_at.map(|i| (i, &mut take_tree as rootfs::cgroup_tree::Take<'_>)),
+        mount_source: &mut |m| mount_source(&a.chan, m),
+        before_pivot: &mut || {
             crate::crashpoint::in_init(crate::crashpoint::Step::Mounts, &a.chan);
             state = create_hooks(a)?;
             Ok(())
         },
-    )?;
-    if let Some(pty) = pty {
+    };
+    let pty = rootfs::setup(plan, early_mounts, a.no_pivot, cgroupns, terminal, runtime)?;
+    // A terminal is only asked for with a process.
+    if let Some((pty, proc)) = pty.zip(proc) {
         console::set_size(&pty, console_size(proc))?;
+        console::give_to(&pty.slave, proc.user().uid())?;
         console::attach(&pty.slave)?;
         match a.console_socket {
             Some(sock) => console::send_master(sock.as_fd(), &pty.master)?,
@@ -179,12 +180,12 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     }
     trace::step("init: mounts, pivot_root");
     rootfs::finalize(plan)?;
-    let personality = plan
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.personality().as_ref());
-    crate::procattrs::apply(proc, personality)?;
+    let Some(proc) = proc else {
+        // No process (the spec requires one only for start): the container is set up and
+        // stays created until it is deleted; `start` refuses it.
+        return Ok((fifo, state));
+    };
+    crate::procattrs::apply(proc, plan.spec.linux().as_ref())?;
     // As root, before the capability drop and before any seccomp filter (runc's order): the
     // program's execve enters the profile and label (the trampoline is not used, see exeguard).
     if let Some(profile) = crate::lsm::apparmor_profile(proc) {
@@ -193,14 +194,50 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     if let Some(label) = crate::lsm::selinux_label(proc) {
         crate::lsm::apply_selinux(label)?;
     }
+    let may_setgroups =
+        process::before_seccomp(proc, plan.has(CloneFlags::CLONE_NEWUSER), a.preserve_fds)?;
     if let Some(filter) = plan.seccomp.as_ref().filter(|_| !no_new_privs(plan)) {
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the uid switch
         // and the capability drop (runc's order). With it, it goes last, in process::ready.
         crate::process::load_seccomp(filter, &a.chan)?;
     }
-    process::finalize(proc, plan.has(CloneFlags::CLONE_NEWUSER))?;
+    process::finalize(proc, may_setgroups)?;
     trace::step("init: credentials");
     Ok((fifo, state))
+}
+
+/// `linux.netDevices`: in its final network namespace, the init sends it to the runtime, which
+/// moves the devices in; then it adds their addresses back and sets them up.
+fn net_devices(a: &InitArgs<'_>) -> Result<()> {
+    if a.plan.net_devices.is_empty() {
+        return Ok(());
+    }
+    let ns = open(
+        "/proc/thread-self/ns/net",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| "opening /proc/thread-self/ns/net".into())?;
+    a.chan.send_with_fd(&Msg::NetDevices, ns.as_fd())?;
+    match a.chan.recv()? {
+        Some(Msg::NetDevicesDone) => crate::netdevices::configure(&a.plan.net_devices),
+        other => Err(Error::Init(format!(
+            "expected NetDevicesDone from the runtime, got {other:?}"
+        ))),
+    }
+}
+
+/// Ask the runtime for a detached copy of bind mount `m`'s source (see rootfs).
+fn mount_source(chan: &Channel, m: &crate::spec::MountPlan) -> Result<OwnedFd> {
+    chan.send(&Msg::MountSource { index: m.index })?;
+    match chan.recv_with_fd()? {
+        Some((Msg::MountSourceFd, Some(fd))) => Ok(fd),
+        other => Err(Error::Init(format!(
+            "expected the source of mounts[{}] from the runtime, got {:?}",
+            m.index,
+            other.map(|(m, _)| m)
+        ))),
+    }
 }
 
 /// Whether any hook needs the runtime's pause before pivot_root or the state in the init.
@@ -273,13 +310,32 @@ fn set_names(plan: &Plan) -> Result<()> {
     Ok(())
 }
 
+/// A container without `process`: report Ready and wait, never exec. `start` refuses such a
+/// container without writing the fifo, so a byte there is a bug; `delete` kills the init.
+fn wait_without_process(a: &InitArgs<'_>, fifo: Option<&OwnedFd>) -> Error {
+    if let Err(e) = a.chan.send(&Msg::Ready) {
+        return e;
+    }
+    let mut byte = [0u8; 1];
+    while let Some(fifo) = fifo {
+        match nix::unistd::read(fifo.as_fd(), &mut byte) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => break,
+        }
+    }
+    Error::config("process", "not set in config.json: nothing to start")
+}
+
 /// Find the program, hand the fds over, report Ready, block on the exec fifo (if any) until
 /// `start`, then exec. Returns only on failure.
 fn wait_and_exec(a: &InitArgs<'_>, fifo: Option<OwnedFd>, state: Option<Vec<u8>>) -> Error {
     let plan = a.plan;
+    if plan.spec.process().is_none() {
+        return wait_without_process(a, fifo.as_ref());
+    }
     let last = plan.seccomp.as_ref().filter(|_| no_new_privs(plan));
     let env = process::with_home(&plan.env, nix::unistd::getuid().as_raw());
-    let program: CString = match process::ready(&plan.args, &env, a.preserve_fds, &a.chan, last) {
+    let program: CString = match process::ready(&plan.args, &env, &a.chan, last) {
         Ok(p) => p,
         Err(e) => return e,
     };
@@ -304,7 +360,7 @@ fn wait_and_exec(a: &InitArgs<'_>, fifo: Option<OwnedFd>, state: Option<Vec<u8>>
     trace::step("init: released, exec");
     let report = crate::exeguard::Report {
         chan: &a.chan,
-        step: "init",
+        step: EXEC_STEP,
         status: 1,
     };
     crate::exeguard::exec(&program, &plan.args, &env, a.trampoline, &report)

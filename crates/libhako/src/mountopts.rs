@@ -12,8 +12,30 @@ pub struct MountOptions {
     pub propagation: Vec<MsFlags>,
     /// Options the kernel flags do not know, passed as the filesystem's data string.
     pub data: Vec<String>,
+    /// Flags an option asked to clear (`rw`, `suid`, `exec`...): a bind is remounted when
+    /// there are any, as runc does, so that `rw` makes a read-only source writable.
+    pub cleared: MsFlags,
     /// runc's `tmpcopyup` extension: a tmpfs starts with a copy of the directory it covers.
     pub copy_up: bool,
+    /// The recursive attributes (`rro`, `rnosuid`, `rnosymfollow`...), set with
+    /// `mount_setattr(AT_RECURSIVE)` on the mount and every mount beneath it.
+    pub rec_attr: RecAttr,
+}
+
+/// `MOUNT_ATTR_*` bits to set and to clear, recursively (`struct mount_attr`'s two fields).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecAttr {
+    /// Bits to set.
+    pub set: u64,
+    /// Bits to clear (for an access-time value, the whole `MOUNT_ATTR__ATIME` field).
+    pub clr: u64,
+}
+
+impl RecAttr {
+    /// Whether any attribute is asked for.
+    pub fn is_empty(&self) -> bool {
+        self.set == 0 && self.clr == 0
+    }
 }
 
 impl Default for MountOptions {
@@ -22,7 +44,9 @@ impl Default for MountOptions {
             flags: MsFlags::empty(),
             propagation: Vec::new(),
             data: Vec::new(),
+            cleared: MsFlags::empty(),
             copy_up: false,
+            rec_attr: RecAttr::default(),
         }
     }
 }
@@ -31,6 +55,22 @@ impl MountOptions {
     /// Whether this is a bind mount (`bind` or `rbind`).
     pub fn is_bind(&self) -> bool {
         self.flags.contains(MsFlags::MS_BIND)
+    }
+
+    /// For a fresh mount (not a bind), which has nothing beneath it yet: `rro` and `rrw` are
+    /// `ro` and `rw` (still winning over them, as recursive attributes come last), so that a
+    /// read-only tmpfs or /dev gets its mount points and nodes before it is made read-only.
+    pub fn fold_read_only(&mut self) {
+        let ro = libc::MOUNT_ATTR_RDONLY;
+        if self.rec_attr.set & ro != 0 {
+            self.flags.insert(MsFlags::MS_RDONLY);
+            self.cleared.remove(MsFlags::MS_RDONLY);
+        } else if self.rec_attr.clr & ro != 0 {
+            self.flags.remove(MsFlags::MS_RDONLY);
+            self.cleared.insert(MsFlags::MS_RDONLY);
+        }
+        self.rec_attr.set &= !ro;
+        self.rec_attr.clr &= !ro;
     }
 
     /// The data string for mount(2), or `None` when empty.
@@ -51,9 +91,19 @@ pub fn parse(options: &[String]) -> MountOptions {
             out.propagation.push(p);
             continue;
         }
+        if let Some((set, attr)) = rec_attr(opt) {
+            out.rec_attr.add(set, attr);
+            continue;
+        }
         match flag(opt) {
-            Some((true, f)) => out.flags.insert(f),
-            Some((false, f)) => out.flags.remove(f),
+            Some((true, f)) => {
+                out.flags.insert(f);
+                out.cleared.remove(f);
+            }
+            Some((false, f)) => {
+                out.flags.remove(f);
+                out.cleared.insert(f);
+            }
             None => out.data.push(opt.clone()),
         }
     }
@@ -99,6 +149,10 @@ const FLAGS: &[(&str, bool, MsFlags)] = {
         ("norelatime", false, F::MS_RELATIME),
         ("strictatime", true, F::MS_STRICTATIME),
         ("nostrictatime", false, F::MS_STRICTATIME),
+        ("iversion", true, F::MS_I_VERSION),
+        ("noiversion", false, F::MS_I_VERSION),
+        ("nosymfollow", true, MS_NOSYMFOLLOW),
+        ("symfollow", false, MS_NOSYMFOLLOW),
         ("lazytime", true, F::MS_LAZYTIME),
         ("nolazytime", false, F::MS_LAZYTIME),
         ("silent", true, F::MS_SILENT),
@@ -108,17 +162,65 @@ const FLAGS: &[(&str, bool, MsFlags)] = {
     ]
 };
 
+/// `MS_NOSYMFOLLOW` (Linux 5.10), which neither nix nor libc names.
+pub const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(0x100);
+
+/// Recursive attribute option names, in runc's table: `(name, set?, MOUNT_ATTR_*)`.
+const REC_ATTRS: &[(&str, bool, u64)] = &[
+    ("rro", true, libc::MOUNT_ATTR_RDONLY),
+    ("rrw", false, libc::MOUNT_ATTR_RDONLY),
+    ("rnosuid", true, libc::MOUNT_ATTR_NOSUID),
+    ("rsuid", false, libc::MOUNT_ATTR_NOSUID),
+    ("rnodev", true, libc::MOUNT_ATTR_NODEV),
+    ("rdev", false, libc::MOUNT_ATTR_NODEV),
+    ("rnoexec", true, libc::MOUNT_ATTR_NOEXEC),
+    ("rexec", false, libc::MOUNT_ATTR_NOEXEC),
+    ("rnodiratime", true, libc::MOUNT_ATTR_NODIRATIME),
+    ("rdiratime", false, libc::MOUNT_ATTR_NODIRATIME),
+    ("rrelatime", true, libc::MOUNT_ATTR_RELATIME),
+    ("rnorelatime", false, libc::MOUNT_ATTR_RELATIME),
+    ("rnoatime", true, libc::MOUNT_ATTR_NOATIME),
+    ("ratime", false, libc::MOUNT_ATTR_NOATIME),
+    ("rstrictatime", true, libc::MOUNT_ATTR_STRICTATIME),
+    ("rnostrictatime", false, libc::MOUNT_ATTR_STRICTATIME),
+    ("rnosymfollow", true, libc::MOUNT_ATTR_NOSYMFOLLOW),
+    ("rsymfollow", false, libc::MOUNT_ATTR_NOSYMFOLLOW),
+];
+
+impl RecAttr {
+    /// Apply one option, later options winning, as runc's parser: setting an access-time
+    /// value also clears the whole access-time field (mount_setattr(2) requires it).
+    fn add(&mut self, set: bool, attr: u64) {
+        if set {
+            self.set |= attr;
+            self.clr &= !attr;
+            if attr & libc::MOUNT_ATTR__ATIME == attr {
+                self.clr |= libc::MOUNT_ATTR__ATIME;
+            }
+        } else {
+            self.clr |= attr;
+            self.set &= !attr;
+        }
+    }
+}
+
+/// `(set?, MOUNT_ATTR_*)` for a recursive attribute option name.
+fn rec_attr(opt: &str) -> Option<(bool, u64)> {
+    REC_ATTRS.iter().find(|r| r.0 == opt).map(|r| (r.1, r.2))
+}
+
 /// runc's `tmpcopyup` extension ([`MountOptions::copy_up`]).
 const COPY_UP: &str = "tmpcopyup";
 
 /// Every option name [`parse`] understands (anything else is filesystem data): flags,
-/// propagation changes and the `tmpcopyup` extension. What `features` reports as
+/// propagation changes, recursive attributes and the `tmpcopyup` extension. What `features` reports as
 /// `mountOptions`.
 pub fn names() -> impl Iterator<Item = &'static str> {
     FLAGS
         .iter()
         .map(|f| f.0)
         .chain(PROPAGATION.iter().map(|p| p.0))
+        .chain(REC_ATTRS.iter().map(|r| r.0))
         .chain([COPY_UP])
 }
 
@@ -133,7 +235,7 @@ fn flag(opt: &str) -> Option<(bool, MsFlags)> {
 }
 
 /// Flags that a bind remount may change (the rest come from the original mount).
-pub const REMOUNT_MASK: MsFlags = MsFlags::from_bits_truncate(
+pub const REMOUNT_MASK: MsFlags = MsFlags::from_bits_retain(
     MsFlags::MS_RDONLY.bits()
         | MsFlags::MS_NOSUID.bits()
         | MsFlags::MS_NODEV.bits()
@@ -141,7 +243,8 @@ pub const REMOUNT_MASK: MsFlags = MsFlags::from_bits_truncate(
         | MsFlags::MS_NOATIME.bits()
         | MsFlags::MS_NODIRATIME.bits()
         | MsFlags::MS_RELATIME.bits()
-        | MsFlags::MS_STRICTATIME.bits(),
+        | MsFlags::MS_STRICTATIME.bits()
+        | MS_NOSYMFOLLOW.bits(),
 );
 
 #[cfg(test)]
@@ -194,13 +297,60 @@ mod tests {
     #[test]
     fn every_name_is_understood_once() {
         let names: Vec<_> = names().collect();
-        assert_eq!(names.len(), 38);
+        assert_eq!(names.len(), 60);
         for n in names {
             let o = p(&[n]);
             assert!(o.data.is_empty(), "{n} became data");
-            let kinds = [flag(n).is_some(), propagation(n).is_some(), o.copy_up];
+            let kinds = [
+                flag(n).is_some(),
+                propagation(n).is_some(),
+                rec_attr(n).is_some(),
+                o.copy_up,
+            ];
             assert_eq!(kinds.iter().filter(|k| **k).count(), 1, "{n}");
         }
+    }
+
+    #[test]
+    fn recursive_attributes_later_options_win() {
+        let o = p(&["rbind", "rro", "rnosuid", "rsuid"]);
+        assert_eq!(o.rec_attr.set, libc::MOUNT_ATTR_RDONLY);
+        assert_eq!(o.rec_attr.clr, libc::MOUNT_ATTR_NOSUID);
+        assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
+        // An access-time value clears the whole field, as mount_setattr(2) requires.
+        let o = p(&["rnoatime"]);
+        assert_eq!(o.rec_attr.set, libc::MOUNT_ATTR_NOATIME);
+        assert_eq!(o.rec_attr.clr, libc::MOUNT_ATTR__ATIME);
+        assert!(p(&["ro"]).rec_attr.is_empty());
+        assert_eq!(
+            p(&["rnosymfollow"]).rec_attr.set,
+            libc::MOUNT_ATTR_NOSYMFOLLOW
+        );
+    }
+
+    #[test]
+    fn rro_and_rrw_of_a_fresh_mount_are_ro_and_rw() {
+        let mut o = p(&["rro", "rnosuid"]);
+        o.fold_read_only();
+        assert_eq!(o.flags, MsFlags::MS_RDONLY);
+        assert_eq!(o.rec_attr.set, libc::MOUNT_ATTR_NOSUID);
+        let mut o = p(&["ro", "rrw"]);
+        o.fold_read_only();
+        assert_eq!(o.flags, MsFlags::empty());
+        assert!(o.rec_attr.is_empty());
+    }
+
+    #[test]
+    fn cleared_flags_are_kept_apart() {
+        let o = p(&["rw", "nosuid", "suid", "exec"]);
+        assert_eq!(o.flags, MsFlags::empty());
+        assert_eq!(
+            o.cleared,
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC
+        );
+        assert_eq!(p(&["rw", "ro"]).cleared, MsFlags::empty());
+        assert_eq!(p(&["nosymfollow"]).flags, MS_NOSYMFOLLOW);
+        assert_eq!(p(&["iversion"]).flags, MsFlags::MS_I_VERSION);
     }
 
     #[test]

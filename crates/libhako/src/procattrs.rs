@@ -1,6 +1,6 @@
 //! Process attributes beyond credentials: `linux.personality`, `process.scheduler`,
-//! `process.ioPriority` and `process.execCPUAffinity`; and `linux.intelRdt`, which hako
-//! refuses (it has no resctrl support).
+//! `process.ioPriority`, `process.execCPUAffinity` and `linux.memoryPolicy` (through
+//! [`crate::mempolicy`]).
 //!
 //! Checked in the runtime parent during validation ([`check_process`], [`check_linux`]);
 //! applied by the init and by exec'd processes ([`apply`]) after the rootfs is done and before
@@ -12,8 +12,8 @@
 
 use nix::sched::CpuSet;
 use oci_spec::runtime::{
-    IOPriorityClass, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag,
-    LinuxSchedulerPolicy, Process, Spec,
+    IOPriorityClass, Linux, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy,
+    Process, Spec,
 };
 
 use crate::error::{Error, Result, SysContext};
@@ -34,6 +34,7 @@ const FLAG_NAMES: [(&str, &str); 7] = [
 /// ones oci-spec parses (it would refuse the whole config otherwise); an unknown name is a
 /// config error naming the field.
 pub fn sanitize(raw: &mut serde_json::Value) -> Result<()> {
+    crate::mempolicy::check_raw(raw)?;
     let Some(flags) = raw
         .pointer_mut("/process/scheduler/flags")
         .and_then(serde_json::Value::as_array_mut)
@@ -76,8 +77,8 @@ pub fn check_process(p: &Process) -> Result<()> {
     Ok(())
 }
 
-/// Validate `linux.personality` (flags are ignored with a warning, as runc does) and refuse
-/// `linux.intelRdt`.
+/// Validate `linux.personality` (flags are ignored with a warning, as runc does) and
+/// `linux.memoryPolicy`.
 pub fn check_linux(spec: &Spec, warnings: &mut Vec<String>) -> Result<()> {
     let Some(linux) = spec.linux() else {
         return Ok(());
@@ -93,12 +94,7 @@ pub fn check_linux(spec: &Spec, warnings: &mut Vec<String>) -> Result<()> {
             ));
         }
     }
-    if linux.intel_rdt().is_some() {
-        return Err(Error::config(
-            "linux.intelRdt",
-            "not supported: hako has no Intel RDT (resctrl) support",
-        ));
-    }
+    crate::mempolicy::Policy::from_spec(Some(linux))?;
     Ok(())
 }
 
@@ -215,8 +211,8 @@ fn cpu_set(field: &str, list: &str) -> Result<CpuSet> {
 }
 
 /// Apply personality, scheduler and I/O priority to the calling process (init or exec'd).
-pub fn apply(p: &Process, personality: Option<&LinuxPersonality>) -> Result<()> {
-    if let Some(pers) = personality {
+pub fn apply(p: &Process, linux: Option<&Linux>) -> Result<()> {
+    if let Some(pers) = linux.and_then(|l| l.personality().as_ref()) {
         let (value, name) = match pers.domain() {
             LinuxPersonalityDomain::PerLinux => (0x0000, "LINUX"),
             LinuxPersonalityDomain::PerLinux32 => (0x0008, "LINUX32"),
@@ -243,6 +239,9 @@ pub fn apply(p: &Process, personality: Option<&LinuxPersonality>) -> Result<()> 
         let level = u32::try_from(io.priority()).unwrap_or(0);
         sys::ioprio_set_self(class, level)
             .ctx(|| format!("ioprio_set (process.ioPriority {:?} {level})", io.class()))?;
+    }
+    if let Some(policy) = crate::mempolicy::Policy::from_spec(linux)? {
+        policy.apply()?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::ffi::{CStr, CString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
 use nix::sys::stat::Mode;
 use nix::unistd::{access, AccessFlags, Gid, Uid};
 use oci_spec::runtime::{Process, User};
@@ -13,13 +14,11 @@ use crate::error::{Error, Result, SysContext};
 use crate::security;
 use crate::sync::{Channel, Msg};
 
-/// runc's PATH when the process env has none.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// The common last steps of the init and of an exec'd process, in this order: cwd, rlimits,
-/// the bounding set (needs CAP_SETPCAP, so before the uid switch), keep-caps, groups, gid, uid,
-/// the other capability sets, no_new_privs, umask.
-pub fn finalize(proc: &Process, in_userns: bool) -> Result<()> {
+/// The common steps of the init and of an exec'd process that come before the container's
+/// seccomp filter, which may deny any syscall (`getcwd`, `close_range`...): the cwd (checked),
+/// rlimits, the bounding set (needs CAP_SETPCAP, so before the uid switch), keep-caps, and
+/// the runtime's fds marked close-on-exec. Returns whether setgroups(2) may be called.
+pub fn before_seccomp(proc: &Process, in_userns: bool, preserve_fds: u32) -> Result<bool> {
     enter_cwd(proc.cwd())?;
     security::set_rlimits(proc.rlimits().as_deref().unwrap_or_default())?;
     if let Some(caps) = proc.capabilities() {
@@ -27,6 +26,14 @@ pub fn finalize(proc: &Process, in_userns: bool) -> Result<()> {
     }
     crate::sys::set_keepcaps().ctx(|| "setting keep-caps".into())?;
     let may_setgroups = !in_userns || setgroups_allowed();
+    close_runtime_fds(preserve_fds)?;
+    Ok(may_setgroups)
+}
+
+/// The credential steps, after [`before_seccomp`] and, without no_new_privs, after the
+/// filter (loading it then needs CAP_SYS_ADMIN, runc's order): groups, gid, uid, the other
+/// capability sets, no_new_privs, umask.
+pub fn finalize(proc: &Process, may_setgroups: bool) -> Result<()> {
     switch_user(proc.user(), may_setgroups)?;
     if let Some(caps) = proc.capabilities() {
         security::set_capabilities(caps)?;
@@ -44,13 +51,11 @@ fn setgroups_allowed() -> bool {
     std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow")
 }
 
-/// Find the program on the container's PATH, mark every fd above the preserved ones
-/// close-on-exec, load `seccomp` (the filter that goes last, with no_new_privs), and tell the
-/// runtime we are Ready. Returns the program to execve.
+/// Find the program on the container's PATH, load `seccomp` (the filter that goes last, with
+/// no_new_privs), and tell the runtime we are Ready. Returns the program to execve.
 pub fn ready(
     args: &[CString],
     env: &[CString],
-    preserve_fds: u32,
     chan: &Channel,
     seccomp: Option<&crate::seccomp::Filter>,
 ) -> Result<CString> {
@@ -58,12 +63,44 @@ pub fn ready(
         .first()
         .ok_or_else(|| Error::config("process.args", "must not be empty"))?;
     let program = find_program(arg0, env)?;
-    crate::sys::cloexec_from(3 + preserve_fds).ctx(|| "closing runtime fds".into())?;
     if let Some(filter) = seccomp {
         load_seccomp(filter, chan)?;
     }
     chan.send(&Msg::Ready)?;
     Ok(program)
+}
+
+/// Mark every fd from `3 + preserve_fds` close-on-exec, so no runtime fd reaches the program.
+/// Called before the container's seccomp filter is loaded (a profile may deny `close_range`
+/// or answer ENOSYS for it); where the kernel lacks `close_range` with `CLOSE_RANGE_CLOEXEC`
+/// (before Linux 5.11), each fd listed in /proc/self/fd is marked with `fcntl`. fds the runtime
+/// opens after this are opened close-on-exec.
+fn close_runtime_fds(preserve_fds: u32) -> Result<()> {
+    let first = 3 + preserve_fds;
+    match crate::sys::cloexec_from(first) {
+        Ok(()) => Ok(()),
+        Err(Errno::ENOSYS | Errno::EINVAL) => cloexec_listed(first),
+        Err(e) => Err(Error::sys("closing runtime fds", e)),
+    }
+}
+
+/// `close_range`'s fallback: every fd from `first` listed in /proc/self/fd gets FD_CLOEXEC
+/// (the directory's own fd among them, harmlessly).
+fn cloexec_listed(first: u32) -> Result<()> {
+    let dir =
+        std::fs::read_dir("/proc/self/fd").map_err(|e| Error::io("listing", "/proc/self/fd", e))?;
+    let fds: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| u32::try_from(*fd).is_ok_and(|fd| fd >= first))
+        .collect();
+    for fd in fds {
+        // The listing's own fd, closed since, gives EBADF.
+        match crate::sys::set_cloexec_raw(fd) {
+            Ok(()) | Err(Errno::EBADF) => {}
+            Err(e) => return Err(Error::sys(format!("marking fd {fd} close-on-exec"), e)),
+        }
+    }
+    Ok(())
 }
 
 /// Load the container's seccomp filter into this process (the init or an exec'd process)
@@ -77,7 +114,8 @@ pub fn load_seccomp(filter: &crate::seccomp::Filter, chan: &Channel) -> Result<(
 }
 
 /// Switch to `user`'s ids: supplementary groups, then gid, then uid (while still allowed).
-/// `may_setgroups` is false in a user namespace where setgroups(2) is denied.
+/// `may_setgroups` is false in a user namespace where setgroups(2) is denied (when the
+/// container made it; one the runtime already ran in is found out on EPERM).
 pub fn switch_user(user: &User, may_setgroups: bool) -> Result<()> {
     let groups: Vec<Gid> = user
         .additional_gids()
@@ -87,7 +125,12 @@ pub fn switch_user(user: &User, may_setgroups: bool) -> Result<()> {
         .map(Gid::from_raw)
         .collect();
     if may_setgroups || !groups.is_empty() {
-        nix::unistd::setgroups(&groups).ctx(|| format!("setgroups to {groups:?}"))?;
+        match nix::unistd::setgroups(&groups) {
+            // The runtime itself runs in a user namespace that denies setgroups (rootless
+            // Podman, `unshare -U -r`): nothing was asked for, nothing to do (as runc).
+            Err(nix::errno::Errno::EPERM) if groups.is_empty() && !setgroups_allowed() => {}
+            r => r.ctx(|| format!("setgroups to {groups:?}"))?,
+        }
     }
     let gid = Gid::from_raw(user.gid());
     nix::unistd::setresgid(gid, gid, gid).ctx(|| format!("setgid to {gid}"))?;
@@ -142,8 +185,10 @@ pub fn find_program(arg0: &CStr, env: &[CString]) -> Result<CString> {
         }
         return Ok(arg0.to_owned());
     }
-    let path = env_value(env, "PATH").unwrap_or(DEFAULT_PATH);
-    for dir in path.split(':') {
+    // As runc (Go's exec.LookPath on the process's env): no PATH, or an empty one, has no
+    // directory to look in.
+    let path = env_value(env, "PATH").unwrap_or_default();
+    for dir in path.split(':').filter(|_| !path.is_empty()) {
         let dir = if dir.is_empty() { "." } else { dir };
         let candidate: PathBuf = Path::new(dir).join(std::ffi::OsStr::from_bytes(name));
         let is_file = std::fs::metadata(&candidate).is_ok_and(|m| m.is_file());
@@ -197,6 +242,8 @@ mod tests {
             "exec: \"no-such-program-hako\": executable file not found in $PATH"
         );
         let err = find_program(&c("/no/such"), &env).unwrap_err();
+        assert!(find_program(&c("sh"), &[c("FOO=1")]).is_err());
+        assert!(find_program(&c("sh"), &[c("PATH=")]).is_err());
         assert!(err.to_string().contains("no such file or directory"));
         assert_eq!(env_value(&env, "FOO"), Some("1"));
         assert_eq!(env_value(&env, "FO"), None);

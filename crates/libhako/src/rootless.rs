@@ -6,7 +6,8 @@
 //! * id maps: written directly for the caller's own id, else by newuidmap/newgidmap
 //!   ([`crate::userns`]);
 //! * cgroups: none unless the caller may write where the container's cgroup would go (a
-//!   delegated subtree), with runc's rule ([`crate::cgroups::keep_if_writable`]);
+//!   delegated subtree), with runc's rule ([`crate::cgroups::keep_if_writable`]), which also
+//!   holds for root in a user namespace (rootless Podman: [`cgroups_rootless`]);
 //! * /dev: device nodes cannot be made in a user namespace: the host's are bind-mounted
 //!   (`rootfs/devices.rs`, on EPERM from mknod);
 //! * /sys: a fresh sysfs needs the network namespace's owner; refused, the host's /sys is
@@ -28,6 +29,14 @@ pub const ROOT_STATE: &str = "/run/hako";
 /// Whether the caller is unprivileged (a non-zero effective uid).
 pub fn is_rootless() -> bool {
     !nix::unistd::geteuid().is_root()
+}
+
+/// Whether runc's rootless cgroup rule applies ([`crate::cgroups::keep_if_writable`]): the
+/// caller is unprivileged, or root in a user namespace (rootless Podman and conmon run the
+/// runtime so, as `unshare -U -r` does), whose root cannot write a cgroup the host did not
+/// delegate to it.
+pub fn cgroups_rootless() -> bool {
+    is_rootless() || userns::in_user_namespace()
 }
 
 /// The state root when `--root` is not given, with runc's rule: `$XDG_RUNTIME_DIR/hako` for an

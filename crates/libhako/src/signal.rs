@@ -5,15 +5,14 @@ use nix::sys::signal::Signal;
 
 use crate::error::{Error, Result};
 
-/// Parse a signal the way runc does; the error is runc's `unknown signal "X"`.
+/// Parse a signal the way runc does; the error is runc's `unknown signal "X"`. A number is
+/// taken as it is, as runc does: 0 checks that the init is alive, and kill(2) refuses the
+/// numbers that are no signal (runc's `unable to signal init: invalid argument`). Numbers
+/// beyond an `int` (which Go would cut to their low 32 bits) are unknown.
 pub fn parse(s: &str) -> Result<i32> {
     let unknown = || Error::Lifecycle(format!("unknown signal {s:?}"));
-    if let Ok(n) = s.parse::<i32>() {
-        return if (1..=libc::SIGRTMAX()).contains(&n) {
-            Ok(n)
-        } else {
-            Err(unknown())
-        };
+    if let Ok(n) = s.parse::<i64>() {
+        return i32::try_from(n).map_err(|_| unknown());
     }
     let upper = s.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
@@ -59,6 +58,10 @@ mod tests {
         assert_eq!(parse("sigterm").ok(), Some(15));
         assert_eq!(parse("hup").ok(), Some(1));
         assert_eq!(parse("USR1").ok(), Some(10));
+        assert_eq!(parse("0").ok(), Some(0));
+        assert_eq!(parse("+9").ok(), Some(9));
+        assert_eq!(parse("99").ok(), Some(99));
+        assert_eq!(parse("-1").ok(), Some(-1));
     }
 
     #[test]
@@ -71,7 +74,7 @@ mod tests {
 
     #[test]
     fn rejects_unknown() {
-        for bad in ["FOO", "SIGFOO", "0", "-1", "65", "", "SIG"] {
+        for bad in ["FOO", "SIGFOO", " 9", "99999999999", "", "SIG"] {
             let err = parse(bad).err().map(|e| e.to_string());
             assert_eq!(err, Some(format!("unknown signal {bad:?}")), "{bad}");
         }

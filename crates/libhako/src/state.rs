@@ -342,7 +342,8 @@ pub fn signal(stored: &Stored, sig: i32) -> Result<()> {
         Some(fd) => crate::sys::pidfd_send_signal(std::os::fd::AsFd::as_fd(fd), sig),
         None => crate::sys::kill(stored.pid, sig),
     }
-    .map_err(|e| Error::sys(format!("sending signal {sig} to pid {}", stored.pid), e))
+    // runc's words: a number that is no signal fails here, "invalid argument".
+    .map_err(|e| Error::sys("unable to signal init", e))
 }
 
 /// The current time in RFC 3339 with nanoseconds, UTC (`2026-11-29T13:21:34.305016962Z`).

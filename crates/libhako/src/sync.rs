@@ -14,6 +14,8 @@
 //!                                               if a PID/time namespace must be entered
 //!                                               by a child: fork, and the intermediate
 //!     <---------------------------------------- sends Pid(init), exits
+//!     <---------------------------------------- [MountSource{index}: a bind source out
+//!  send a detached copy: MountSourceFd ------->   of reach in a user namespace]
 //!                                               mounts, devices, pivot_root, sysctls,
 //!                                               rlimits, user, caps, cwd, PATH lookup
 //!     <---------------------------------------- [SeccompListener + fd, when a rule
@@ -65,6 +67,19 @@ pub enum Msg {
     },
     /// Init -> parent, with the seccomp listener fd attached: pass it on to `listenerPath`.
     SeccompListener,
+    /// Init -> parent, with its network namespace's fd attached: move `linux.netDevices` in.
+    NetDevices,
+    /// Parent -> init: the devices are in its network namespace.
+    NetDevicesDone,
+    /// Init -> parent: the source of bind mount `mounts[index]` is out of the init's reach
+    /// (a user namespace): send a detached copy of it (`open_tree`), as runc's host-side
+    /// mount sources.
+    MountSource {
+        /// The mount's index in `mounts`.
+        index: usize,
+    },
+    /// Parent -> init, with the detached mount attached: the source asked for.
+    MountSourceFd,
     /// Init -> parent, in test builds only: die now (see [`crate::crashpoint`]).
     #[cfg(feature = "crash-points")]
     CrashPoint,
@@ -96,6 +111,9 @@ pub fn pair() -> Result<(Channel, Channel)> {
     .ctx(|| "creating the sync socketpair".into())?;
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
+
+/// How long [`Channel::recv_watched`] waits for a message before it checks on the sender.
+pub const WATCH: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Channel {
     /// Send one message.
@@ -158,6 +176,24 @@ impl Channel {
             return Ok(None);
         }
         decode(&buf[..n]).map(|m| Some((m, fds)))
+    }
+
+    /// [`Channel::recv_with_fd`] for the runtime waiting on a process of the container: after
+    /// each [`WATCH`] without a message it calls `check`, whose error ends the wait (the
+    /// kernel may hold that process where it never sends one: a frozen cgroup).
+    pub fn recv_watched(
+        &self,
+        check: &mut dyn FnMut() -> Result<()>,
+    ) -> Result<Option<(Msg, Option<OwnedFd>)>> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        loop {
+            let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(WATCH.as_millis() as u16)) {
+                Ok(0) => check()?,
+                Err(nix::errno::Errno::EINTR) => {}
+                _ => return self.recv_with_fd(),
+            }
+        }
     }
 
     /// Whether a message (or the other end's close) is waiting to be received.

@@ -123,18 +123,47 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
     Ok(())
 }
 
-/// SIGPIPE back to its default action. The Rust runtime ignores SIGPIPE in hako, and an
-/// ignored signal stays ignored across `execve`: a container process must not inherit that
-/// (runc's do not; `yes | head` must end `yes` by SIGPIPE).
-pub fn default_sigpipe() -> Result<(), Errno> {
-    // SAFETY: SIG_DFL installs no handler, so no code of ours can run in signal context.
-    unsafe {
-        nix::sys::signal::signal(
-            nix::sys::signal::Signal::SIGPIPE,
-            nix::sys::signal::SigHandler::SigDfl,
-        )
+/// `fcntl(fd, F_SETFD, FD_CLOEXEC)` on an fd known only by number (from /proc/self/fd):
+/// `cloexec_from`'s fallback where the kernel lacks `CLOSE_RANGE_CLOEXEC`.
+pub fn set_cloexec_raw(fd: i32) -> Result<(), Errno> {
+    // SAFETY: plain syscall with integer arguments; it only changes one fd's flags (EBADF if
+    // the number is not an open fd).
+    let ret = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    Errno::result(ret).map(drop)
+}
+
+/// Every signal back to its default action (all but SIGKILL and SIGSTOP, which cannot be
+/// changed), before the container's program is exec'd. An ignored signal stays ignored across
+/// `execve`: a runtime started under `nohup`, or by a daemon that ignores signals, would hand
+/// that on (runc's and crun's processes start with none ignored), and the Rust runtime ignores
+/// SIGPIPE in hako itself (`yes | head` must end `yes` by SIGPIPE). A caught signal is reset by
+/// `execve` anyway, but is reset here too: no handler of the runtime's may run in the init.
+///
+/// The raw `rt_sigaction`, not libc's `sigaction`, which refuses the signals the C library
+/// keeps for itself (32 and 33 with glibc) though a caller may have left them ignored too.
+pub fn default_signal_actions() -> Result<(), Errno> {
+    // All zeros is SIG_DFL with no flags and an empty mask in every architecture's layout of
+    // the kernel's `struct sigaction` (at most four words on 64-bit targets).
+    let default = [0u64; 4];
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: `default` outlives the call and is as large as the kernel's struct sigaction;
+        // no old action is asked for (null); the sigset size is the kernel's (8 bytes). SIG_DFL
+        // installs no handler, so no code of ours can run in signal context.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                default.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            )
+        };
+        Errno::result(ret)?;
     }
-    .map(drop)
+    Ok(())
 }
 
 /// `prctl(PR_SET_CHILD_SUBREAPER, 1)`: orphans of the container (and its init, when an
@@ -460,6 +489,27 @@ pub fn mount_setattr(mnt: BorrowedFd<'_>, attr_set: u64, attr_clr: u64) -> Resul
     mount_setattr_raw(mnt, libc::AT_EMPTY_PATH as libc::c_uint, &attr)
 }
 
+/// `mount_setattr(mnt, "", AT_EMPTY_PATH | AT_RECURSIVE, {attr_set, attr_clr})`: change the
+/// attributes of the mount `mnt` (an `O_PATH` fd of a mount's root) and of every mount beneath it
+/// (the recursive mount options, `rro` and the like).
+///
+/// # References
+/// <https://man7.org/linux/man-pages/man2/mount_setattr.2.html>
+pub fn mount_setattr_recursive(
+    mnt: BorrowedFd<'_>,
+    attr_set: u64,
+    attr_clr: u64,
+) -> Result<(), Errno> {
+    let attr = libc::mount_attr {
+        attr_set,
+        attr_clr,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags = (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint;
+    mount_setattr_raw(mnt, flags, &attr)
+}
+
 /// `mount_setattr(mnt, "", AT_EMPTY_PATH [| AT_RECURSIVE], {MOUNT_ATTR_IDMAP, userns})`: make the
 /// detached mount `mnt` (from [`open_tree_clone`]) idmapped through the user namespace `userns`.
 ///
@@ -743,6 +793,28 @@ pub fn loopback_up() -> Result<(), Errno> {
     req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
     // SAFETY: SIOCSIFFLAGS reads the name and `ifru_flags` of the live `req`.
     let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) };
+    Errno::result(ret).map(drop)
+}
+
+/// `set_mempolicy(2)`: the calling thread's NUMA memory policy, `mode` with its flag bits and
+/// `nodes` as a bit mask, 64 nodes a word (empty: no node mask).
+///
+/// # References
+/// <https://man7.org/linux/man-pages/man2/set_mempolicy.2.html>
+pub fn set_mempolicy(mode: i32, nodes: &[u64]) -> Result<(), Errno> {
+    const BITS: usize = libc::c_ulong::BITS as usize;
+    let mut mask: Vec<libc::c_ulong> = vec![0; (nodes.len() * 64).div_ceil(BITS)];
+    for bit in (0..nodes.len() * 64).filter(|b| nodes[b / 64] & (1 << (b % 64)) != 0) {
+        mask[bit / BITS] |= 1 << (bit % BITS);
+    }
+    // The kernel reads `maxnode - 1` bits.
+    let (ptr, maxnode) = match mask.is_empty() {
+        true => (std::ptr::null(), 0),
+        false => (mask.as_ptr(), mask.len() * BITS + 1),
+    };
+    // SAFETY: `ptr` is null (with maxnode 0) or points to `mask`, which holds `maxnode - 1`
+    // bits and lives for the call; the kernel only reads it.
+    let ret = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode) };
     Errno::result(ret).map(drop)
 }
 

@@ -5,7 +5,8 @@
 //! runtime's timeline. The file is opened once, when the clock starts (close-on-exec): the
 //! init writes through the fd it inherited, since after `pivot_root` the path is not in its
 //! view any more (and it is non-dumpable until its execve, so nothing in the container can
-//! reach that fd). Off (the default), a step costs one branch on a cached flag.
+//! reach that fd). Off (the default), a step costs one branch on a cached flag. With
+//! `--debug`, each step's name is also logged at debug level ([`log_steps`]).
 
 use std::io::Write;
 use std::sync::OnceLock;
@@ -18,6 +19,11 @@ struct Trace {
 }
 
 static TRACE: OnceLock<Option<Trace>> = OnceLock::new();
+
+/// Where each step is also logged with `--debug` (set by the CLI, see [`log_steps`]).
+type StepLog = Box<dyn Fn(&str) + Send + Sync>;
+
+static DEBUG: OnceLock<StepLog> = OnceLock::new();
 
 thread_local! {
     static LAST: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
@@ -50,8 +56,17 @@ pub fn start() {
     let _ = get();
 }
 
+/// `--debug`: also hand every step's name to `log` (the CLI's debug logger), in this process
+/// and in the container init, a copy of it. Set once; later calls are ignored.
+pub fn log_steps(log: StepLog) {
+    let _ = DEBUG.set(log);
+}
+
 /// Record the end of step `name`.
 pub fn step(name: &str) {
+    if let Some(log) = DEBUG.get() {
+        log(name);
+    }
     let Some(t) = get() else { return };
     let now = Instant::now();
     let since = LAST.with(|l| l.replace(Some(now))).unwrap_or(t.start);

@@ -1,11 +1,12 @@
 //! `hako exec [options] ID [COMMAND [ARG...]]` or `hako exec --process FILE ID`, with runc's
 //! flags: the process is the container's, with the flags' overrides.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use libhako::container::{self, ExecOptions};
 use oci_spec::runtime::{Capability, Process};
+use serde_json::{json, Value};
 
 use super::{Ctx, Parsed};
 use crate::cli::{Arity, Flag, Kind, Matches, Verb};
@@ -36,7 +37,7 @@ with the command and the flags' changes, or the process of --process.",
         Flag::value("cap", Some("c"), Kind::Text, "add a capability to the bounding set for the process"),
         Flag::value("preserve-fds", None, Kind::Uint,
             "Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total) (default: 0)"),
-        Flag::value("cgroup", None, Kind::Text, "run the process in an (existing) sub-cgroup(s) (not supported)"),
+        Flag::value("cgroup", None, Kind::Text, "run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>."),
         Flag::switch("ignore-paused", None, "allow exec in a paused container"),
     ],
     arity: Arity::Min(1),
@@ -61,7 +62,7 @@ pub struct Args {
     process_label: Option<String>,
     preserve_fds: u32,
     ignore_paused: bool,
-    cgroup: Option<String>,
+    cgroup: Vec<String>,
     id: String,
     command: Vec<String>,
 }
@@ -91,7 +92,7 @@ impl Args {
             process_label: text("process-label"),
             preserve_fds: m.parsed("preserve-fds")?.unwrap_or(0),
             ignore_paused: m.on("ignore-paused"),
-            cgroup: text("cgroup"),
+            cgroup: m.values("cgroup"),
             id: m.arg(0),
             command,
         })
@@ -111,17 +112,11 @@ pub fn run(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
 }
 
 fn exec(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
-    if let Some(sub) = &a.cgroup {
-        anyhow::bail!("--cgroup {sub:?}: exec into a sub-cgroup is not supported yet");
-    }
+    let sub_cgroups = libhako::cgroups::parse_sub_cgroups(&a.cgroup)?;
+    let base = container::container_process(&ctx.root, &a.id)?;
     let process = match &a.process {
-        Some(path) => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            serde_json::from_slice(&bytes)
-                .with_context(|| format!("parsing process {}", path.display()))?
-        }
-        None => from_flags(&a, container::container_process(&ctx.root, &a.id)?)?,
+        Some(path) => process_file(ctx, path, base)?,
+        None => from_flags(&a, base)?,
     };
     let code = container::exec(&ExecOptions {
         root: ctx.root.clone(),
@@ -132,8 +127,42 @@ fn exec(ctx: &Ctx<'_>, a: Args) -> anyhow::Result<i32> {
         console_socket: a.console_socket,
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
+        sub_cgroups,
     })?;
     Ok(code)
+}
+
+/// `--process FILE`, read as runc reads it: a missing `user` is uid 0, gid 0 (Go's zero
+/// value), missing `capabilities` are the container's (`base`'s), names of capabilities the
+/// kernel does not know are skipped with runc's warning. Every error names the file and the
+/// field (`user.uid: invalid type: string "x", expected u32`); `args` and `cwd` are checked
+/// with the container's process fields, by `exec`.
+fn process_file(ctx: &Ctx<'_>, path: &Path, base: Process) -> anyhow::Result<Process> {
+    let shown = path.display();
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("reading {shown}: {e}"))?;
+    let mut value: Value =
+        serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    let Some(fields) = value.as_object_mut() else {
+        anyhow::bail!("{shown}: a process must be a JSON object");
+    };
+    fields
+        .entry("user")
+        .or_insert_with(|| json!({"uid": 0, "gid": 0}));
+    // No cwd is an empty one, which exec refuses with the field.
+    fields.entry("cwd").or_insert_with(|| json!(""));
+    let own_caps = fields.contains_key("capabilities");
+    let mut wrapped = json!({ "process": value });
+    let skipped = libhako::capabilities::sanitize(&mut wrapped)
+        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    if let Some(w) = libhako::capabilities::warning(&skipped) {
+        ctx.logger.warn(&w);
+    }
+    let mut p: Process = serde_path_to_error::deserialize(&wrapped["process"])
+        .map_err(|e| anyhow::anyhow!("{shown}: {}: {}", e.path(), e.inner()))?;
+    if !own_caps {
+        p.set_capabilities(base.capabilities().clone());
+    }
+    Ok(p)
 }
 
 /// The container's process with runc's exec overrides applied.

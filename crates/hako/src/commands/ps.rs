@@ -1,6 +1,7 @@
 //! `hako ps [--format table|json] ID [-- PS ARGS]`: the container's processes. `json` is runc's
 //! list of host PIDs; `table` runs `ps` (default `-ef`) and keeps the container's lines, as
-//! runc does, with one column added after `PID`: `NSPID`, the PID inside the container.
+//! runc does, with one column added after runc's (before the command): `NSPID`, the PID
+//! inside the container.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -67,15 +68,22 @@ pub fn run(ctx: &Ctx<'_>, m: &Matches) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// Keep the header and the lines whose PID column is one of `pids`, inserting `NSPID`.
+/// Keep the header and the lines whose PID column is one of `pids`, with `NSPID` added after
+/// ps's columns: before the last when that is the command (which may hold spaces), else at
+/// the end. runc's columns keep their order, for the tools that parse them.
 fn filter(ps: &str, pids: &HashMap<i32, Option<i32>>) -> anyhow::Result<String> {
     let mut lines = ps.lines();
     let header = lines.next().unwrap_or_default();
-    let col = header
-        .split_whitespace()
-        .position(|h| h == "PID")
+    let names: Vec<&str> = header.split_whitespace().collect();
+    let col = names
+        .iter()
+        .position(|h| *h == "PID")
         .context("couldn't find PID field in ps output")?;
-    let mut out = insert_after(header, col, "NSPID");
+    let at = match names.last() {
+        Some(&("CMD" | "COMMAND" | "ARGS")) => names.len() - 1,
+        _ => names.len(),
+    };
+    let mut out = insert_at(header, at, "NSPID");
     for line in lines {
         let Some(pid) = line
             .split_whitespace()
@@ -86,26 +94,27 @@ fn filter(ps: &str, pids: &HashMap<i32, Option<i32>>) -> anyhow::Result<String> 
         };
         if let Some(inner) = pids.get(&pid) {
             let shown = inner.map_or("-".to_string(), |p| p.to_string());
-            out.push_str(&insert_after(line, col, &shown));
+            out.push_str(&insert_at(line, at, &shown));
         }
     }
     Ok(out)
 }
 
-/// `line` with ` {value:>5}` inserted right after its `col`-th whitespace-separated field.
-fn insert_after(line: &str, col: usize, value: &str) -> String {
+/// `line` with `value` (right-aligned in 5) as a new field before its `col`-th
+/// whitespace-separated field, or at the end when it has no such field.
+fn insert_at(line: &str, col: usize, value: &str) -> String {
     let mut seen = 0;
     let mut in_field = false;
     for (i, c) in line.char_indices() {
         match (c.is_whitespace(), in_field) {
-            (false, false) => in_field = true,
-            (true, true) => {
-                in_field = false;
+            (false, false) => {
                 if seen == col {
-                    return format!("{} {value:>5}{}\n", &line[..i], &line[i..]);
+                    return format!("{}{value:>5} {}\n", &line[..i], &line[i..]);
                 }
+                in_field = true;
                 seen += 1;
             }
+            (true, true) => in_field = false,
             _ => {}
         }
     }
@@ -125,8 +134,13 @@ mod tests {
         let out = filter(ps, &pids).unwrap();
         assert_eq!(
             out,
-            "UID          PID NSPID    PPID  C STIME TTY          TIME CMD\n\
-             root        4242     1    4200  0 10:01 ?        00:00:00 sleep 100\n"
+            "UID          PID    PPID  C STIME TTY          TIME NSPID CMD\n\
+             root        4242    4200  0 10:01 ?        00:00:00     1 sleep 100\n"
+        );
+        let ps = "USER PID\nroot 4242\n";
+        assert_eq!(
+            filter(ps, &pids).unwrap(),
+            "USER PID NSPID\nroot 4242     1\n"
         );
         assert!(filter("USER CMD\n", &pids).is_err());
     }

@@ -16,9 +16,19 @@ pub fn hako_bin() -> &'static str {
     env!("CARGO_BIN_EXE_hako")
 }
 
-/// `../shared` beside the repository (CI has it; a bare clone does not), when present.
+/// `../shared` beside the repository (CI has it; a bare clone does not), when present. In a
+/// `git worktree`, beside the main checkout the worktree's `.git` file points to.
 pub fn shared_dir() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let main = std::fs::read_to_string(repo.join(".git"))
+        .ok()
+        .and_then(|g| {
+            let gitdir = PathBuf::from(g.strip_prefix("gitdir:")?.trim());
+            // <main>/.git/worktrees/<name>
+            Some(gitdir.parent()?.parent()?.parent()?.to_path_buf())
+        })
+        .unwrap_or(repo);
+    let d = main.join("../shared");
     d.is_dir().then(|| d.canonicalize().unwrap_or(d))
 }
 
@@ -374,4 +384,93 @@ pub fn install_c_helper(rootfs: &Path, name: &str, source: &str) {
         "cc {name}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The unprivileged user of the rootless tests (tests/rootless.rs, tests/engines.rs).
+pub const ROOTLESS_USER: &str = "hako-rootless";
+
+/// The unprivileged test user and its delegated ranges `(start, count)`.
+pub struct TestUser {
+    /// Its uid.
+    pub uid: u32,
+    /// Its primary gid.
+    pub gid: u32,
+    /// Its first /etc/subuid range.
+    pub subuid: (u64, u64),
+    /// Its first /etc/subgid range.
+    pub subgid: (u64, u64),
+}
+
+/// The test user, made (useradd, usermod --add-subuids/--add-subgids) if missing.
+pub fn rootless_user() -> &'static TestUser {
+    static USER_ONCE: std::sync::OnceLock<TestUser> = std::sync::OnceLock::new();
+    USER_ONCE.get_or_init(|| {
+        require_root();
+        if rootless_lookup().is_none() {
+            let out = Command::new("useradd")
+                .args(["-M", "-d", "/nonexistent", "-s", "/usr/sbin/nologin"])
+                .args(["-c", "hako rootless tests", ROOTLESS_USER])
+                .output()
+                .expect("useradd (package passwd)");
+            // Another test process may have made it meanwhile.
+            assert!(
+                out.status.success() || rootless_lookup().is_some(),
+                "useradd {ROOTLESS_USER}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let user = rootless_lookup().expect("test user");
+        let (uid, gid) = (user.uid.as_raw(), user.gid.as_raw());
+        let subuid = subid_range("/etc/subuid", uid).unwrap_or_else(|| add_subid_range("uid", uid));
+        let subgid = subid_range("/etc/subgid", uid).unwrap_or_else(|| add_subid_range("gid", uid));
+        TestUser {
+            uid,
+            gid,
+            subuid,
+            subgid,
+        }
+    })
+}
+
+fn rootless_lookup() -> Option<nix::unistd::User> {
+    nix::unistd::User::from_name(ROOTLESS_USER).ok().flatten()
+}
+
+/// The user's first range in /etc/subuid or /etc/subgid.
+fn subid_range(file: &str, uid: u32) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.trim().split(':').collect();
+        let owner_ok =
+            f.first() == Some(&ROOTLESS_USER) || f.first() == Some(&uid.to_string().as_str());
+        (owner_ok && f.len() == 3).then(|| Some((f[1].parse().ok()?, f[2].parse().ok()?)))?
+    })
+}
+
+/// Delegate 65536 ids past every range in use to the test user.
+fn add_subid_range(kind: &str, uid: u32) -> (u64, u64) {
+    let file = format!("/etc/sub{kind}");
+    let end = std::fs::read_to_string(&file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            Some(f.get(1)?.parse::<u64>().ok()? + f.get(2)?.parse::<u64>().ok()?)
+        })
+        .max()
+        .unwrap_or(0)
+        .max(100_000);
+    let range = format!("{end}-{}", end + 65535);
+    let out = Command::new("usermod")
+        .arg(format!("--add-sub{kind}s"))
+        .arg(&range)
+        .arg(ROOTLESS_USER)
+        .output()
+        .expect("usermod");
+    assert!(
+        out.status.success(),
+        "usermod --add-sub{kind}s {range}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    subid_range(&file, uid).expect("range just added")
 }

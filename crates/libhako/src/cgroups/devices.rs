@@ -75,7 +75,7 @@ pub fn parse(allow: bool, text: &str) -> Option<Rule> {
 /// The spec's rules followed by runc's default allow-list.
 pub fn rules(spec: &[LinuxDeviceCgroup]) -> Vec<Rule> {
     spec.iter()
-        .filter_map(|d| parse(d.allow(), &device_rule(d)))
+        .filter_map(|d| parse(d.allow(), &device_rule(d)?))
         .chain(DEFAULT_DEVICE_RULES.iter().filter_map(|r| parse(true, r)))
         .collect()
 }

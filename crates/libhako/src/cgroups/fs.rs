@@ -84,6 +84,11 @@ pub fn read_keyed(dir: &Path, file: &str) -> std::collections::BTreeMap<String, 
         .unwrap_or_default()
 }
 
+/// `dir` if it exists, else its nearest existing ancestor (where it would be made).
+pub fn nearest_existing(dir: &Path) -> &Path {
+    dir.ancestors().find(|d| d.exists()).unwrap_or(dir)
+}
+
 /// `mkdir -p`; returns the directories that did not exist before, outermost first. The
 /// common case (the parent exists) is one `mkdir`.
 pub fn mkdir_all(dir: &Path) -> Result<Vec<PathBuf>> {

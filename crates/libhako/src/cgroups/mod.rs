@@ -72,6 +72,13 @@ pub trait Driver {
     fn set_frozen(&self, frozen: bool) -> Result<()>;
     /// Whether the cgroup is frozen (or freezing).
     fn frozen(&self) -> bool;
+    /// Where a process of the container would be frozen, if it would: the cgroup, or its
+    /// nearest existing ancestor while it is not made yet (a cgroup made under a frozen one is
+    /// born frozen), is frozen or freezing, by its own setting or an ancestor's.
+    fn freezes(&self) -> Option<PathBuf>;
+    /// Undo the cgroup's own freeze (not an ancestor's) without waiting, so that the processes
+    /// just sent SIGKILL can die (a v1 freezer holds even SIGKILL).
+    fn thaw_own(&self);
     /// Kill everything at once (v2 `cgroup.kill`); `None` when the kernel cannot.
     fn kill_now(&self) -> Option<Result<()>>;
     /// Statistics in runc's shape.
@@ -124,6 +131,13 @@ impl Driver for Hybrid {
     }
     fn frozen(&self) -> bool {
         self.v1.frozen()
+    }
+    fn freezes(&self) -> Option<PathBuf> {
+        self.v1.freezes().or_else(|| v2::freezes(&self.unified))
+    }
+    fn thaw_own(&self) {
+        self.v1.thaw_own();
+        v2::thaw_own(&self.unified);
     }
     fn kill_now(&self) -> Option<Result<()>> {
         None
@@ -279,6 +293,44 @@ impl Cgroup {
         self.driver.paths()
     }
 
+    /// The kernel memory limits, which runc ignores with a warning: `kernel` is skipped with
+    /// one everywhere (Linux 5.16+ no longer enforces `memory.kmem.limit_in_bytes`, which
+    /// reads back as unlimited, and cgroup v2 has no such limit); `kernelTCP` is written where
+    /// the memory hierarchy has `memory.kmem.tcp.limit_in_bytes` (v1) and skipped with one
+    /// elsewhere (cgroup v2).
+    pub fn kernel_memory_warnings(&self, r: Option<&LinuxResources>) -> Vec<String> {
+        let Some(m) = r.and_then(|r| r.memory().as_ref()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        if m.kernel().is_some() {
+            out.push(
+                "linux.resources.memory.kernel is ignored: the kernel no longer enforces \
+                 kernel memory limits (Linux 5.16+)"
+                    .to_string(),
+            );
+        }
+        if m.kernel_tcp().is_some() && !self.memory_has(resources::KMEM_TCP) {
+            out.push(format!(
+                "linux.resources.memory.kernelTCP is ignored: this host's cgroups have no {}",
+                resources::KMEM_TCP
+            ));
+        }
+        out
+    }
+
+    /// Whether the memory hierarchy's directories have `file` (asked of the nearest existing
+    /// directory on the way up: the container's is not made yet).
+    fn memory_has(&self, file: &str) -> bool {
+        let paths = self.paths();
+        let Some(dir) = paths.get("memory") else {
+            return false;
+        };
+        dir.ancestors()
+            .find(|d| d.is_dir())
+            .is_some_and(|d| d.join(file).exists())
+    }
+
     /// Before the clone: make the directory the init is cloned into and open it for
     /// `clone3(CLONE_INTO_CGROUP)` (v2 and hybrid; `None` for v1 and with systemd, which makes
     /// the cgroup only once the init exists). With systemd the resources are converted to unit
@@ -312,6 +364,12 @@ impl Cgroup {
         // Even without resources the device rules apply: deny all but runc's allow-list.
         let none = LinuxResources::default();
         self.driver.apply(r.unwrap_or(&none), false)
+    }
+
+    /// Let the processes of a failed create that were just sent SIGKILL die: a freeze that
+    /// came after [`Cgroup::refuse_frozen`] would hold them.
+    pub fn thaw_own(&self) {
+        self.driver.thaw_own();
     }
 
     /// Undo a failed create: stop the systemd unit if one was started, remove the directories
@@ -371,6 +429,54 @@ impl Cgroup {
         let none = LinuxResources::default();
         self.driver
             .apply(self.resources.as_ref().unwrap_or(&none), false)
+    }
+
+    /// What runc's validation refuses for this layout, before anything is made:
+    /// `linux.resources.unified` anywhere but on a pure v2 host.
+    pub fn refuse_invalid(&self, r: Option<&LinuxResources>) -> Result<()> {
+        let v2 = || {
+            let p = self.driver.paths();
+            p.len() == 1 && p.contains_key("")
+        };
+        match r {
+            Some(r) if resources::has_unified(r) && !v2() => Err(resources::unified_on_v1()),
+            _ => Ok(()),
+        }
+    }
+
+    /// runc's check (1.2+) before anything is made: a container cgroup that already holds
+    /// processes is refused (the container would share it with them, and `delete`, which
+    /// empties the cgroup, would kill them).
+    pub fn refuse_occupied(&self) -> Result<()> {
+        match self.driver.pids() {
+            Ok(p) if !p.is_empty() => {
+                let paths = self.driver.paths();
+                let dir = paths
+                    .get("devices")
+                    .or(paths.get(""))
+                    .or(paths.values().next());
+                Err(Error::Lifecycle(format!(
+                    "container's cgroup is not empty: {} process(es) found (in {})",
+                    p.len(),
+                    dir.map_or(String::new(), |d| d.display().to_string())
+                )))
+            }
+            Err(e) if !matches!(e.errno(), Some(Errno::ENOENT | Errno::ENODEV)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// runc's check before anything is made, and `create`'s and `exec`'s while they wait for a
+    /// process of the container: a frozen cgroup (or one made under a frozen one) freezes the
+    /// process that joins it, which would then never answer.
+    pub fn refuse_frozen(&self) -> Result<()> {
+        match self.driver.freezes() {
+            None => Ok(()),
+            Some(dir) => Err(Error::Lifecycle(format!(
+                "container's cgroup unexpectedly frozen ({} is frozen)",
+                dir.display()
+            ))),
+        }
     }
 
     /// `update`: the systemd unit's properties (if any), then the files.
@@ -484,18 +590,20 @@ impl Cgroup {
     }
 }
 
-/// Rootless, with runc's rule: an unprivileged caller keeps the container's cgroup only where
-/// it may write every directory of it (a delegated subtree, such as a cgroup v2 directory
-/// chowned to the user); otherwise the container runs without a cgroup (`None`: nothing is
-/// written), unless `linux.cgroupsPath` or a resource limit asks for one, which is then an
-/// error saying why. Device rules are not limits here (runc skips them when rootless). Root
-/// always keeps the cgroup.
+/// Rootless, with runc's rule: a `rootless` caller (unprivileged, or root in a user namespace
+/// such as rootless Podman's: see [`crate::rootless::cgroups_rootless`]) keeps the container's
+/// cgroup only where it may write every directory of it (a delegated subtree, such as a
+/// cgroup v2 directory chowned to the user); otherwise the container runs without a cgroup
+/// (`None`: nothing is written), unless `linux.cgroupsPath` or a resource limit asks for one,
+/// which is then an error saying why. Device rules are not limits here (runc skips them when
+/// rootless). Root of the host always keeps the cgroup.
 pub fn keep_if_writable(
     cg: Cgroup,
+    rootless: bool,
     cgroups_path: Option<&Path>,
     r: Option<&LinuxResources>,
 ) -> Result<Option<Cgroup>> {
-    if nix::unistd::geteuid().is_root() {
+    if !rootless {
         return Ok(Some(cg));
     }
     let Some(dir) = cg.paths().into_values().find(|d| !writable_by_caller(d)) else {
@@ -535,14 +643,114 @@ pub fn keep_if_writable(
 /// `cgroup.procs` when it exists, else the nearest existing parent, where it would be made.
 fn writable_by_caller(dir: &Path) -> bool {
     let ok = |p: &Path| nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok();
-    let mut d = dir;
-    while !d.exists() {
-        match d.parent() {
-            Some(p) => d = p,
-            None => return false,
+    let d = fs::nearest_existing(dir);
+    d.exists() && ok(d) && (d != dir || ok(&d.join("cgroup.procs")))
+}
+
+/// `exec --cgroup` values as runc 1.2+ reads them: `[controller[,controller]:]path`, into
+/// controller -> path (`""`: every hierarchy, only as the one value given).
+pub fn parse_sub_cgroups(args: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for a in args {
+        let Some((ctrls, path)) = a.split_once(':') else {
+            if args.len() != 1 {
+                return Err(Error::Lifecycle(format!(
+                    "invalid --cgroup argument: {a} (missing <controller>: prefix)"
+                )));
+            }
+            out.insert(String::new(), a.clone());
+            continue;
+        };
+        for c in ctrls.split(',') {
+            if c.is_empty() {
+                return Err(Error::Lifecycle(format!(
+                    "invalid --cgroup argument: {a} (empty <controller> prefix)"
+                )));
+            }
+            if out.insert(c.to_string(), path.to_string()).is_some() {
+                return Err(Error::Lifecycle(format!(
+                    "invalid --cgroup argument(s): controller {c} specified multiple times"
+                )));
+            }
         }
     }
-    ok(d) && (d != dir || ok(&d.join("cgroup.procs")))
+    Ok(out)
+}
+
+/// The container's recorded `paths` with `exec --cgroup`'s sub-cgroups ([`parse_sub_cgroups`])
+/// under them: `sub[""]` under every one (on v2 the only form), else each `sub[controller]`
+/// under that controller's. A sub path that leaves its base ("..", "../sibling") is refused
+/// (runc's "bad sub cgroup path"); the directories must exist (checked when they are opened).
+pub fn sub_paths(
+    paths: &BTreeMap<String, PathBuf>,
+    sub: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, PathBuf>> {
+    let mut out = paths.clone();
+    if let Some(all) = sub.get("") {
+        for dir in out.values_mut() {
+            *dir = beneath(dir, all)?;
+        }
+        return Ok(out);
+    }
+    let v2 = paths.len() == 1 && paths.contains_key("");
+    for (ctrl, rel) in sub {
+        let dir = out.get_mut(ctrl).ok_or_else(|| {
+            let hint = if v2 {
+                " (cgroup v2 takes a plain path)"
+            } else {
+                ""
+            };
+            Error::Lifecycle(format!("unknown controller {ctrl} in SubCgroupPaths{hint}"))
+        })?;
+        *dir = beneath(dir, rel)?;
+    }
+    Ok(out)
+}
+
+/// runc's fallback for `exec` without `--cgroup` on cgroup v2: the container's cgroup takes no
+/// process (`clone3` gives EBUSY) once the container has enabled domain controllers for its
+/// children, its init moved below it; the process then joins the init's own cgroup, which must
+/// be below the container's `dir`. Returns that cgroup, opened for `CLONE_INTO_CGROUP`.
+pub fn init_clone_target(init: i32, dir: &Path) -> Result<OwnedFd> {
+    let proc_cgroup = format!("/proc/{init}/cgroup");
+    let own = crate::procfs::read_text(&proc_cgroup)
+        .map_err(|e| Error::io("reading", &proc_cgroup, e))?;
+    let info = crate::procfs::self_mountinfo()
+        .map_err(|e| Error::io("reading", "/proc/self/mountinfo", e))?;
+    let at = layout::parse_mountinfo(&info).unified.and_then(|h| {
+        let rel = layout::own_cgroup(&own, &[])?;
+        let below_root = rel.strip_prefix(&h.root).ok()?.to_path_buf();
+        Some(h.mount_point.join(below_root))
+    });
+    let Some(at) = at.filter(|d| d.starts_with(dir)) else {
+        return Err(Error::Lifecycle(format!(
+            "cgroup {} takes no process (its controllers are enabled for its children), and \
+             the init's cgroup is not below it",
+            dir.display()
+        )));
+    };
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    open(&at, flags, Mode::empty()).ctx(|| format!("opening cgroup {}", at.display()))
+}
+
+/// `base` joined with `rel` and cleaned lexically, which must stay within `base` (whole
+/// components: "../<base name>2" is a sibling, not below).
+fn beneath(base: &Path, rel: &str) -> Result<PathBuf> {
+    let mut out = base.to_path_buf();
+    for c in Path::new(rel).components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n),
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    if out.starts_with(base) {
+        Ok(out)
+    } else {
+        Err(Error::Lifecycle(format!("bad sub cgroup path: {rel}")))
+    }
 }
 
 /// A cgroup namespace made by clone3 would be rooted at the runtime's cgroup (the kernel makes

@@ -29,6 +29,9 @@ fn set(controller: &'static str, file: &str, value: impl ToString, field: &str) 
     }
 }
 
+/// The v1 file of `linux.resources.memory.kernelTCP`.
+pub const KMEM_TCP: &str = "memory.kmem.tcp.limit_in_bytes";
+
 /// What the v1 conversion needs to know about the host.
 pub struct V1Host<'a> {
     /// The current `memory.limit_in_bytes` (decides the memory/memsw write order).
@@ -424,13 +427,25 @@ pub fn v1(r: &LinuxResources, host: &V1Host<'_>, skip_devices: bool) -> Result<V
         }
     }
     rdma(&mut out, r);
-    if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
-        return Err(unsupported(
-            "unified",
-            "it needs cgroup v2 and this host runs cgroup v1 controllers",
-        ));
+    if has_unified(r) {
+        return Err(unified_on_v1());
     }
     Ok(out)
+}
+
+/// Whether `linux.resources.unified` asks for anything.
+pub fn has_unified(r: &LinuxResources) -> bool {
+    r.unified().as_ref().is_some_and(|u| !u.is_empty())
+}
+
+/// `linux.resources.unified` on a v1 (or hybrid) host: refused as runc's validation does, in
+/// its words first.
+pub fn unified_on_v1() -> Error {
+    Error::Lifecycle(
+        "invalid configuration: cannot use unified on cgroup v1 (linux.resources.unified: \
+         cgroup v2 files, and this host runs cgroup v1 controllers)"
+            .into(),
+    )
 }
 
 fn v1_memory(
@@ -475,6 +490,10 @@ fn v1_memory(
         }
         out.push(set("memory", "memory.swappiness", s, "memory.swappiness"));
     }
+    // Written where the host has it; Cgroup::kernel_memory_warnings warns where it has not.
+    if let Some(t) = m.kernel_tcp().filter(|_| (host.exists)(KMEM_TCP)) {
+        out.push(set("memory", KMEM_TCP, t, "memory.kernelTCP"));
+    }
     if m.disable_oom_killer() == Some(true) {
         out.push(set(
             "memory",
@@ -502,8 +521,11 @@ pub const DEFAULT_DEVICE_RULES: &[&str] = &[
     "c 10:200 rwm",
 ];
 
-/// One device rule in the kernel's `type major:minor access` form.
-pub fn device_rule(d: &LinuxDeviceCgroup) -> String {
+/// One device rule in the kernel's `type major:minor access` form; `None` for a rule that
+/// names no access at all. As runc, the access string keeps only what the kernel knows (`r`,
+/// `w`, `m`, in that order; anything else, such as the `a` of "rwa", the kernel would refuse
+/// with EINVAL and runc drops); an absent or empty one is `rwm`.
+pub fn device_rule(d: &LinuxDeviceCgroup) -> Option<String> {
     let typ = d
         .typ()
         .map(|t| t.as_str().to_string())
@@ -512,33 +534,34 @@ pub fn device_rule(d: &LinuxDeviceCgroup) -> String {
         n.filter(|n| *n >= 0)
             .map_or("*".to_string(), |n| n.to_string())
     };
-    let access = d
-        .access()
-        .clone()
-        .filter(|a| !a.is_empty())
-        .unwrap_or_else(|| "rwm".into());
+    let access: String = match d.access().as_deref().filter(|a| !a.is_empty()) {
+        None => "rwm".into(),
+        Some(a) => "rwm".chars().filter(|c| a.contains(*c)).collect(),
+    };
     if typ == "a" {
-        return "a".into();
+        return Some("a".into());
     }
-    format!("{typ} {}:{} {access}", num(d.major()), num(d.minor()))
+    (!access.is_empty()).then(|| format!("{typ} {}:{} {access}", num(d.major()), num(d.minor())))
 }
 
 /// v1 device settings: start from deny-all (so the result does not depend on what the cgroup
-/// inherited), then the spec's rules in order, then runc's default allow-list.
+/// inherited), then the spec's rules in order, then runc's default allow-list. A deny rule
+/// before any allow rule changes nothing (all is denied already) and is not written, as runc
+/// writes only the rules that change the cgroup's state.
 fn device_settings(rules: &[LinuxDeviceCgroup]) -> Vec<Setting> {
     let mut out = vec![set("devices", "devices.deny", "a", "devices")];
+    let mut allowed = false;
     for (i, d) in rules.iter().enumerate() {
+        allowed |= d.allow();
+        let Some(rule) = device_rule(d).filter(|_| allowed) else {
+            continue;
+        };
         let file = if d.allow() {
             "devices.allow"
         } else {
             "devices.deny"
         };
-        out.push(set(
-            "devices",
-            file,
-            device_rule(d),
-            &format!("devices[{i}]"),
-        ));
+        out.push(set("devices", file, rule, &format!("devices[{i}]")));
     }
     for r in DEFAULT_DEVICE_RULES {
         out.push(set("devices", "devices.allow", r, "devices"));
@@ -705,14 +728,26 @@ mod tests {
         };
         let s = v1(&r, &host, false).unwrap();
         let got = files(&s);
+        // The spec's deny-all comes before any allow: nothing to write for it.
         assert_eq!(got[0], ("devices.deny".into(), "a".into()));
-        assert_eq!(got[1], ("devices.deny".into(), "a".into()));
-        assert_eq!(got[2], ("devices.allow".into(), "c 1:3 rw".into()));
-        assert_eq!(got[3], ("devices.allow".into(), "b 8:* r".into()));
-        assert_eq!(got.len(), 4 + DEFAULT_DEVICE_RULES.len());
+        assert_eq!(got[1], ("devices.allow".into(), "c 1:3 rw".into()));
+        assert_eq!(got[2], ("devices.allow".into(), "b 8:* r".into()));
+        assert_eq!(got.len(), 3 + DEFAULT_DEVICE_RULES.len());
         assert!(
             v1(&r, &host, true).unwrap().is_empty(),
             "updates skip devices"
         );
+        // Access strings keep what the kernel knows (runc's reading of "rwa"); a rule naming
+        // none is dropped; a deny after an allow is written.
+        let r = res(
+            r#"{"devices":[{"allow":false,"type":"c","major":1,"minor":11,"access":"rwa"},
+            {"allow":true,"type":"c","major":1,"minor":11,"access":"awr"},
+            {"allow":false,"type":"c","major":1,"minor":11,"access":"xa"},
+            {"allow":false,"type":"c","major":1,"minor":11,"access":"mw"}]}"#,
+        );
+        let got = files(&v1(&r, &host, false).unwrap());
+        assert_eq!(got[1], ("devices.allow".into(), "c 1:11 rw".into()));
+        assert_eq!(got[2], ("devices.deny".into(), "c 1:11 wm".into()));
+        assert_eq!(got.len(), 3 + DEFAULT_DEVICE_RULES.len());
     }
 }

@@ -241,3 +241,75 @@ fn cgroupns_moves_from_clone_to_unshare() {
         "a cgroup namespace applies to the caller: no fork needed"
     );
 }
+
+#[test]
+fn v1_cpuset_is_filled_up_an_empty_chain() {
+    let root = tempdir("cpuset");
+    let mount = root.join("cpuset");
+    let (pod, ctr) = (mount.join("pod"), mount.join("pod/mid/ctr"));
+    touch(&mount, &[("cpuset.cpus", "0-3\n"), ("cpuset.mems", "0\n")]);
+    for d in [pod.clone(), mount.join("pod/mid"), ctr.clone()] {
+        touch(&d, &[("cpuset.cpus", "\n"), ("cpuset.mems", "\n")]);
+    }
+    let v1 = V1 {
+        dirs: BTreeMap::from([("cpuset".to_string(), ctr.clone())]),
+    };
+    v1.create().unwrap();
+    for d in [&pod, &ctr] {
+        assert_eq!(read(d.join("cpuset.cpus")), "0-3");
+        assert_eq!(read(d.join("cpuset.mems")), "0");
+    }
+    // A parent with values of its own gives them; nothing above it is read or changed.
+    std::fs::write(mount.join("pod/mid/cpuset.cpus"), "1").unwrap();
+    std::fs::write(pod.join("cpuset.cpus"), "").unwrap();
+    std::fs::write(ctr.join("cpuset.cpus"), "").unwrap();
+    v1.create().unwrap();
+    assert_eq!(read(ctr.join("cpuset.cpus")), "1");
+    assert_eq!(read(pod.join("cpuset.cpus")), "");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn exec_sub_cgroups_as_runc_reads_them() {
+    let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let p = parse_sub_cgroups(&args(&["memory:m", "cpu,cpuacct:c"])).unwrap();
+    assert_eq!(p["memory"], "m");
+    assert_eq!((p["cpu"].as_str(), p["cpuacct"].as_str()), ("c", "c"));
+    assert_eq!(parse_sub_cgroups(&args(&["sub"])).unwrap()[""], "sub");
+    for (bad, why) in [
+        (&["a", "b"][..], "missing <controller>: prefix"),
+        (&[":x"][..], "empty <controller> prefix"),
+        (
+            &["memory,memory:x"][..],
+            "controller memory specified multiple times",
+        ),
+        (&["memory:a", "memory:b"][..], "specified multiple times"),
+    ] {
+        let e = parse_sub_cgroups(&args(bad)).unwrap_err().to_string();
+        assert!(e.contains(why), "{bad:?}: {e}");
+    }
+    let paths = BTreeMap::from([
+        ("memory".to_string(), PathBuf::from("/cg/memory/ctr")),
+        ("cpu".to_string(), PathBuf::from("/cg/cpu/ctr")),
+        (String::new(), PathBuf::from("/cg/unified/ctr")),
+    ]);
+    let all = sub_paths(&paths, &parse_sub_cgroups(&args(&["a/../s"])).unwrap()).unwrap();
+    assert_eq!(all["memory"], PathBuf::from("/cg/memory/ctr/s"));
+    assert_eq!(all[""], PathBuf::from("/cg/unified/ctr/s"));
+    let one = sub_paths(&paths, &parse_sub_cgroups(&args(&["memory:s"])).unwrap()).unwrap();
+    assert_eq!(one["memory"], PathBuf::from("/cg/memory/ctr/s"));
+    assert_eq!(one["cpu"], paths["cpu"]);
+    assert_eq!(one[""], paths[""]);
+    let top = sub_paths(&paths, &parse_sub_cgroups(&args(&["/"])).unwrap()).unwrap();
+    assert_eq!(top, paths);
+    for (bad, why) in [
+        ("..", "bad sub cgroup path: .."),
+        ("../ctr2", "bad sub cgroup path"),
+        ("memory:../x", "bad sub cgroup path"),
+        ("whaaat:/", "unknown controller whaaat in SubCgroupPaths"),
+    ] {
+        let sub = parse_sub_cgroups(&args(&[bad])).unwrap();
+        let e = sub_paths(&paths, &sub).unwrap_err().to_string();
+        assert!(e.contains(why), "{bad}: {e}");
+    }
+}

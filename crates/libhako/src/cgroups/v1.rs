@@ -1,6 +1,7 @@
 //! The cgroup v1 driver: one directory per mounted hierarchy (co-mounted controllers such as
 //! `cpu,cpuacct` share one). A new cpuset cgroup starts with empty `cpuset.cpus`/`mems`, in
-//! which no task may live, so every cpuset directory made is filled from its parent first.
+//! which no task may live, so the container's cpuset is filled from its parent first (and an
+//! empty parent from its own, up the chain).
 //! Freezing is `freezer.state`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,18 +41,30 @@ impl V1 {
     }
 }
 
-/// Copy `cpuset.cpus` and `cpuset.mems` from the parent into each new directory, top down.
-fn fill_cpusets(made: &[PathBuf]) -> Result<()> {
-    for d in made {
-        let Some(parent) = d.parent() else { continue };
-        for f in ["cpuset.cpus", "cpuset.mems"] {
-            if fs::read(d, f).is_ok_and(|v| v.trim().is_empty()) {
-                let v = fs::read(parent, f)?;
-                fs::write(d, f, v.trim())?;
-            }
-        }
+/// A cpuset with empty `cpuset.cpus` or `cpuset.mems` takes no task (ENOSPC), and a new one
+/// starts empty: give the container's directory its parent's values, first giving the parent
+/// its own parent's where it is empty too (a pod cgroup made by hand), up the chain as runc's
+/// `ensureParent` does. A parent that has values vouches for every ancestor (the kernel keeps
+/// a cpuset within its parent's), so the usual case reads one parent.
+fn fill_cpuset(dir: &Path) -> Result<()> {
+    for f in ["cpuset.cpus", "cpuset.mems"] {
+        inherit(dir, f)?;
     }
     Ok(())
+}
+
+/// The value of `dir/file`, copied from the parent's (made so first) when it is empty.
+fn inherit(dir: &Path, file: &str) -> Result<String> {
+    let v = fs::read(dir, file)?.trim().to_string();
+    if !v.is_empty() {
+        return Ok(v);
+    }
+    let Some(parent) = dir.parent().filter(|p| p.join(file).exists()) else {
+        return Ok(v);
+    };
+    let v = inherit(parent, file)?;
+    fs::write(dir, file, &v)?;
+    Ok(v)
 }
 
 impl Driver for V1 {
@@ -65,7 +78,7 @@ impl Driver for V1 {
             let made = fs::mkdir_all(d).and_then(|made| {
                 all.extend(made.iter().cloned());
                 if self.dir("cpuset") == Some(d) {
-                    fill_cpusets(&made)?;
+                    fill_cpuset(d)?;
                 }
                 Ok(made)
             });
@@ -154,6 +167,22 @@ impl Driver for V1 {
     fn frozen(&self) -> bool {
         self.dir("freezer")
             .is_some_and(|d| fs::read(d, "freezer.state").is_ok_and(|s| s.trim() != "THAWED"))
+    }
+
+    /// `freezer.state` says FREEZING or FROZEN for a parent's freeze as well as for its own.
+    fn freezes(&self) -> Option<PathBuf> {
+        let d = fs::nearest_existing(self.dir("freezer")?);
+        fs::read(d, "freezer.state")
+            .is_ok_and(|s| s.trim() != "THAWED")
+            .then(|| d.to_path_buf())
+    }
+
+    fn thaw_own(&self) {
+        if let Some(d) = self.dir("freezer") {
+            if fs::read(d, "freezer.self_freezing").is_ok_and(|s| s.trim() == "1") {
+                let _ = fs::write(d, "freezer.state", "THAWED");
+            }
+        }
     }
 
     fn kill_now(&self) -> Option<Result<()>> {

@@ -66,6 +66,22 @@ impl V2 {
     }
 }
 
+/// [`Driver::freezes`] of the v2 cgroup `dir`: its own `cgroup.freeze`, or the frozen state in
+/// effect (`cgroup.events`, which an ancestor's freeze sets too) of it or of its nearest
+/// existing ancestor.
+pub(crate) fn freezes(dir: &Path) -> Option<PathBuf> {
+    let d = fs::nearest_existing(dir);
+    let own = d == dir && fs::read(d, "cgroup.freeze").is_ok_and(|s| s.trim() == "1");
+    (own || fs::read_keyed(d, "cgroup.events").get("frozen") == Some(&1)).then(|| d.to_path_buf())
+}
+
+/// [`Driver::thaw_own`] of the v2 cgroup `dir`.
+pub(crate) fn thaw_own(dir: &Path) {
+    if fs::read(dir, "cgroup.freeze").is_ok_and(|s| s.trim() == "1") {
+        let _ = fs::write(dir, "cgroup.freeze", "0");
+    }
+}
+
 /// Write one setting; a missing file is the host not offering the knob.
 pub(crate) fn write_setting(
     w: &mut fs::Writer,
@@ -155,6 +171,14 @@ impl Driver for V2 {
 
     fn frozen(&self) -> bool {
         fs::read(&self.dir, "cgroup.freeze").is_ok_and(|s| s.trim() == "1")
+    }
+
+    fn freezes(&self) -> Option<PathBuf> {
+        freezes(&self.dir)
+    }
+
+    fn thaw_own(&self) {
+        thaw_own(&self.dir)
     }
 
     fn kill_now(&self) -> Option<Result<()>> {

@@ -6,7 +6,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::stat::Mode;
-use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use crate::cgroups;
@@ -68,7 +67,7 @@ pub(crate) struct Held {
     pub sd: StateDir,
     pub stored: Stored,
     pub hooks: Option<oci_spec::runtime::Hooks>,
-    cgroup: Option<cgroups::Cgroup>,
+    pub cgroup: Option<cgroups::Cgroup>,
     pid_file: Option<PathBuf>,
     /// With an init that execs right after Ready (no exec fifo): the channel, whose end in
     /// the init is closed by that exec.
@@ -90,6 +89,12 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     let seccomp_cache = opts.root.join(crate::seccomp::CACHE_DIR);
     let mut plan = spec::validate(spec::load(&bundle)?, &bundle, Some(&seccomp_cache))?;
     trace::step("config validated");
+    if at_once && plan.spec.process().is_none() {
+        return Err(Error::config(
+            "process",
+            "not set in config.json: nothing to run",
+        ));
+    }
     // CVE-2019-5736: the init is a copy of this process; see exeguard. Before anything is
     // made: this may re-exec the runtime.
     // An AppArmor profile or SELinux label applies at the next execve: no trampoline.
@@ -141,17 +146,28 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         init: None,
         armed: true,
         cgroup: None,
+        host_mounts: None,
+        rdt: plan
+            .intel_rdt
+            .as_ref()
+            .map(|(r, cfg)| crate::intelrdt::Group::new(r, cfg, &opts.id)),
     };
     // After validation, before the clone: the init is placed in it before `Go`.
     let linux = plan.spec.linux().as_ref();
-    let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
     let resources = linux.and_then(|l| l.resources().as_ref());
-    // Rootless: no cgroup at all unless the caller may write one (runc's rule).
-    guard.cgroup = cgroups::keep_if_writable(
-        cgroups::Cgroup::plan(cgroups_path, &opts.id, opts.systemd_cgroup)?,
-        cgroups_path,
-        resources,
-    )?;
+    // Before the guard owns the cgroup: a failed create thaws what it owns.
+    guard.cgroup = checked_cgroup(&plan, &opts.id, opts.systemd_cgroup)?;
+    let warnings: Vec<String> = plan
+        .warnings
+        .iter()
+        .cloned()
+        .chain(
+            guard
+                .cgroup
+                .iter()
+                .flat_map(|c| c.kernel_memory_warnings(resources)),
+        )
+        .collect();
     let stored = Stored {
         id: opts.id.clone(),
         pid: 0,
@@ -176,6 +192,12 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     // Recorded before the cgroup is made (and the init's PID as soon as it exists): whenever
     // this process dies, state.json names what `delete --force` must remove.
     sd.save(&stored)?;
+    if !plan.has(nix::sched::CloneFlags::CLONE_NEWNS) {
+        // The init's mounts go to our mount namespace: delete (or a failure) unmounts them.
+        let marker = sd.path.join(crate::rootfs::hostns::MARKER);
+        std::fs::write(&marker, b"").map_err(|e| Error::io("writing", &marker, e))?;
+        guard.host_mounts = Some(&plan.rootfs);
+    }
     // Only what clone3 needs now; the rest of the cgroup is made while the init unshares.
     let into = match guard.cgroup.as_mut() {
         Some(cgroup) => cgroup.prepare(resources)?,
@@ -209,7 +231,7 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     let mut held = Held {
         created: Created {
             pid: init_pid,
-            warnings: plan.warnings,
+            warnings,
             pty,
         },
         sd,
@@ -254,7 +276,11 @@ impl Held {
                 init: Some(pid),
                 armed: true,
                 cgroup: self.cgroup.take(),
+                host_mounts: (self.sd.path.join(crate::rootfs::hostns::MARKER).exists())
+                    .then_some(self.stored.rootfs.as_path()),
+                rdt: None,
             });
+            let _ = crate::intelrdt::destroy_saved(&self.sd.path);
         }
         done
     }
@@ -333,10 +359,16 @@ fn drive(
         cg.place(child)?;
         join = cg.self_join_files()?;
     }
+    if let Some(rdt) = &guard.rdt {
+        rdt.apply(child.as_raw())?;
+        rdt.save(&guard.sd.path)?;
+    }
     trace::step("clone, maps, cgroup");
     // Not with systemd (no `tasks` files): its unit's directories are known only to systemd.
+    // Nor with netDevices, whose exchange after Go would find the tree's message first.
     let tree_at = join
         .as_ref()
+        .filter(|_| plan.net_devices.is_empty())
         .and_then(|_| crate::rootfs::cgroup_tree::index(plan));
     let join = join.unwrap_or_default();
     let fds: Vec<BorrowedFd<'_>> = join.iter().map(AsFd::as_fd).collect();
@@ -368,7 +400,8 @@ fn drive(
     let mut init = child;
     let mut pty = None;
     loop {
-        match chan.recv_with_fd()? {
+        let mut check = || guard.cgroup.as_ref().map_or(Ok(()), |c| c.refuse_frozen());
+        match chan.recv_watched(&mut check)? {
             Some((Msg::Pty, Some(fd))) => pty = Some(fd),
             Some((Msg::Hooks, _)) => {
                 crashpoint::at(Step::Hooks);
@@ -377,6 +410,14 @@ fn drive(
                 crate::hooks::run(crate::hooks::Kind::Prestart, hooks, state.as_bytes())?;
                 crate::hooks::run(crate::hooks::Kind::CreateRuntime, hooks, state.as_bytes())?;
                 chan.send(&Msg::HooksDone { state })?;
+            }
+            Some((Msg::NetDevices, Some(ns))) => {
+                crate::netdevices::move_into(&plan.net_devices, ns.as_fd())?;
+                chan.send(&Msg::NetDevicesDone)?;
+            }
+            Some((Msg::MountSource { index }, _)) => {
+                let fd = mount_source(plan, index)?;
+                chan.send_with_fd(&Msg::MountSourceFd, fd.as_fd())?;
             }
             Some((Msg::SeccompListener, Some(fd))) => {
                 let stored = guard.sd.load()?;
@@ -387,7 +428,7 @@ fn drive(
                 guard.init = Some(init);
                 record_pid(guard.sd, init)?;
                 // Reap the intermediate; the init is reparented to the subreaper or PID 1.
-                let _ = waitpid(child, None);
+                super::reap_within(child, super::REAP_LIMIT);
                 guard.child = None;
             }
             Some((Msg::Ready, _)) => {
@@ -396,6 +437,11 @@ fn drive(
             }
             #[cfg(feature = "crash-points")]
             Some((Msg::CrashPoint, _)) => crashpoint::die(),
+            // As runc: the program's lookup and exec under "unable to start container
+            // process: "; the setup's own failures as they are.
+            Some((Msg::Failed { step, message }, _)) if step == init::EXEC_STEP => {
+                return Err(super::start_failure(&message))
+            }
             Some((Msg::Failed { message, .. }, _)) => return Err(Error::Init(message)),
             Some((other, _)) => {
                 return Err(Error::Init(format!(
@@ -411,6 +457,54 @@ fn drive(
             }
         }
     }
+}
+
+/// A detached copy (`open_tree`) of bind mount `mounts[index]`'s source, for an init that
+/// cannot reach it (see `rootfs::needs_runtime_source`). Made here, as root of the host's
+/// mount namespace: runc makes it in the container's, which differs only for a source below
+/// a mount made for the container.
+fn mount_source(plan: &Plan, index: usize) -> Result<OwnedFd> {
+    let m = plan
+        .mounts
+        .get(index)
+        .filter(|m| m.options.is_bind())
+        .ok_or_else(|| {
+            Error::Init(format!(
+                "the init asked for the source of mounts[{index}], no bind mount"
+            ))
+        })?;
+    let recursive = m.options.flags.contains(nix::mount::MsFlags::MS_REC);
+    crate::sys::open_tree_clone(&m.source, recursive).ctx(|| {
+        format!(
+            "mounts[{index}]: a copy of {} for the container's user namespace",
+            m.source.display()
+        )
+    })
+}
+
+/// The container's cgroup, planned (nothing made) and checked: rootless, none at all unless
+/// the caller may write one (runc's rule); then runc's checks: what its validation refuses, a
+/// cgroup in use, and a frozen one (a process joining it would never answer).
+pub(super) fn checked_cgroup(
+    plan: &Plan,
+    id: &str,
+    systemd: bool,
+) -> Result<Option<cgroups::Cgroup>> {
+    let linux = plan.spec.linux().as_ref();
+    let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
+    let resources = linux.and_then(|l| l.resources().as_ref());
+    let cgroup = cgroups::keep_if_writable(
+        cgroups::Cgroup::plan(cgroups_path, id, systemd)?,
+        crate::rootless::cgroups_rootless(),
+        cgroups_path,
+        resources,
+    )?;
+    if let Some(cg) = &cgroup {
+        cg.refuse_invalid(resources)?;
+        cg.refuse_occupied()?;
+        cg.refuse_frozen()?;
+    }
+    Ok(cgroup)
 }
 
 /// Record the init's PID and start time in state.json (still "creating") as soon as it exists,
@@ -471,6 +565,10 @@ pub(super) struct Cleanup<'a> {
     pub init: Option<Pid>,
     pub armed: bool,
     pub cgroup: Option<cgroups::Cgroup>,
+    /// The rootfs, when the init mounts in our mount namespace (see rootfs::hostns).
+    pub host_mounts: Option<&'a Path>,
+    /// `linux.intelRdt`'s groups, made with the cgroup.
+    pub rdt: Option<crate::intelrdt::Group>,
 }
 
 impl Drop for Cleanup<'_> {
@@ -481,11 +579,20 @@ impl Drop for Cleanup<'_> {
         for pid in [self.init, self.child].into_iter().flatten() {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         }
+        if let Some(cg) = &self.cgroup {
+            cg.thaw_own();
+        }
         if let Some(child) = self.child {
-            let _ = waitpid(child, None);
+            super::reap_within(child, super::REAP_LIMIT);
+        }
+        if let Some(rootfs) = self.host_mounts {
+            let _ = crate::rootfs::hostns::unmount_below(rootfs);
         }
         if let Some(cg) = &self.cgroup {
             cg.remove_made();
+        }
+        if let Some(rdt) = &self.rdt {
+            let _ = rdt.destroy();
         }
         let _ = self.sd.remove();
     }

@@ -54,6 +54,10 @@ pub(crate) fn delete_with(
     if let Some(cg) = crate::cgroups::Cgroup::from_state(&stored.cgroup_paths, unit) {
         cg.destroy()?;
     }
+    if sd.path.join(crate::rootfs::hostns::MARKER).exists() {
+        crate::rootfs::hostns::unmount_below(&stored.rootfs)?;
+    }
+    crate::intelrdt::destroy_saved(&sd.path)?;
     let warnings = match hooks(&sd) {
         Some(h) => {
             let entry = super::Entry {

@@ -12,7 +12,6 @@ use nix::fcntl::{open, OFlag};
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::stat::Mode;
-use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 
@@ -43,6 +42,9 @@ pub struct ExecOptions {
     pub preserve_fds: u32,
     /// `--ignore-paused`: exec into a paused container (the process starts frozen).
     pub ignore_paused: bool,
+    /// `--cgroup` (runc 1.2+): sub-cgroups of the container's to run in, controller -> path
+    /// (`""`: every hierarchy), from [`crate::cgroups::parse_sub_cgroups`]; empty: its own.
+    pub sub_cgroups: std::collections::BTreeMap<String, String>,
 }
 
 /// The namespaces an exec'd process joins, in setns order.
@@ -115,17 +117,33 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         _ => None,
     };
     let joins = namespace_fds(stored.pid)?;
-    let personality = config
-        .linux()
-        .as_ref()
-        .and_then(|l| l.personality().clone());
+    // A container without a mount namespace of its own is chrooted (rootfs::hostns): so is
+    // a process exec'd into it, to the init's root.
+    let chroot = if joins.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWNS) {
+        None
+    } else {
+        let root = format!("/proc/{}/root", stored.pid);
+        Some(
+            open(
+                root.as_str(),
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .ctx(|| format!("opening {root}"))?,
+        )
+    };
+    let linux = config.linux().clone();
     let set = if opts.detach {
         None
     } else {
         Some(foreground::block_signals()?)
     };
-    let cgroup = crate::cgroups::Cgroup::from_paths(&stored.cgroup_paths);
-    let into = cgroup
+    let paths = match opts.sub_cgroups.is_empty() {
+        true => stored.cgroup_paths.clone(),
+        false => crate::cgroups::sub_paths(&stored.cgroup_paths, &opts.sub_cgroups)?,
+    };
+    let cgroup = crate::cgroups::Cgroup::from_paths(&paths);
+    let mut into = cgroup
         .as_ref()
         .map(crate::cgroups::Cgroup::clone_target)
         .transpose()?
@@ -135,26 +153,37 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         .map(crate::cgroups::Cgroup::self_join_files)
         .transpose()?
         .flatten();
+    let rdt = crate::intelrdt::open_saved_tasks(&sd.path)?;
     let (parent, child) = sync::pair()?;
     let job = Job {
         process: &opts.process,
         args: &args,
         env: &env,
         joins: &joins,
+        chroot: chroot.as_ref(),
         preserve_fds: opts.preserve_fds,
         console: console.as_ref(),
         seccomp: seccomp.as_ref(),
         cgroup: cgroup.as_ref(),
         join: join.as_deref(),
-        personality: personality.as_ref(),
+        rdt: &rdt,
+        linux: linux.as_ref(),
         apparmor,
         selinux,
         keyring: (!stored.no_new_keyring).then_some(stored.id.as_str()),
         trampoline: trampoline.as_ref().map(AsFd::as_fd),
     };
-    let intermediate = match sys::clone3(0, into.as_ref().map(AsRawFd::as_raw_fd))
-        .ctx(|| "clone3 for exec".into())?
-    {
+    let forked = match sys::clone3(0, into.as_ref().map(AsRawFd::as_raw_fd)) {
+        // runc's fallback (v2, no --cgroup): the init's cgroup below the container's.
+        Err(nix::errno::Errno::EBUSY) if opts.sub_cgroups.is_empty() => {
+            let dir = stored.cgroup_paths.get("").map(PathBuf::as_path);
+            let dir = dir.ok_or_else(|| Error::Lifecycle("no cgroup v2 directory".into()))?;
+            into = Some(crate::cgroups::init_clone_target(stored.pid, dir)?);
+            sys::clone3(0, into.as_ref().map(AsRawFd::as_raw_fd))
+        }
+        r => r,
+    };
+    let intermediate = match forked.ctx(|| "clone3 for exec".into())? {
         Forked::Child => {
             drop(parent);
             run_child(&job, &child)
@@ -162,7 +191,12 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         Forked::Parent(pid) => pid,
     };
     drop(child);
-    let (pid, pty) = drive(&parent, intermediate, seccomp.as_ref(), &stored)?;
+    // A process joining a frozen cgroup waits in it; only `--ignore-paused` asks for that.
+    let mut check = || match cgroup.as_ref().filter(|_| !opts.ignore_paused) {
+        Some(cg) => cg.refuse_frozen(),
+        None => Ok(()),
+    };
+    let (pid, pty) = drive(&parent, intermediate, seccomp.as_ref(), &stored, &mut check)?;
     if let Some(pf) = &opts.pid_file {
         super::create::write_pid_file(pf, pid)?;
     }
@@ -209,13 +243,18 @@ struct Job<'a> {
     args: &'a [std::ffi::CString],
     env: &'a [std::ffi::CString],
     joins: &'a [(CloneFlags, OwnedFd)],
+    /// The init's root, when the container has no mount namespace to join.
+    chroot: Option<&'a OwnedFd>,
     preserve_fds: u32,
     console: Option<&'a OwnedFd>,
     seccomp: Option<&'a crate::seccomp::Filter>,
     cgroup: Option<&'a crate::cgroups::Cgroup>,
     /// The v1 `tasks` files to write `0` to (`None`: a systemd cgroup, joined by `add_pid`).
     join: Option<&'a [OwnedFd]>,
-    personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
+    /// The `tasks` files of the container's Intel RDT groups, to write `0` to.
+    rdt: &'a [OwnedFd],
+    /// The container's `linux` section (personality, memory policy).
+    linux: Option<&'a oci_spec::runtime::Linux>,
     /// The AppArmor profile the program starts in.
     apparmor: Option<&'a str>,
     /// The SELinux label the program starts with.
@@ -251,9 +290,10 @@ fn child_steps(
     // A copy of the runtime about to enter the container: non-dumpable from birth, so that no
     // container process can open its /proc/<pid>/{exe,fd} (see exeguard).
     crate::exeguard::non_dumpable()?;
+    // Every signal at its default action and none blocked, as the init (see there).
+    sys::default_signal_actions().ctx(|| "resetting the signal actions".into())?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .ctx(|| "resetting the signal mask".into())?;
-    sys::default_sigpipe().ctx(|| "resetting SIGPIPE".into())?;
     crate::procattrs::exec_affinity(job.process, true)?;
     // Into the container's cgroup(s) first ("0" = the writer), so nothing forked escapes it:
     // v2 at the clone, v1 by its tasks files (see cgroups::join_self).
@@ -262,11 +302,16 @@ fn child_steps(
         (Some(cg), None) => cg.driver().add_pid(0)?,
         (None, None) => {}
     }
+    crate::intelrdt::join_self(job.rdt)?;
     crate::procattrs::exec_affinity(job.process, false)?;
     let mut in_userns = false;
     for (flag, fd) in job.joins {
         setns(fd.as_fd(), *flag).ctx(|| format!("joining the container's {flag:?} namespace"))?;
         in_userns |= *flag == CloneFlags::CLONE_NEWUSER;
+    }
+    if let Some(root) = job.chroot {
+        nix::unistd::fchdir(root).ctx(|| "fchdir to the container's root".into())?;
+        nix::unistd::chroot(".").ctx(|| "chroot to the container's root".into())?;
     }
     // A PID (or time) namespace applies to children only: fork into it.
     crate::sync::fork_and_report(chan)?;
@@ -283,13 +328,14 @@ fn child_steps(
         .ctx(|| "opening /".into())?;
         let pty = console::open_pty(root.as_fd())?;
         console::set_size(&pty, crate::init::console_size(job.process))?;
+        console::give_to(&pty.slave, job.process.user().uid())?;
         console::attach(&pty.slave)?;
         match job.console {
             Some(sock) => console::send_master(sock.as_fd(), &pty.master)?,
             None => chan.send_with_fd(&Msg::Pty, pty.master.as_fd())?,
         }
     }
-    crate::procattrs::apply(job.process, job.personality)?;
+    crate::procattrs::apply(job.process, job.linux)?;
     // As the init: before the seccomp filter and the capability drop.
     if let Some(profile) = job.apparmor {
         crate::lsm::apply_apparmor(profile)?;
@@ -298,25 +344,26 @@ fn child_steps(
         crate::lsm::apply_selinux(label)?;
     }
     // The container's filter, in the init's order (see init.rs).
+    let may_setgroups = crate::process::before_seccomp(job.process, in_userns, job.preserve_fds)?;
     let nnp = job.process.no_new_privileges().unwrap_or(false);
     if let Some(filter) = job.seccomp.filter(|_| !nnp) {
         crate::process::load_seccomp(filter, chan)?;
     }
-    crate::process::finalize(job.process, in_userns)?;
+    crate::process::finalize(job.process, may_setgroups)?;
     // As the init (and runc): HOME from the container's /etc/passwd when the env has none.
     let env = crate::process::with_home(job.env, nix::unistd::getuid().as_raw());
     let last = job.seccomp.filter(|_| nnp);
-    let program = crate::process::ready(job.args, &env, job.preserve_fds, chan, last)?;
+    let program = crate::process::ready(job.args, &env, chan, last)?;
     Ok((program, env))
 }
 
 /// After Ready, the child's end of the channel is closed by its execve (close-on-exec): EOF
 /// means the program runs, as `start` waits for the init; a failed execve reports `Failed`.
-fn exec_done(chan: &Channel) -> Result<()> {
+fn exec_done(chan: &Channel, check: &mut dyn FnMut() -> Result<()>) -> Result<()> {
     loop {
-        match chan.recv()? {
+        match chan.recv_watched(check)? {
             None => return Ok(()),
-            Some(Msg::Failed { message, .. }) => return Err(Error::Init(message)),
+            Some((Msg::Failed { message, .. }, _)) => return Err(super::start_failure(&message)),
             Some(_) => {}
         }
     }
@@ -328,14 +375,19 @@ fn drive(
     intermediate: Pid,
     seccomp: Option<&crate::seccomp::Filter>,
     stored: &crate::state::Stored,
+    check: &mut dyn FnMut() -> Result<()>,
 ) -> Result<(Pid, Option<OwnedFd>)> {
     let mut pid = None;
     let mut pty = None;
     let result = loop {
-        match chan.recv_with_fd()? {
+        let msg = match chan.recv_watched(check) {
+            Ok(m) => m,
+            Err(e) => break Err(e),
+        };
+        match msg {
             Some((Msg::Pid(p), _)) => {
                 pid = Some(Pid::from_raw(p));
-                let _ = waitpid(intermediate, None);
+                super::reap_within(intermediate, super::REAP_LIMIT);
             }
             Some((Msg::Pty, Some(fd))) => pty = Some(fd),
             Some((Msg::SeccompListener, Some(fd))) => {
@@ -346,10 +398,10 @@ fn drive(
                 }
             }
             Some((Msg::Ready, _)) => match pid {
-                Some(p) => break exec_done(chan).map(|()| (p, pty)),
+                Some(p) => break exec_done(chan, check).map(|()| (p, pty)),
                 None => break Err(Error::Init("exec process sent Ready before its PID".into())),
             },
-            Some((Msg::Failed { message, .. }, _)) => break Err(Error::Init(message)),
+            Some((Msg::Failed { message, .. }, _)) => break Err(super::start_failure(&message)),
             Some((other, _)) => {
                 break Err(Error::Init(format!(
                     "unexpected message from exec: {other:?}"
@@ -368,7 +420,7 @@ fn drive(
             let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
         }
         let _ = nix::sys::signal::kill(intermediate, nix::sys::signal::Signal::SIGKILL);
-        let _ = waitpid(intermediate, None);
+        super::reap_within(intermediate, super::REAP_LIMIT);
     }
     result
 }

@@ -3,7 +3,7 @@
 //! terminal and no console socket, relaying between the caller's terminal and the pty master
 //! (raw mode, window size). Runs in the runtime process, single-threaded, on one poll loop.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -76,6 +76,12 @@ impl Drop for RawMode {
 }
 
 /// Wait for `pid` to exit and return its exit code (128+N when killed by signal N).
+///
+/// Signals and the terminal share one poll loop that never blocks on a write: output read from
+/// the pty goes to stdout only once stdout takes it (at most `PIPE_BUF` per ready write, which
+/// a pipe takes whole), and the pty is not read meanwhile, so a caller that stops reading its
+/// stdout holds up the container's output, never the forwarding of signals; the same for
+/// stdin to the pty.
 pub fn wait(pid: Pid, set: &SigSet, pty: Option<OwnedFd>) -> Result<i32> {
     let sfd = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .ctx(|| "creating a signalfd".into())?;
@@ -83,17 +89,21 @@ pub fn wait(pid: Pid, set: &SigSet, pty: Option<OwnedFd>) -> Result<i32> {
     if let Some(m) = &pty {
         copy_winsize(m);
     }
-    let mut stdin_open = pty.is_some();
-    let mut master_open = pty.is_some();
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut output = pty.as_ref().map(|m| Relay::new(m.as_fd(), stdout.as_fd()));
+    let mut input = pty.as_ref().map(|m| Relay::new(stdin.as_fd(), m.as_fd()));
     loop {
-        let stdin = std::io::stdin();
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
-        if let (Some(m), true) = (&pty, master_open) {
-            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
-        }
-        if stdin_open {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-        }
+        let relays = [output.as_mut(), input.as_mut()];
+        let at: Vec<Option<usize>> = relays
+            .iter()
+            .map(|r| {
+                let (fd, ev) = r.as_ref()?.wants()?;
+                fds.push(PollFd::new(fd, ev));
+                Some(fds.len() - 1)
+            })
+            .collect();
         match poll(&mut fds, PollTimeout::NONE) {
             Err(Errno::EINTR) => continue,
             r => r.ctx(|| "polling".into())?,
@@ -103,16 +113,11 @@ pub fn wait(pid: Pid, set: &SigSet, pty: Option<OwnedFd>) -> Result<i32> {
             .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
             .collect();
         drop(fds);
-        let mut i = 1;
-        if let (Some(m), true) = (&pty, master_open) {
-            if ready[i] && !pump(m, &mut std::io::stdout()) {
-                master_open = false;
-            }
-            i += 1;
-        }
-        if stdin_open && ready.get(i).copied().unwrap_or(false) {
-            if let Some(m) = &pty {
-                stdin_open = pump(&std::io::stdin(), &mut FdWriter(m));
+        for (relay, i) in [output.as_mut(), input.as_mut()].into_iter().zip(at) {
+            if let (Some(r), Some(i)) = (relay, i) {
+                if ready[i] {
+                    r.step();
+                }
             }
         }
         if !ready[0] {
@@ -122,8 +127,8 @@ pub fn wait(pid: Pid, set: &SigSet, pty: Option<OwnedFd>) -> Result<i32> {
             let signo = info.ssi_signo as i32;
             if signo == Signal::SIGCHLD as i32 {
                 if let Some(code) = reap(pid)? {
-                    if let (Some(m), true) = (&pty, master_open) {
-                        drain(m);
+                    if let Some(o) = output.as_mut() {
+                        o.finish(DRAIN_LIMIT);
                     }
                     return Ok(code);
                 }
@@ -133,6 +138,87 @@ pub fn wait(pid: Pid, set: &SigSet, pty: Option<OwnedFd>) -> Result<i32> {
                 }
             } else if let Ok(sig) = Signal::try_from(signo) {
                 let _ = nix::sys::signal::kill(pid, sig);
+            }
+        }
+    }
+}
+
+/// How long the output left in the pty may take to reach a stdout that is slow to take it
+/// once the process is gone.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What a pipe takes whole in one write once poll says it is writable.
+const PIPE_BUF: usize = 4096;
+
+/// One direction of the terminal relay: bytes read from `from` wait in `buf` until `to` takes
+/// them. A write error (the reader is gone) discards what follows; EOF or a read error on
+/// `from` ends it.
+struct Relay<'a> {
+    from: BorrowedFd<'a>,
+    to: BorrowedFd<'a>,
+    buf: Vec<u8>,
+    done: bool,
+    discard: bool,
+}
+
+impl<'a> Relay<'a> {
+    fn new(from: BorrowedFd<'a>, to: BorrowedFd<'a>) -> Relay<'a> {
+        Relay {
+            from,
+            to,
+            buf: Vec::new(),
+            done: false,
+            discard: false,
+        }
+    }
+
+    /// What to poll for next: `to` writable while bytes wait, else `from` readable.
+    fn wants(&self) -> Option<(BorrowedFd<'a>, PollFlags)> {
+        match (self.done, self.buf.is_empty()) {
+            (true, true) => None,
+            (_, false) => Some((self.to, PollFlags::POLLOUT)),
+            (false, true) => Some((self.from, PollFlags::POLLIN)),
+        }
+    }
+
+    /// Move what is ready: write waiting bytes (one `PIPE_BUF` at most), or read more.
+    fn step(&mut self) {
+        if !self.buf.is_empty() {
+            let n = self.buf.len().min(PIPE_BUF);
+            match nix::unistd::write(self.to, &self.buf[..n]) {
+                Ok(w) => drop(self.buf.drain(..w)),
+                Err(Errno::EINTR | Errno::EAGAIN) => {}
+                Err(_) => {
+                    self.discard = true;
+                    self.buf.clear();
+                }
+            }
+            return;
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        match nix::unistd::read(self.from, &mut chunk) {
+            Ok(0) => self.done = true,
+            Ok(n) if !self.discard => self.buf.extend_from_slice(&chunk[..n]),
+            Ok(_) | Err(Errno::EINTR | Errno::EAGAIN) => {}
+            Err(_) => self.done = true,
+        }
+    }
+
+    /// Once the process is gone: pass on what is left in `from` (non-blocking: a pty master)
+    /// and `buf`, for at most `limit`.
+    fn finish(&mut self, limit: std::time::Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        while let Some((fd, ev)) = self.wants() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let ms = PollTimeout::try_from(left.as_millis() as i32).unwrap_or(PollTimeout::MAX);
+            let mut fds = [PollFd::new(fd, ev)];
+            if left.is_zero() || matches!(poll(&mut fds, ms), Ok(0) | Err(_)) {
+                return;
+            }
+            let waiting = self.buf.len();
+            self.step();
+            if ev == PollFlags::POLLIN && self.buf.len() == waiting {
+                return;
             }
         }
     }
@@ -151,18 +237,6 @@ fn reap(pid: Pid) -> Result<Option<i32>> {
     }
 }
 
-/// Copy what is left in the (non-blocking) master to stdout once the process is gone.
-fn drain(master: &OwnedFd) {
-    let mut buf = [0u8; 16 * 1024];
-    let mut out = std::io::stdout();
-    while let Ok(n @ 1..) = nix::unistd::read(master.as_fd(), &mut buf) {
-        if std::io::Write::write_all(&mut out, &buf[..n]).is_err() {
-            break;
-        }
-    }
-    let _ = std::io::Write::flush(&mut out);
-}
-
 fn copy_winsize(master: &OwnedFd) {
     // A caller without a sized terminal keeps the size the config asked for.
     match sys::get_winsize(std::io::stdin().as_fd()) {
@@ -170,29 +244,6 @@ fn copy_winsize(master: &OwnedFd) {
             let _ = sys::set_winsize(master.as_fd(), size);
         }
         _ => {}
-    }
-}
-
-/// Move what is readable now from `from` to `to`; false at EOF or a hard error.
-fn pump(from: &impl AsFd, to: &mut impl std::io::Write) -> bool {
-    let mut buf = [0u8; 16 * 1024];
-    match nix::unistd::read(from.as_fd(), &mut buf) {
-        Ok(0) => false,
-        Ok(n) => to.write_all(&buf[..n]).and_then(|_| to.flush()).is_ok(),
-        Err(Errno::EINTR) | Err(Errno::EAGAIN) => true,
-        Err(_) => false,
-    }
-}
-
-/// `io::Write` over a borrowed fd.
-struct FdWriter<'a>(&'a OwnedFd);
-
-impl std::io::Write for FdWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        nix::unistd::write(self.0, buf).map_err(|e| std::io::Error::from_raw_os_error(e as i32))
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

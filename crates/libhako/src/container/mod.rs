@@ -65,6 +65,12 @@ pub fn status(sd: &StateDir, stored: &Stored) -> Status {
     }
 }
 
+/// What the runtime reports when the container's process could not be started: the
+/// process's own message under runc's "unable to start container process: ".
+fn start_failure(message: &str) -> Error {
+    Error::Init(format!("unable to start container process: {message}"))
+}
+
 /// A process of the container sent its seccomp listener fd: pass it to `listenerPath` with the
 /// container's state (`status` "creating" for the init, "running" for `exec`) and the
 /// process's host `pid`.
@@ -140,6 +146,32 @@ fn wait_gone(stored: &Stored, pidfd: Option<std::os::fd::OwnedFd>, limit: Durati
     }
     Ok(())
 }
+
+/// Reap a child that was sent SIGKILL (or is exiting), waiting at most `limit`: one the kernel
+/// still holds then (a cgroup v1 freezer does not let even SIGKILL through until it thaws) is
+/// left to be reaped by whoever inherits it, rather than waited for forever.
+fn reap_within(child: Pid, limit: Duration) {
+    use nix::sys::wait::{waitpid, WaitPidFlag};
+    if let Ok(fd) = crate::sys::pidfd_open(child) {
+        let deadline = std::time::Instant::now() + limit;
+        let mut fds = [PollFd::new(
+            std::os::fd::AsFd::as_fd(&fd),
+            PollFlags::POLLIN,
+        )];
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let ms = PollTimeout::try_from(left.as_millis() as i32).unwrap_or(PollTimeout::MAX);
+            match poll(&mut fds, ms) {
+                Err(nix::errno::Errno::EINTR) if !left.is_zero() => {}
+                _ => break,
+            }
+        }
+    }
+    let _ = waitpid(child, Some(WaitPidFlag::WNOHANG));
+}
+
+/// How long a failed `create` or `exec` waits for the process it killed.
+const REAP_LIMIT: Duration = Duration::from_secs(2);
 
 /// Reap a child that hung up early and say how it ended, for "exited before it was ready".
 fn reap_reason(child: Pid) -> String {

@@ -19,7 +19,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
 
-use super::create::{creating_state, record_pid, write_pid_file, Cleanup};
+use super::create::{checked_cgroup, creating_state, record_pid, write_pid_file, Cleanup};
 use super::criu_opts::{self, CriuFlags};
 use super::foreground;
 use crate::cgroups::Cgroup;
@@ -67,6 +67,13 @@ pub fn restore(o: &RestoreOptions) -> Result<(i32, Vec<String>)> {
     let seccomp_cache = o.root.join(crate::seccomp::CACHE_DIR);
     let plan = crate::spec::validate(crate::spec::load(&bundle)?, &bundle, Some(&seccomp_cache))?;
     crate::rootless::check(&plan)?;
+    // CRIU knows nothing of resctrl: refused rather than restored without it.
+    if plan.intel_rdt.is_some() {
+        return Err(Error::config(
+            "linux.intelRdt",
+            "a container cannot be restored into an Intel RDT group",
+        ));
+    }
     let terminal = plan
         .spec
         .process()
@@ -179,15 +186,15 @@ fn make_and_restore(
         init: None,
         armed: true,
         cgroup: None,
+        host_mounts: None,
+        rdt: None,
     };
-    let linux = plan.spec.linux().as_ref();
-    let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
-    let resources = linux.and_then(|l| l.resources().as_ref());
-    guard.cgroup = crate::cgroups::keep_if_writable(
-        Cgroup::plan(cgroups_path, &o.id, o.systemd_cgroup)?,
-        cgroups_path,
-        resources,
-    )?;
+    guard.cgroup = checked_cgroup(plan, &o.id, o.systemd_cgroup)?;
+    let resources = plan
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref());
     let stored = stored(plan, o, guard.cgroup.as_ref());
     sd.save(&stored)?;
     if let Some(cg) = guard.cgroup.as_mut() {

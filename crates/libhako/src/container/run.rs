@@ -22,9 +22,11 @@ pub struct RunOptions {
 
 /// Wait until the init that execs right after Ready has done so (or died): its end of the
 /// channel is close-on-exec, so the channel reads as closed. A failed exec is reported by the
-/// init itself and shows in its exit status.
-fn wait_for_exec(chan: &crate::sync::Channel) {
-    while let Ok(Some(_)) = chan.recv() {}
+/// init itself and shows in its exit status. An init frozen before its exec (its cgroup frozen
+/// by someone else) execs when thawed: not waited for.
+fn wait_for_exec(chan: &crate::sync::Channel, cgroup: Option<&crate::cgroups::Cgroup>) {
+    let mut check = || cgroup.map_or(Ok(()), crate::cgroups::Cgroup::refuse_frozen);
+    while let Ok(Some(_)) = chan.recv_watched(&mut check) {}
 }
 
 /// Run the container; returns the exit code `hako run` should exit with, and the warnings.
@@ -49,7 +51,7 @@ pub fn run(opts: &CreateOptions, run: &RunOptions) -> Result<(i32, Vec<String>)>
         Some(chan) => held.finish().map(|()| {
             // Only poststart hooks and a detached run need to know the program runs.
             if hooks.is_some() || run.detach {
-                wait_for_exec(&chan);
+                wait_for_exec(&chan, held.cgroup.as_ref());
                 trace::step("run: program exec'd");
             }
             poststart(held.stored.clone(), hooks.as_ref())

@@ -59,10 +59,15 @@ pub fn start(root: &Path, id: &str) -> Result<Vec<String>> {
             ))
         }
     }
-    let hooks = match sd.load_config() {
-        Ok(spec) => spec.hooks().clone(),
-        Err(_) => None,
-    };
+    let spec = sd.load_config().ok();
+    // The spec: start MUST generate an error if `process` was not set (create allows it).
+    if spec.as_ref().is_some_and(|s| s.process().is_none()) {
+        return Err(Error::config(
+            "process",
+            "not set in config.json: nothing to start",
+        ));
+    }
+    let hooks = spec.and_then(|s| s.hooks().clone());
     let f = write_fifo(&sd)?;
     running(&sd, f, stored, hooks.as_ref())
 }

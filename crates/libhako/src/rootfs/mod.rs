@@ -1,11 +1,13 @@
 //! The container's root filesystem, built by the init in its mount namespace, in this order:
 //!
-//! 1. "/" made rslave, so nothing done here propagates back to the host;
+//! 1. "/" made rslave, so nothing done here propagates back to the host (with a shared
+//!    `rootfsPropagation`, "/" gets that instead and the rootfs's own mount is made private);
 //! 2. the rootfs bind-mounted onto itself (pivot_root needs a mount point);
 //! 3. `mounts`, in config order;
 //! 4. /dev: device nodes and symlinks (unless /dev is a bind of the host's);
 //! 5. `linux.sysctl` (through the container's procfs, checked to be procfs), then
-//!    `readonlyPaths` and `maskedPaths`;
+//!    `readonlyPaths` and `maskedPaths`; the read-only tmpfs mounts and /dev, mounted writable
+//!    in step 3, made read-only after the console and the createContainer hooks;
 //! 6. pivot_root (or MS_MOVE + chroot with `--no-pivot`);
 //! 7. `linux.rootfsPropagation` on the new "/", and `root.readonly`.
 //!
@@ -13,12 +15,17 @@
 //! its cgroups ([`early`]) while the runtime is still making them. On a v1 or hybrid host the
 //! cgroup mount usually comes ready-made from the runtime and is only attached ([`cgroup_tree`]).
 //!
+//! Without a mount namespace of its own (none in `linux.namespaces`), the container's mounts
+//! are made in the runtime's mount namespace: steps 1 and 2 are skipped, step 6 is a plain
+//! `chroot` (never pivot_root or MS_MOVE there), and `delete` unmounts them ([`hostns`]).
+//!
 //! Steps 3-5 resolve every path with [`paths`] (RESOLVE_IN_ROOT) while the host's procfs is
 //! still there to name fds; after step 6 only "/" itself is touched.
 
 pub mod cgroup_tree;
 mod copyup;
 mod devices;
+pub mod hostns;
 mod mounts;
 mod pivot;
 
@@ -28,6 +35,7 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, MsFlags};
+use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use nix::sys::statvfs::FsFlags;
 
@@ -36,7 +44,7 @@ pub use mounts::{cgroup_mounts, remount_bind, CgroupMount};
 use crate::console::{self, Pty};
 use crate::error::{Error, Result, SysContext};
 use crate::paths::{self, open_in_root};
-use crate::spec::Plan;
+use crate::spec::{MountPlan, Plan};
 
 const NONE: Option<&str> = None;
 
@@ -67,18 +75,42 @@ pub fn early(plan: &Plan, go: &mut dyn FnMut() -> bool) -> Result<Early> {
         if go() {
             break;
         }
-        mounts::mount_one(root.as_fd(), m, false, plan.mount_label.as_deref())?;
+        mount_planned(root.as_fd(), m, false, plan.mount_label.as_deref())?;
         done += 1;
     }
     Ok(Early { root, done })
 }
 
-/// Steps 1 and 2; returns the rootfs.
+/// Steps 1 and 2; returns the rootfs. Without a mount namespace of the container's own both
+/// are skipped: they would change the runtime's mount namespace (see [`hostns`]).
+///
+/// With a shared `rootfsPropagation` (Kubernetes' Bidirectional volumes), "/" gets it in place
+/// of rslave, as runc does: made a slave first, the host's shared mounts would be copied into
+/// new peer groups and a mount made in the container under a volume would never reach the
+/// host. The mount holding the rootfs is then made private, as runc's
+/// rootfsParentMountPrivate, so that the rootfs bind below propagates nowhere and pivot_root
+/// (which refuses a shared parent) works.
 fn begin(plan: &Plan) -> Result<OwnedFd> {
-    mount(NONE, "/", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
-        .ctx(|| "making / rslave".into())?;
     let rootfs = &plan.rootfs;
     let shown = rootfs.display();
+    if !plan.has(CloneFlags::CLONE_NEWNS) {
+        return open(
+            rootfs,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx(|| format!("opening rootfs {shown}"));
+    }
+    match plan.rootfs_propagation {
+        Some(p) if p.contains(MsFlags::MS_SHARED) => {
+            mount(NONE, "/", NONE, p, NONE).ctx(|| "making / shared".into())?;
+            let parent = mount_point_of(rootfs)?;
+            mount(NONE, &parent, NONE, MsFlags::MS_PRIVATE, NONE)
+                .ctx(|| format!("making {} (the rootfs's mount) private", parent.display()))?;
+        }
+        _ => mount(NONE, "/", NONE, MsFlags::MS_SLAVE | MsFlags::MS_REC, NONE)
+            .ctx(|| "making / rslave".into())?,
+    }
     mount(
         Some(rootfs),
         rootfs,
@@ -95,21 +127,48 @@ fn begin(plan: &Plan) -> Result<OwnedFd> {
     .ctx(|| format!("opening rootfs {shown}"))
 }
 
+/// The mount point of the mount holding `path` (the longest one above it in this mount
+/// namespace).
+fn mount_point_of(path: &Path) -> Result<std::path::PathBuf> {
+    let real = std::fs::canonicalize(path).map_err(|e| Error::io("resolving", path, e))?;
+    let info = crate::procfs::self_mountinfo()
+        .map_err(|e| Error::io("reading", "/proc/self/mountinfo", e))?;
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| std::path::PathBuf::from(crate::cgroups::layout::unescape(p)))
+        .filter(|p| real.starts_with(p))
+        .max_by_key(|p| p.as_os_str().len())
+        .ok_or_else(|| Error::Init(format!("no mount holds the rootfs {}", real.display())))
+}
+
+/// What the init gets from the runtime, or does for it, while it builds the rootfs.
+pub struct FromRuntime<'a> {
+    /// When the runtime builds the cgroup mount: the index of that mount and how to get it
+    /// (see [`cgroup_tree`]), called when that mount's turn comes; it returns the tree, or
+    /// nothing (the init then mounts it itself).
+    pub cgroup_tree: Option<(usize, cgroup_tree::Take<'a>)>,
+    /// A detached copy of a bind source the init cannot reach ([`needs_runtime_source`]).
+    pub mount_source: &'a mut dyn FnMut(&MountPlan) -> Result<OwnedFd>,
+    /// Runs last before pivot_root (the create-time hooks).
+    pub before_pivot: &'a mut dyn FnMut() -> Result<()>,
+}
+
 /// Build the root filesystem and change into it (steps 1-6 above), from what [`early`] made
-/// if it ran. With `terminal`, a pty is made in the container's devpts and its peer bound on
-/// `/dev/console` before pivot_root; `before_pivot` runs last before pivot_root (the
-/// create-time hooks). `cgroup_tree`, when the runtime builds the cgroup mount (the index of
-/// that mount and how to get it, see [`cgroup_tree`]), is called when that mount's turn comes
-/// and returns the tree (or nothing: the init then mounts it itself).
+/// if it ran, with what the runtime gives (`runtime`). With `terminal`, a pty is made in the
+/// container's devpts and its peer bound on `/dev/console` before pivot_root.
 pub fn setup(
     plan: &Plan,
     early: Option<Early>,
     no_pivot: bool,
     new_cgroupns: bool,
     terminal: bool,
-    mut cgroup_tree: Option<(usize, cgroup_tree::Take<'_>)>,
-    before_pivot: &mut dyn FnMut() -> Result<()>,
+    runtime: FromRuntime<'_>,
 ) -> Result<Option<Pty>> {
+    let FromRuntime {
+        mut cgroup_tree,
+        mount_source,
+        before_pivot,
+    } = runtime;
     let Early { root, done } = match early {
         Some(e) => e,
         None => Early {
@@ -125,7 +184,17 @@ pub fn setup(
                 continue;
             }
         }
-        mounts::mount_one(root.as_fd(), m, new_cgroupns, plan.mount_label.as_deref())?;
+        let fetched;
+        let m = if needs_runtime_source(plan, m) {
+            fetched = MountPlan {
+                detached_source: Some(std::sync::Arc::new(mount_source(m)?)),
+                ..m.clone()
+            };
+            &fetched
+        } else {
+            m
+        };
+        mount_planned(root.as_fd(), m, new_cgroupns, plan.mount_label.as_deref())?;
     }
     let dev_is_host_bind = plan
         .mounts
@@ -175,14 +244,70 @@ pub fn setup(
     } else {
         None
     };
-    drop(root);
     before_pivot()?;
-    if no_pivot {
+    read_only_last(root.as_fd(), plan)?;
+    drop(root);
+    if !plan.has(CloneFlags::CLONE_NEWNS) {
+        pivot::chroot_only(rootfs)?;
+    } else if no_pivot {
         pivot::move_root(rootfs)?;
     } else {
         pivot::pivot(rootfs)?;
     }
     Ok(pty)
+}
+
+/// Whether bind mount `m`'s source must come from the runtime: in a user namespace, where
+/// the container's root (a mapped uid without the host's capabilities) cannot reach it (a
+/// source under a 0700 directory of the host's root). As runc, which looks the same way
+/// (stat); the runtime, root on the host, opens a detached copy (`open_tree`) and sends it.
+fn needs_runtime_source(plan: &Plan, m: &MountPlan) -> bool {
+    m.options.is_bind()
+        && m.idmap.is_none()
+        && plan.has(nix::sched::CloneFlags::CLONE_NEWUSER)
+        && matches!(
+            std::fs::metadata(&m.source).map_err(|e| e.raw_os_error()),
+            Err(Some(libc::EACCES | libc::EPERM))
+        )
+}
+
+/// As runc, a tmpfs or `/dev` asked read-only is mounted writable (its mode set, its files
+/// copied up, device nodes, /dev/pts, the console and nested mount points made in it) and made
+/// read-only by [`read_only_last`].
+fn read_only_later(m: &MountPlan) -> bool {
+    m.options.flags.contains(MsFlags::MS_RDONLY)
+        && !m.options.is_bind()
+        && (m.fstype == "tmpfs" || m.destination == Path::new("/dev"))
+}
+
+/// Mount `m`, writable for now if it is [`read_only_later`].
+fn mount_planned(
+    root: BorrowedFd<'_>,
+    m: &MountPlan,
+    new_cgroupns: bool,
+    label: Option<&str>,
+) -> Result<()> {
+    if read_only_later(m) {
+        let mut rw = m.clone();
+        rw.options.flags.remove(MsFlags::MS_RDONLY);
+        return mounts::mount_one(root, &rw, new_cgroupns, label);
+    }
+    mounts::mount_one(root, m, new_cgroupns, label)
+}
+
+/// The read-only remounts of the [`read_only_later`] mounts, last before pivot_root (runc:
+/// right after it), with the mount's other flags.
+fn read_only_last(root: BorrowedFd<'_>, plan: &Plan) -> Result<()> {
+    for m in plan.mounts.iter().filter(|m| read_only_later(m)) {
+        let dest = m.destination.display();
+        let fd = open_in_root(root, &m.destination, OFlag::O_PATH)
+            .ctx(|| format!("reopening mount destination {dest}"))?;
+        let flags = (m.options.flags & crate::mountopts::REMOUNT_MASK) | MsFlags::MS_RDONLY;
+        remount_bind(&paths::fd_path(&fd), flags).ctx(|| format!("remounting {dest} read-only"))?;
+        // The remount set the mount's flags anew: its recursive attributes (rnosuid...) again.
+        mounts::set_rec_attr(root, m)?;
+    }
+    Ok(())
 }
 
 /// Step 7: propagation of the new "/" and `root.readonly`, after the console is in place.

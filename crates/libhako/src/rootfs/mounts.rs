@@ -27,7 +27,7 @@ pub fn mount_one(
 ) -> Result<()> {
     let dest = m.destination.display();
     let src = m.source.display();
-    let target = if m.options.is_bind() && !m.source.is_dir() {
+    let target = if m.options.is_bind() && !source_is_dir(m) {
         create_file(root, &m.destination)
     } else {
         mkdir_all(root, &m.destination)
@@ -42,12 +42,16 @@ pub fn mount_one(
     let flags = m.options.flags;
     if m.options.is_bind() {
         let bind = MsFlags::MS_BIND | (flags & MsFlags::MS_REC);
-        if !crate::idmap::attach(m, &target)? {
+        if let Some(detached) = &m.detached_source {
+            crate::sys::move_mount_to(detached.as_fd(), target.as_fd())
+                .ctx(|| format!("attaching the runtime's copy of {src} on {dest}"))?;
+        } else if !crate::idmap::attach(m, &target)? {
             mount(Some(&m.source), fd_path(&target).as_str(), NONE, bind, NONE)
                 .ctx(|| format!("bind mounting {src} on {dest}"))?;
         }
         let rest = flags & REMOUNT_MASK;
-        if !rest.is_empty() {
+        // As runc: remounted also when a flag is only cleared (`rw` over a read-only source).
+        if !rest.is_empty() || m.options.cleared.intersects(REMOUNT_MASK) {
             let fd = reopen(root, &m.destination)?;
             remount_bind(&fd_path(&fd), rest).ctx(|| format!("remounting {dest}"))?;
         }
@@ -70,7 +74,7 @@ pub fn mount_one(
             Some(&m.source),
             fd_path(&target).as_str(),
             Some(m.fstype.as_str()),
-            flags & !MsFlags::MS_REC,
+            flags - MsFlags::MS_REC,
             data.as_deref(),
         ) {
             // As runc: a fresh sysfs needs CAP_SYS_ADMIN over the network namespace's owner (not
@@ -109,7 +113,46 @@ pub fn mount_one(
                 .ctx(|| format!("changing propagation of {dest}"))?;
         }
     }
-    Ok(())
+    set_rec_attr(root, m)
+}
+
+/// The recursive attributes (`rro`, `rnosuid`...) on the new mount and every mount beneath it,
+/// last, as runc 1.5 sets them: after the bind's remount, so that `rro,rw` leaves the whole tree
+/// read-only and `ro,rrw` the whole tree writable. runc ignores them on other mount types; hako
+/// applies them there too (on a fresh mount `rro` and `rrw` are folded into `ro` and `rw` when
+/// the config is checked, see `MountOptions::fold_read_only`).
+pub(super) fn set_rec_attr(root: BorrowedFd<'_>, m: &MountPlan) -> Result<()> {
+    let attr = m.options.rec_attr;
+    if attr.is_empty() {
+        return Ok(());
+    }
+    let fd = reopen(root, &m.destination)?;
+    crate::sys::mount_setattr_recursive(fd.as_fd(), attr.set, attr.clr).map_err(|e| {
+        let why = match e {
+            Errno::EINVAL | Errno::ENOSYS => format!(
+                "{}: the kernel cannot set these recursive mount attributes",
+                crate::error::errno_text(e)
+            ),
+            e => crate::error::errno_text(e),
+        };
+        crate::Error::config(
+            format!("mounts[{}].options", m.index),
+            format!(
+                "setting recursive attributes on {}: {why}",
+                m.destination.display()
+            ),
+        )
+    })
+}
+
+/// Whether a bind's source is a directory (else a file is made to mount on): of the runtime's
+/// detached copy when there is one, the init may not reach the source.
+fn source_is_dir(m: &MountPlan) -> bool {
+    match &m.detached_source {
+        Some(fd) => nix::sys::stat::fstat(fd.as_fd())
+            .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR),
+        None => m.source.is_dir(),
+    }
 }
 
 /// The destination of a proc or sysfs mount, reached without any symlink (CVE-2019-16884,
@@ -198,6 +241,10 @@ pub(super) fn mount_attrs(flags: MsFlags) -> (u64, u64) {
         (MsFlags::MS_NODEV, libc::MOUNT_ATTR_NODEV),
         (MsFlags::MS_NOEXEC, libc::MOUNT_ATTR_NOEXEC),
         (MsFlags::MS_NODIRATIME, libc::MOUNT_ATTR_NODIRATIME),
+        (
+            crate::mountopts::MS_NOSYMFOLLOW,
+            libc::MOUNT_ATTR_NOSYMFOLLOW,
+        ),
     ] {
         if flags.contains(ms) {
             set |= attr;

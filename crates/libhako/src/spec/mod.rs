@@ -42,6 +42,9 @@ pub struct MountPlan {
     pub options: MountOptions,
     /// `uidMappings`/`gidMappings` (or `idmap`): an idmapped bind mount ([`crate::idmap`]).
     pub idmap: Option<idmap::MountIdmap>,
+    /// A bind's source as a detached mount the runtime made, where the init cannot reach the
+    /// source itself (see `rootfs::needs_runtime_source`); attached in place of the bind.
+    pub detached_source: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
 }
 
 /// A device node to create in the container's /dev.
@@ -90,6 +93,11 @@ pub struct Plan {
     pub seccomp: Option<crate::seccomp::Filter>,
     /// `linux.mountLabel`, checked; added to the container's mounts (see [`crate::lsm`]).
     pub mount_label: Option<String>,
+    /// `linux.netDevices`, checked, with their host indexes and addresses (see
+    /// [`crate::netdevices`]).
+    pub net_devices: Vec<crate::netdevices::Device>,
+    /// `linux.intelRdt`, checked against this host's resctrl (see [`crate::intelrdt`]).
+    pub intel_rdt: Option<(crate::intelrdt::Resctrl, crate::intelrdt::Config)>,
 }
 
 impl Plan {
@@ -119,6 +127,8 @@ pub struct Config {
     pub ignored_capabilities: Vec<String>,
     /// Each mount's `uidMappings`/`gidMappings`, which oci-spec's `Mount` lacks.
     pub mount_idmaps: Vec<idmap::Requested>,
+    /// `linux.intelRdt`, whose `schemata` and `enableMonitoring` oci-spec lacks.
+    pub intel_rdt: Option<crate::intelrdt::Config>,
 }
 
 /// Read and parse `<bundle>/config.json`.
@@ -145,6 +155,7 @@ pub fn parse_config(bytes: &[u8]) -> Result<Config> {
     check_namespace_types(&raw)?;
     crate::procattrs::sanitize(&mut raw)?;
     let mount_idmaps = idmap::from_raw(&raw)?;
+    let intel_rdt = crate::intelrdt::from_raw(&raw)?;
     let spec = serde_json::from_value(raw).map_err(|e| {
         // A typed error from the bytes names the line and column; the value's cannot.
         serde_json::from_slice::<Spec>(bytes)
@@ -156,6 +167,7 @@ pub fn parse_config(bytes: &[u8]) -> Result<Config> {
         seccomp,
         ignored_capabilities,
         mount_idmaps,
+        intel_rdt,
     })
 }
 
@@ -192,6 +204,7 @@ pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> 
         seccomp,
         ignored_capabilities,
         mount_idmaps,
+        intel_rdt,
     } = config;
     let mut warnings: Vec<String> = crate::capabilities::warning(&ignored_capabilities)
         .into_iter()
@@ -207,6 +220,23 @@ pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> 
     let rootfs_propagation = check_linux(&spec, &namespaces)?;
     crate::procattrs::check_linux(&spec, &mut warnings)?;
     let mount_label = crate::lsm::check_mount_label(&spec)?;
+    let intel_rdt = match intel_rdt {
+        Some(cfg) => {
+            let resctrl = crate::intelrdt::Resctrl::find();
+            crate::intelrdt::check(&cfg, resctrl.as_ref())?;
+            resctrl.map(|r| (r, cfg))
+        }
+        None => None,
+    };
+    let net_devices = crate::netdevices::check(
+        spec.linux().as_ref(),
+        namespaces
+            .iter()
+            .any(|n| n.flag == CloneFlags::CLONE_NEWNET),
+        namespaces
+            .iter()
+            .any(|n| n.flag == CloneFlags::CLONE_NEWNET && n.path.is_none()),
+    )?;
     let seccomp = crate::seccomp::compile(seccomp.as_ref(), seccomp_cache)?;
     Ok(Plan {
         spec,
@@ -221,6 +251,8 @@ pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> 
         warnings,
         seccomp,
         mount_label,
+        net_devices,
+        intel_rdt,
     })
 }
 
@@ -281,12 +313,13 @@ fn cstrings(field: &str, items: &[String]) -> Result<Vec<CString>> {
         .collect()
 }
 
+/// `process` is optional in config.json (the spec requires it only when `start` is called):
+/// without it the plan has no args and the container can be created, not started.
 fn check_process(spec: &Spec) -> Result<(Vec<CString>, Vec<CString>)> {
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::config("process", "missing"))?;
-    check_process_fields(process)
+    match spec.process() {
+        Some(process) => check_process_fields(process),
+        None => Ok((Vec::new(), Vec::new())),
+    }
 }
 
 /// Validate a `process` object (of config.json, or of `exec --process`); returns its args and
@@ -380,12 +413,6 @@ fn check_namespaces(spec: &Spec) -> Result<Vec<Namespace>> {
             path: ns.path().clone(),
         });
     }
-    if !out.iter().any(|n| n.flag == CloneFlags::CLONE_NEWNS) {
-        return Err(Error::config(
-            "linux.namespaces",
-            "a mount namespace is required",
-        ));
-    }
     // The user namespace is entered first: the others are then owned by it.
     out.sort_by_key(|n| n.flag != CloneFlags::CLONE_NEWUSER);
     let userns_new = out
@@ -451,6 +478,9 @@ fn check_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountPlan>> {
         if fstype == "bind" {
             options.flags.insert(MsFlags::MS_BIND);
         }
+        if !options.is_bind() {
+            options.fold_read_only();
+        }
         out.push(MountPlan {
             index,
             destination: m.destination().clone(),
@@ -458,6 +488,7 @@ fn check_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountPlan>> {
             source,
             options,
             idmap: None,
+            detached_source: None,
         });
     }
     Ok(out)
@@ -526,6 +557,46 @@ fn check_devices(spec: &Spec) -> Result<Vec<DevicePlan>> {
     Ok(out)
 }
 
+/// Without a mount namespace the container shares the runtime's (the spec: it inherits it):
+/// its mounts are made there, under the rootfs, and it is only chrooted. What would change
+/// the runtime's own mounts is refused, as runc refuses masked and readonly paths
+/// (`root.readonly` and `rootfsPropagation`, which runc then ignores, too).
+fn check_without_mountns(spec: &Spec) -> Result<()> {
+    const WHY: &str =
+        "cannot be applied without a private mount namespace (no \"mount\" in linux.namespaces)";
+    let linux = spec.linux().as_ref();
+    for (field, set) in [
+        (
+            "linux.maskedPaths",
+            linux.is_some_and(|l| l.masked_paths().as_ref().is_some_and(|p| !p.is_empty())),
+        ),
+        (
+            "linux.readonlyPaths",
+            linux.is_some_and(|l| l.readonly_paths().as_ref().is_some_and(|p| !p.is_empty())),
+        ),
+        (
+            "linux.rootfsPropagation",
+            linux.is_some_and(|l| {
+                l.rootfs_propagation()
+                    .as_ref()
+                    .is_some_and(|p| !p.is_empty())
+            }),
+        ),
+        (
+            "root.readonly",
+            spec.root()
+                .as_ref()
+                .and_then(|r| r.readonly())
+                .unwrap_or(false),
+        ),
+    ] {
+        if set {
+            return Err(Error::config(field, WHY));
+        }
+    }
+    Ok(())
+}
+
 fn check_linux(spec: &Spec, namespaces: &[Namespace]) -> Result<Option<MsFlags>> {
     let has = |f: CloneFlags| namespaces.iter().any(|n| n.flag == f);
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has(CloneFlags::CLONE_NEWUTS) {
@@ -539,6 +610,9 @@ fn check_linux(spec: &Spec, namespaces: &[Namespace]) -> Result<Option<MsFlags>>
             "domainname",
             "unable to set domainname without a private UTS namespace",
         ));
+    }
+    if !has(CloneFlags::CLONE_NEWNS) {
+        check_without_mountns(spec)?;
     }
     let Some(linux) = spec.linux() else {
         return Ok(None);
@@ -610,13 +684,20 @@ mod tests {
     }
 
     #[test]
-    fn userns_needs_mappings_and_mount_ns_required() {
+    fn userns_needs_mappings_and_mount_ns_is_optional() {
         let s = spec_from(
             r#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"user"},{"type":"mount"}]}}"#,
         );
         assert!(check_namespaces(&s).is_err_and(|e| e.to_string().starts_with("linux.uidMappings")));
+        // No mount namespace: the runtime's is inherited, without what would change it.
         let s = spec_from(r#"{"ociVersion":"1.0.0","linux":{"namespaces":[{"type":"pid"}]}}"#);
-        assert!(check_namespaces(&s).is_err_and(|e| e.to_string().contains("mount namespace")));
+        assert!(check_namespaces(&s).is_ok());
+        let s = spec_from(r#"{"ociVersion":"1.0.0","linux":{"maskedPaths":["/proc/kcore"]}}"#);
+        assert!(
+            check_linux(&s, &[]).is_err_and(|e| e.to_string().starts_with(
+                "linux.maskedPaths: cannot be applied without a private mount namespace"
+            ))
+        );
     }
 
     #[test]
@@ -667,12 +748,16 @@ mod tests {
 
     #[test]
     fn rootfs_propagation_values() {
+        let mnt = [Namespace {
+            flag: CloneFlags::CLONE_NEWNS,
+            path: None,
+        }];
         let s = spec_from(r#"{"ociVersion":"1.0.0","linux":{"rootfsPropagation":"rslave"}}"#);
         assert_eq!(
-            check_linux(&s, &[]).ok().flatten(),
+            check_linux(&s, &mnt).ok().flatten(),
             Some(MsFlags::MS_SLAVE | MsFlags::MS_REC)
         );
         let s = spec_from(r#"{"ociVersion":"1.0.0","linux":{"rootfsPropagation":"bogus"}}"#);
-        assert!(check_linux(&s, &[]).is_err());
+        assert!(check_linux(&s, &mnt).is_err());
     }
 }
