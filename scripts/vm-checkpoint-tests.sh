@@ -7,6 +7,8 @@
 # controls, for hako's commands and through Podman. A test
 # that reports SKIPPED there fails this script.
 # Usage: scripts/vm-checkpoint-tests.sh [test name filter]
+# HAKO_SHARED=DIR: the shared directory (reference runc) for a checkout that has none beside it
+# (a git worktree); it is linked beside the checkout inside the guest only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 vmrun=scripts/vmrun
@@ -19,6 +21,7 @@ bin=$(realpath "$bin")
 
 guest=$(cat <<'GUEST'
 set -u
+if [ -n "${HAKO_SHARED:-}" ] && [ ! -e "$REPO/../shared" ]; then ln -s "$HAKO_SHARED" "$REPO/../shared"; fi
 echo "== $(criu --version | head -1) on $(uname -r); criu check: $(criu check 2>&1 | tail -1)"
 # TMPDIR: the guest's overlay /tmp (host writes are discarded with the VM).
 timeout 1500 env TMPDIR=/tmp "$BIN" --test-threads=2 $FILTER 2>&1 | tee /tmp/tests.log
@@ -32,7 +35,8 @@ GUEST
 )
 
 echo "== checkpoint/restore tests in a VM (Debian 6.1 kernel, cgroup v2)"
-if "$vmrun" -c v2 -t 1800 -m 3G -e RUST_BACKTRACE=1 -e BIN="$bin" -e FILTER="${1:-}" -- bash -c "$guest"; then
+if "$vmrun" -c v2 -t 1800 -m 3G -e RUST_BACKTRACE=1 -e BIN="$bin" -e FILTER="${1:-}" \
+    -e REPO="$PWD" -e HAKO_SHARED="${HAKO_SHARED:-}" -- bash -c "$guest"; then
   echo "== checkpoint: passed"
 else
   echo "== checkpoint: FAILED" >&2
