@@ -685,6 +685,18 @@ fn checkpoint_refuses_what_runc_refuses() {
             &["--page-server", "nowhere"],
             "Use --page-server ADDRESS:PORT to specify page server",
         ),
+        (
+            &["--manage-cgroups-mode", "bogus"],
+            "invalid --manage-cgroups-mode value \"bogus\": soft, full, strict or ignore",
+        ),
+        (
+            &["--empty-ns", "pid"],
+            "--empty-ns \"pid\": namespace is not supported (only \"network\")",
+        ),
+        (
+            &["--status-fd", "1"],
+            "--status-fd is only meaningful with --lazy-pages",
+        ),
     ];
     for (flags, want) in cases {
         let msg = rt.checkpoint(&id, &images, flags).fails().error_msg();

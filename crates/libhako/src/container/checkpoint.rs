@@ -60,18 +60,19 @@ pub fn checkpoint(o: &CheckpointOptions) -> Result<Vec<String>> {
     let images_fd = criu_opts::open_dir(&images, true, "--image-path")?;
     let parent = parent_path(&images, o.parent_path.as_deref())?;
     let page_server = o.page_server.as_deref().map(page_server).transpose()?;
-    let c = Criu::new(o.criu.criu.as_deref());
-    let version = c.version()?;
-    // The VERSION request itself came with CRIU 3.0.
-    version.require(30_000, "checkpoint")?;
-    check_features(&c, o, parent.is_some())?;
     if o.status_fd.is_some() && !o.criu.lazy_pages {
         return Err(Error::Lifecycle(
             "--status-fd is only meaningful with --lazy-pages".into(),
         ));
     }
     let status_fd = o.status_fd.map(writable_fd).transpose()?;
+    // The flags are checked before CRIU is asked anything.
     let mut opts = o.criu.opts(LOG)?;
+    let c = Criu::new(o.criu.criu.as_deref());
+    let version = c.version()?;
+    // The VERSION request itself came with CRIU 3.0.
+    version.require(30_000, "checkpoint")?;
+    check_features(&c, o, parent.is_some())?;
     opts.set_images_dir_fd(images_fd.as_raw_fd());
     let (_work_fd, log_dir) = o.criu.work_dir(&images, &mut opts)?;
     let log = log_dir.join(LOG);

@@ -99,6 +99,8 @@ pub fn restore(o: &RestoreOptions) -> Result<(i32, Vec<String>)> {
     let images = flags.images();
     let images_fd = criu_opts::open_dir(&images, false, "--image-path")?;
     let descriptors = criu_opts::load_descriptors(&images)?;
+    // The flags are checked before CRIU is asked anything.
+    let mut opts = flags.opts(LOG)?;
     let c = Criu::new(flags.criu.as_deref());
     let version = c.version()?;
     version.require(30_000, "restore")?;
@@ -117,7 +119,6 @@ pub fn restore(o: &RestoreOptions) -> Result<(i32, Vec<String>)> {
         Some(p) => Some(crate::console::connect(p)?),
         None => None,
     };
-    let mut opts = flags.opts(LOG)?;
     opts.set_images_dir_fd(images_fd.as_raw_fd());
     let (_work_fd, log_dir) = flags.work_dir(&images, &mut opts)?;
     let log = log_dir.join(LOG);
