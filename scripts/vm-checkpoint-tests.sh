@@ -7,6 +7,8 @@
 # controls, for hako's commands and through Podman. A test
 # that reports SKIPPED there fails this script.
 # Usage: scripts/vm-checkpoint-tests.sh [test name filter]
+# LAYOUT=v1: the same on pure cgroup v1 (the suite runs on v2; on v1 the binds hako makes of
+# each hierarchy are external mounts too).
 # HAKO_SHARED=DIR: the shared directory (reference runc) for a checkout that has none beside it
 # (a git worktree); it is linked beside the checkout inside the guest only.
 set -euo pipefail
@@ -34,8 +36,8 @@ exit $rc
 GUEST
 )
 
-echo "== checkpoint/restore tests in a VM (Debian 6.1 kernel, cgroup v2)"
-if "$vmrun" -c v2 -t 1800 -m 3G -e RUST_BACKTRACE=1 -e BIN="$bin" -e FILTER="${1:-}" \
+echo "== checkpoint/restore tests in a VM (Debian 6.1 kernel, cgroup ${LAYOUT:-v2})"
+if "$vmrun" -c "${LAYOUT:-v2}" -t 1800 -m 3G -e RUST_BACKTRACE=1 -e BIN="$bin" -e FILTER="${1:-}" \
     -e REPO="$PWD" -e HAKO_SHARED="${HAKO_SHARED:-}" -- bash -c "$guest"; then
   echo "== checkpoint: passed"
 else

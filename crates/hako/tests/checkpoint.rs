@@ -303,6 +303,76 @@ fn pre_dump_then_dump_with_parent_path() {
     }
 }
 
+/// A network namespace made with `ip netns add`, deleted when dropped.
+struct Netns(String);
+
+impl Netns {
+    fn new() -> Netns {
+        let name = unique("hako-ckpt-ns");
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "ip netns add {name}");
+        Netns(name)
+    }
+
+    fn path(&self) -> PathBuf {
+        Path::new("/run/netns").join(&self.0)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .status();
+    }
+}
+
+fn inode(p: &Path) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap())
+}
+
+#[test]
+fn joined_network_namespace_is_kept() {
+    require_criu!("joined_network_namespace_is_kept");
+    let w = World::new("ckpt-netns");
+    for rt in Rt::all(&w, false) {
+        let ns = Netns::new();
+        let mut b = bundle(&w, COUNTER);
+        let path = ns.path();
+        b.edit(|c| {
+            for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
+                if n["type"] == "network" {
+                    n["path"] = json!(path);
+                }
+            }
+        });
+        let count = b.rootfs().join("tmp/count");
+        let id = rt.id("netns");
+        rt.start(&b, &id, &[]);
+        wait_count(&count, 2);
+        let images = w.dir.join(unique("img"));
+        rt.checkpoint(&id, &images, &[]).ok();
+        let at = stands_still(&count, rt.name);
+        rt.restore(&b, &id, &images, &[]).ok();
+        carries_on(&count, at, rt.name);
+        // Restored into the namespace it had joined, not a new one.
+        let state: serde_json::Value =
+            serde_json::from_str(&rt.run(&["state", &id]).ok().stdout()).unwrap();
+        let pid = state["pid"].as_i64().unwrap();
+        let inside = inode(Path::new(&format!("/proc/{pid}/ns/net")));
+        assert_eq!(
+            inside,
+            inode(&path),
+            "{}: the restored network namespace",
+            rt.name
+        );
+        rt.run(&["delete", "--force", &id]).ok();
+    }
+}
+
 /// A `--console-socket` receiver: the pty master sent by the runtime.
 struct ConsoleSocket {
     path: PathBuf,
