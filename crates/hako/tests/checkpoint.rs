@@ -10,7 +10,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -370,6 +370,72 @@ fn joined_network_namespace_is_kept() {
             rt.name
         );
         rt.run(&["delete", "--force", &id]).ok();
+    }
+}
+
+#[test]
+fn lazy_pages_through_a_page_server() {
+    require_criu!("lazy_pages_through_a_page_server");
+    let w = World::new("ckpt-lazy");
+    for (n, rt) in Rt::all(&w, false).into_iter().enumerate() {
+        let b = bundle(&w, COUNTER);
+        let count = b.rootfs().join("tmp/count");
+        let id = rt.id("lazy");
+        rt.start(&b, &id, &[]);
+        wait_count(&count, 2);
+        let images = w.dir.join(unique("img"));
+        let port = (27277 + n).to_string();
+        // --status-fd: the write end of a pipe, inherited (pipe(2) makes no close-on-exec fds).
+        let (ready_r, ready_w) = nix::unistd::pipe().unwrap();
+        let fd = ready_w.as_raw_fd().to_string();
+        let page_server = format!("127.0.0.1:{port}");
+        let dump = rt
+            .cmd()
+            .args(["checkpoint", "--lazy-pages", "--page-server", &page_server])
+            .args(["--status-fd", &fd, "--image-path"])
+            .arg(&images)
+            .arg(&id)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut dump = Guard(dump);
+        drop(ready_w);
+        // The dump is done and its pages are served once \0 comes.
+        let mut byte = [1u8; 1];
+        let got = std::fs::File::from(ready_r).read(&mut byte).unwrap();
+        assert_eq!((got, byte[0]), (1, 0), "{}: --status-fd", rt.name);
+        let daemon = Command::new("criu")
+            .args(["lazy-pages", "--page-server", "--address", "127.0.0.1"])
+            .args(["--port", &port, "-D"])
+            .arg(&images)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut daemon = Guard(daemon);
+        // The dumped container is still there (and in its cgroup) while its pages are served:
+        // a new id and cgroup, as for runc.
+        let cg = format!("/{}", unique("hako-ckpt-lazy"));
+        let mut b = b;
+        b.edit(|c| c["linux"]["cgroupsPath"] = json!(cg));
+        let new_id = rt.id("lazy-restored");
+        rt.restore(&b, &new_id, &images, &["--lazy-pages"]).ok();
+        assert!(
+            dump.0.wait().unwrap().success(),
+            "{}: the lazy checkpoint",
+            rt.name
+        );
+        let _ = daemon.0.wait();
+        assert_eq!(rt.status(&id), None, "{}: the dumped container", rt.name);
+        assert_eq!(
+            rt.status(&new_id).as_deref(),
+            Some("running"),
+            "{}",
+            rt.name
+        );
+        let at = count_in(&count).unwrap();
+        carries_on(&count, at, rt.name);
+        rt.run(&["delete", "--force", &new_id]).ok();
     }
 }
 
