@@ -2,6 +2,10 @@
 //! with the target's C compiler (the one Rust links with), freestanding and static. Where it
 //! cannot be built (another architecture, no compiler) an empty file is embedded instead and
 //! the runtime falls back to re-executing itself from a sealed view of its binary.
+//!
+//! Also `HAKO_SECCOMP_BUILD`: a hash of what turns a seccomp profile into a program here (the
+//! sources of `src/seccomp/` and `Cargo.lock`, which pins the libseccomp binding), part of the
+//! key of the compiled-program cache (`src/seccomp/cache.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,6 +13,7 @@ use std::process::Command;
 const SOURCE: &str = "trampoline/trampoline.c";
 
 fn main() {
+    seccomp_build_id();
     println!("cargo:rerun-if-changed={SOURCE}");
     println!("cargo:rerun-if-env-changed=CC");
     let Some(out) = std::env::var_os("OUT_DIR").map(|d| PathBuf::from(d).join("trampoline")) else {
@@ -70,4 +75,23 @@ fn compile(out: &Path) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Hash `src/seccomp/*` and the workspace's `Cargo.lock` into `HAKO_SECCOMP_BUILD`: a changed
+/// compiler (even in an uncommitted tree) never reads a program another one cached.
+fn seccomp_build_id() {
+    use std::hash::{Hash, Hasher};
+    let mut files: Vec<PathBuf> = std::fs::read_dir("src/seccomp")
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files.push(PathBuf::from("../../Cargo.lock"));
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for f in &files {
+        println!("cargo:rerun-if-changed={}", f.display());
+        f.file_name().hash(&mut h);
+        std::fs::read(f).unwrap_or_default().hash(&mut h);
+    }
+    println!("cargo:rerun-if-changed=src/seccomp");
+    println!("cargo:rustc-env=HAKO_SECCOMP_BUILD={:016x}", h.finish());
 }

@@ -23,11 +23,17 @@
 //!   The cost per create/exec is a memfd of 2 KiB and one `execve` of a program with no
 //!   dynamic loader and no libc (runc >= 1.2 briefly shipped the same idea as runc-dmz).
 //!
-//! The trampoline adds an `execve` (and an `fcntl`) under the container's seccomp filter, so it
-//! is used only when the profile plainly allows `execve`, `execveat` and `fcntl` (Docker's and
-//! Podman's do); a profile that denies, logs, traces or notifies them keeps its exact
-//! semantics through the older defence, as do targets the trampoline is not built for and
-//! hosts that refuse executable memfds (`vm.memfd_noexec=2`): [`ensure_sealed`] re-executes the
+//!   From its `execveat` until the program's `execve` the process is dumpable again (it runs
+//!   a new binary), so it must hold nothing of the runtime's: every runtime fd is close-on-exec
+//!   and gone at that `execveat`, the channel included. A program that cannot be exec'd is
+//!   reported by the trampoline on the container's stderr and by its exit status, as runc's
+//!   init reports it ([`Report`]), never to the runtime.
+//!
+//! The trampoline adds an `execve` under the container's seccomp filter, so it is used only
+//! when the profile plainly allows `execve` and `execveat` (Docker's and Podman's do); a
+//! profile that denies, logs, traces or notifies them keeps its exact semantics through the
+//! older defence, as do targets the trampoline is not built for and hosts that refuse
+//! executable memfds (`vm.memfd_noexec=2`): [`ensure_sealed`] re-executes the
 //! runtime once, before anything is created, from a read-only view of its binary, a private
 //! overlayfs mount made with `fsopen`/`fsmount` and attached to no mount namespace (so nobody
 //! can remount it read-write; runc >= 1.2 does the same), or, where that is not possible (no
@@ -37,11 +43,11 @@
 //! `execve`, which must be the program's (runc's semantics), not the trampoline's.
 
 use std::ffi::{CStr, CString, OsString};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
-use nix::fcntl::{fcntl, open, openat, AtFlags, FcntlArg, FdFlag, OFlag, SealFlag};
+use nix::fcntl::{fcntl, open, openat, AtFlags, FcntlArg, OFlag, SealFlag};
 use nix::sys::stat::Mode;
 
 use crate::error::{Error, Result, SysContext};
@@ -102,7 +108,7 @@ pub fn prepare(
 ) -> Result<Option<OwnedFd>> {
     let fits = !lsm_transition
         && match seccomp {
-            Some(f) => f.plainly_allows(&["execve", "execveat", "fcntl"]),
+            Some(f) => f.plainly_allows(&["execve", "execveat"]),
             None => true,
         };
     if fits && std::env::var_os(REEXEC_MARK).is_none() && !is_sealed()? {
@@ -143,24 +149,24 @@ fn trampoline() -> Option<OwnedFd> {
     Some(fd)
 }
 
-/// How a failed `execve` of the program is reported.
-pub struct Report<'a> {
-    /// The runtime's channel: gets `Failed { step, message }`.
-    pub chan: &'a crate::sync::Channel,
-    /// The step named in that message ("init", "exec").
-    pub step: &'a str,
-    /// The exit status of the process after a failure.
+/// How a failed `execve` of the program is reported: only on the container's stderr and in the
+/// exit status, as runc's init reports it. Not on the runtime's channel: through the trampoline
+/// the process is dumpable from the trampoline's execveat on, and any fd it held then could be
+/// taken by a process of the container (the channel is close-on-exec and gone by then). So the
+/// runtime knows the exec happened, not whether the program's own execve succeeded; neither
+/// does runc (`exec -d` of a program that cannot run succeeds under both).
+pub struct Report {
+    /// The exit status of the process after a failure (runc's: 255).
     pub status: u8,
 }
 
-/// The message of a failed exec of `program`, without the error text.
+/// The message of a failed exec of `program`, without the error text (runc's words).
 fn failure_prefix(program: &CStr) -> String {
-    format!("exec {:?}: ", program.to_string_lossy())
+    format!("exec {}: ", program.to_string_lossy())
 }
 
 /// Exec `program` with `args` and `env`: through `trampoline` (see [`prepare`]) or directly.
-/// Returns only if the exec failed, after reporting it as `report` says: on stderr (the
-/// runtime may be gone: the container's stderr is the only witness), on the channel, exit.
+/// Returns only if the exec failed, after reporting it as `report` says: on stderr, then exit.
 /// Through the trampoline, a failure of the program's own `execve` is reported by the
 /// trampoline itself, in the same words.
 pub fn exec(
@@ -168,51 +174,33 @@ pub fn exec(
     args: &[CString],
     env: &[CString],
     trampoline: Option<BorrowedFd<'_>>,
-    report: &Report<'_>,
+    report: &Report,
 ) -> ! {
     let err = match trampoline {
         Some(t) => via_trampoline(t, program, args, env, report),
         None => nix::unistd::execve(program, args, env).map_or_else(|e| e, |n| match n {}),
     };
-    let message = format!(
+    eprintln!(
         "{}{}",
         failure_prefix(program),
         crate::error::errno_text(err)
     );
-    eprintln!("hako: {message}");
-    let _ = report.chan.send(&crate::sync::Msg::Failed {
-        step: report.step.into(),
-        message,
-    });
     std::process::exit(i32::from(report.status))
 }
 
-/// `execveat` the trampoline with its arguments (see `trampoline/trampoline.c`); the channel
-/// stays open across it, for the trampoline to report a failure. Returns the errno if the
+/// `execveat` the trampoline with its arguments (see `trampoline/trampoline.c`). Every fd of
+/// the runtime is close-on-exec: none reaches the trampoline. Returns the errno if the
 /// trampoline itself could not be exec'd.
 fn via_trampoline(
     t: BorrowedFd<'_>,
     program: &CStr,
     args: &[CString],
     env: &[CString],
-    report: &Report<'_>,
+    report: &Report,
 ) -> nix::errno::Errno {
-    const MARK: &str = "@@hako-errno@@";
-    let failed = crate::sync::Msg::Failed {
-        step: report.step.into(),
-        message: format!("{}{MARK}", failure_prefix(program)),
-    };
-    let json = serde_json::to_string(&failed).unwrap_or_default();
-    let Some(at) = json.rfind(MARK) else {
-        return nix::errno::Errno::EINVAL;
-    };
-    let chan = report.chan.as_fd();
     let head = [
         "hako-exec".to_string(),
-        chan.as_raw_fd().to_string(),
-        json[..at].to_string(),
-        json[at + MARK.len()..].to_string(),
-        format!("hako: {}", failure_prefix(program)),
+        failure_prefix(program),
         report.status.to_string(),
     ];
     let mut argv = Vec::with_capacity(head.len() + 1 + args.len());
@@ -224,13 +212,32 @@ fn via_trampoline(
     }
     argv.push(program.to_owned());
     argv.extend(args.iter().cloned());
-    if let Err(e) = fcntl(chan, FcntlArg::F_SETFD(FdFlag::empty())) {
-        return e;
+    nix::unistd::execveat(t, c"", &argv, env, AtFlags::AT_EMPTY_PATH)
+        .map_or_else(|e| e, |n| match n {})
+}
+
+/// The name the kernel shows for the trampoline's memfd (`/proc/<pid>/exe`).
+const TRAMPOLINE_EXE: &str = "/memfd:hako:exec-trampoline";
+
+/// How long [`past_trampoline`] waits at most: the trampoline runs for well under a
+/// millisecond; a process held in it (stopped by the container) is not waited for longer.
+const PAST_TRAMPOLINE_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// After the runtime saw `pid` exec (its close-on-exec fds closed): wait until it runs the
+/// program rather than the trampoline, which holds no fd of the runtime to say so, so that
+/// `start` and `exec -d` return once the program runs, as under runc. One readlink when the
+/// trampoline is not used or already gone; bounded.
+pub fn past_trampoline(pid: nix::unistd::Pid) {
+    let exe = format!("/proc/{pid}/exe");
+    let deadline = std::time::Instant::now() + PAST_TRAMPOLINE_WAIT;
+    while std::fs::read_link(&exe).is_ok_and(|p| {
+        p.as_os_str()
+            .as_bytes()
+            .starts_with(TRAMPOLINE_EXE.as_bytes())
+    }) && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_micros(50));
     }
-    let err = nix::unistd::execveat(t, c"", &argv, env, AtFlags::AT_EMPTY_PATH)
-        .map_or_else(|e| e, |n| match n {});
-    let _ = fcntl(chan, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
-    err
 }
 
 /// Make sure the running binary cannot be written through `/proc/<pid>/exe`: return if it is

@@ -12,7 +12,6 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::Path;
 
 use nix::fcntl::{open, OFlag};
 use nix::sched::CloneFlags;
@@ -35,8 +34,9 @@ pub struct InitArgs<'a> {
     pub strategy: Strategy,
     /// The init's end of the sync channel.
     pub chan: Channel,
-    /// The state dir's exec fifo; `None` when the init execs right after Ready (`run`).
-    pub fifo: Option<&'a Path>,
+    /// The state dir, whose exec fifo the init waits on; `None` when the init execs right
+    /// after Ready (`run`).
+    pub fifo: Option<BorrowedFd<'a>>,
     /// `--no-pivot`.
     pub no_pivot: bool,
     /// The container id, when the init joins a new session keyring (not `--no-new-keyring`).
@@ -125,9 +125,9 @@ fn setup(a: &InitArgs<'_>) -> Result<(Option<OwnedFd>, Option<Vec<u8>>)> {
     set_names(plan)?;
     let fifo = a
         .fifo
-        .map(|f| {
-            open(f, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
-                .ctx(|| format!("opening exec fifo {}", f.display()))
+        .map(|dir| {
+            crate::state::open_fifo(dir, OFlag::O_RDWR)
+                .ctx(|| format!("opening exec fifo {}", crate::state::EXEC_FIFO))
         })
         .transpose()?;
     if plan.has(CloneFlags::CLONE_NEWUSER) {
@@ -269,7 +269,18 @@ fn create_hooks(a: &InitArgs<'_>) -> Result<Option<Vec<u8>>> {
             )))
         }
     };
-    hooks::run(hooks::Kind::CreateContainer, a.plan.spec.hooks(), &state)?;
+    // As runc's: in the rootfs (not yet the root), with no environment (runc's init has none
+    // of its own yet).
+    let ctx = hooks::Context {
+        cwd: Some(&a.plan.rootfs),
+        env: Some(&[]),
+    };
+    hooks::run(
+        hooks::Kind::CreateContainer,
+        a.plan.spec.hooks(),
+        &state,
+        &ctx,
+    )?;
     Ok(Some(state))
 }
 
@@ -352,16 +363,19 @@ fn wait_and_exec(a: &InitArgs<'_>, fifo: Option<OwnedFd>, state: Option<Vec<u8>>
     // waits for them to close.
     if let Some(state) = state {
         let state = with_status(&state, "created");
-        if let Err(e) = hooks::run(hooks::Kind::StartContainer, plan.spec.hooks(), &state) {
+        // As runc's: in process.cwd (the init is there), with the process's environment.
+        let ctx = hooks::Context {
+            cwd: None,
+            env: Some(&env),
+        };
+        if let Err(e) = hooks::run(hooks::Kind::StartContainer, plan.spec.hooks(), &state, &ctx) {
             eprintln!("hako: {e}");
             return e;
         }
     }
     trace::step("init: released, exec");
-    let report = crate::exeguard::Report {
-        chan: &a.chan,
-        step: EXEC_STEP,
-        status: 1,
-    };
+    // As runc's init: a program that cannot be exec'd is reported on the container's stderr,
+    // exit status 255.
+    let report = crate::exeguard::Report { status: 255 };
     crate::exeguard::exec(&program, &plan.args, &env, a.trampoline, &report)
 }

@@ -142,7 +142,9 @@ pub struct Group {
 }
 
 /// Where the groups of a container are recorded in its state dir.
-const SAVED: &str = "intelrdt.json";
+/// The file of the state dir that records the groups (written and read by `state::StateDir`,
+/// relative to its fd).
+pub const SAVED: &str = "intelrdt.json";
 
 impl Group {
     /// The groups of container `id` under `resctrl`.
@@ -198,12 +200,10 @@ impl Group {
         Ok(())
     }
 
-    /// Record the groups in the state dir, for `exec` and `delete`.
-    pub fn save(&self, state_dir: &Path) -> Result<()> {
-        let file = state_dir.join(SAVED);
-        let bytes = serde_json::to_vec(self)
-            .map_err(|e| Error::Lifecycle(format!("encoding the intelRdt groups: {e}")))?;
-        std::fs::write(&file, bytes).map_err(|e| Error::io("writing", &file, e))
+    /// What to record as [`SAVED`] in the state dir, for `exec` and `delete`.
+    pub fn saved_form(&self) -> Result<Vec<u8>> {
+        serde_json::to_vec(self)
+            .map_err(|e| Error::Lifecycle(format!("encoding the intelRdt groups: {e}")))
     }
 
     /// Remove the monitoring group and the container's own group (a shared one stays).
@@ -216,27 +216,25 @@ impl Group {
     }
 }
 
-/// The groups recorded in `state_dir`, if any.
-fn load_saved(state_dir: &Path) -> Result<Option<Group>> {
-    let file = state_dir.join(SAVED);
-    match std::fs::read(&file) {
-        Ok(b) => serde_json::from_slice(&b)
-            .map(Some)
-            .map_err(|e| Error::Lifecycle(format!("{}: {e}", file.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("reading", &file, e)),
-    }
+/// The groups recorded as [`SAVED`] (its bytes, if the file exists), if any.
+fn load_saved(saved: Option<Vec<u8>>) -> Result<Option<Group>> {
+    saved
+        .map(|b| {
+            serde_json::from_slice(&b)
+                .map_err(|e| Error::Lifecycle(format!("{SAVED} in the state dir: {e}")))
+        })
+        .transpose()
 }
 
-/// `delete`: remove the groups recorded in `state_dir`.
-pub fn destroy_saved(state_dir: &Path) -> Result<()> {
-    load_saved(state_dir)?.map_or(Ok(()), |g| g.destroy())
+/// `delete`: remove the groups recorded as [`SAVED`].
+pub fn destroy_saved(saved: Option<Vec<u8>>) -> Result<()> {
+    load_saved(saved)?.map_or(Ok(()), |g| g.destroy())
 }
 
 /// `exec`: the `tasks` files of the recorded groups, opened for the process to write `0` to
 /// (its own PID) before it enters the container ([`join_self`]), class of service first.
-pub fn open_saved_tasks(state_dir: &Path) -> Result<Vec<OwnedFd>> {
-    let Some(g) = load_saved(state_dir)? else {
+pub fn open_saved_tasks(saved: Option<Vec<u8>>) -> Result<Vec<OwnedFd>> {
+    let Some(g) = load_saved(saved)? else {
         return Ok(Vec::new());
     };
     std::iter::once(&g.clos)
@@ -350,16 +348,14 @@ mod tests {
         let mon = r.root.join("ctr/mon_groups/ctr");
         assert_eq!(read(&mon.join("tasks")), "1234");
         // Recorded, reopened for exec, removed by delete.
-        let sd = r.root.join("state");
-        std::fs::create_dir(&sd).unwrap();
-        g.save(&sd).unwrap();
+        let saved = g.saved_form().unwrap();
         std::fs::write(mon.join("tasks"), "").unwrap();
-        let files = open_saved_tasks(&sd).unwrap();
+        let files = open_saved_tasks(Some(saved.clone())).unwrap();
         assert_eq!(files.len(), 2);
         join_self(&files).unwrap();
         assert_eq!(read(&mon.join("tasks")), "0");
         drop(files);
-        destroy_saved(&sd).unwrap();
+        destroy_saved(Some(saved)).unwrap();
         assert!(!g.clos.exists());
         std::fs::remove_dir_all(&r.root).unwrap();
     }

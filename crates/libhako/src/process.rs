@@ -70,13 +70,42 @@ pub fn ready(
     Ok(program)
 }
 
+/// The fds from 3 on a process gets besides stdio: `listen` socket-activation fds, then
+/// `preserve` more (`--preserve-fds`), each of which must be open in the runtime, as runc
+/// checks. A count that would run past the largest fd is refused, never taken modulo 2^32
+/// (`3 + 4294967293` is 0: every fd, stdio included, would be closed at exec).
+pub fn preserved_fds(listen: u32, preserve: u32) -> Result<u32> {
+    let fits = |t: u32| i64::from(t) + 3 <= i64::from(i32::MAX);
+    let Some(total) = listen.checked_add(preserve).filter(|t| fits(*t)) else {
+        return Err(Error::config(
+            "--preserve-fds",
+            format!("{preserve}: more fds than a process can have"),
+        ));
+    };
+    let base = 3 + listen;
+    for i in 0..preserve {
+        if let Err(e) = crate::sys::fd_flags(base + i) {
+            return Err(Error::config(
+                "--preserve-fds",
+                format!(
+                    "unable to stat preserved-fd {i} (of {preserve}): {}",
+                    crate::error::errno_text(e)
+                ),
+            ));
+        }
+    }
+    Ok(total)
+}
+
 /// Mark every fd from `3 + preserve_fds` close-on-exec, so no runtime fd reaches the program.
 /// Called before the container's seccomp filter is loaded (a profile may deny `close_range`
 /// or answer ENOSYS for it); where the kernel lacks `close_range` with `CLOSE_RANGE_CLOEXEC`
 /// (before Linux 5.11), each fd listed in /proc/self/fd is marked with `fcntl`. fds the runtime
 /// opens after this are opened close-on-exec.
 fn close_runtime_fds(preserve_fds: u32) -> Result<()> {
-    let first = 3 + preserve_fds;
+    let first = preserve_fds
+        .checked_add(3)
+        .ok_or_else(|| Error::Init(format!("{preserve_fds} preserved fds: too many")))?;
     match crate::sys::cloexec_from(first) {
         Ok(()) => Ok(()),
         Err(Errno::ENOSYS | Errno::EINVAL) => cloexec_listed(first),

@@ -1,19 +1,28 @@
-//! The state directory `<root>/<id>/`: `state.json` (replaced atomically), the
-//! `exec.fifo` whose presence means "created", and an `flock` on the directory that serialises
-//! commands acting on one container. Runs in the runtime (any verb), never in the container.
+//! The state root and the state directory `<root>/<id>/`: `state.json` (replaced
+//! atomically), the `exec.fifo` whose presence means "created", and an `flock` on the
+//! directory that serialises commands acting on one container. Runs in the runtime (any
+//! verb), never in the container. The root and each state dir must be the caller's and
+//! writable by no one else, and are opened once: every file in them is reached relative to
+//! the directory's fd, with `O_NOFOLLOW` (a root others can write to would let them swap a
+//! state dir for a link under a command running as root).
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::errno::Errno;
+use nix::fcntl::{open, openat, renameat, renameat2, AtFlags, Flock, FlockArg, OFlag, RenameFlags};
+use nix::sys::stat::{fstat, fstatat, mkdirat, Mode, SFlag};
+use nix::unistd::{mkfifoat, unlinkat, UnlinkatFlags};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SysContext};
 
 const STATE_FILE: &str = "state.json";
+const STATE_TMP: &str = ".state.json.tmp";
 const CONFIG_FILE: &str = "config.json";
 /// Name of the fifo the init blocks on until `start`.
 pub const EXEC_FIFO: &str = "exec.fifo";
@@ -132,56 +141,243 @@ pub fn validate_id(id: &str) -> Result<()> {
     }
 }
 
-/// A container's state directory, locked while this value lives (for writers).
-pub struct StateDir {
-    /// `<root>/<id>`.
+/// The state root (`--root`), opened once and checked: owned by the caller and writable by no
+/// one else. Whoever else could write to it could swap a container's directory, or plant
+/// links, under commands that run as root. Everything in it is reached relative to this fd,
+/// never by a path joined again (the path given is the caller's: its symlinks are followed).
+pub struct Root {
+    fd: OwnedFd,
+    /// The path given, for messages.
     pub path: PathBuf,
+}
+
+impl Root {
+    /// The existing root at `path`; `None` when there is none.
+    pub fn open(path: &Path) -> Result<Option<Root>> {
+        match open(
+            path,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => Root::checked(fd, path).map(Some),
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(Error::sys(
+                format!("opening state root {}", path.display()),
+                e,
+            )),
+        }
+    }
+
+    /// The root at `path`, made (mode 0700, with missing parents) when there is none.
+    pub fn create(path: &Path) -> Result<Root> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .map_err(|e| Error::io("creating state root", path, e))?;
+        Root::open(path)?.ok_or_else(|| {
+            Error::Lifecycle(format!(
+                "state root {}: gone after creating it",
+                path.display()
+            ))
+        })
+    }
+
+    fn checked(fd: OwnedFd, path: &Path) -> Result<Root> {
+        check_owner(fd.as_fd(), "state root (--root)", path)?;
+        Ok(Root {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The root's directory fd.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// The names of the directories in the root (the container ids, and whatever else is
+    /// there), sorted. Symlinks and files are not containers.
+    pub fn dirs(&self) -> Result<Vec<String>> {
+        let shown = || format!("reading state root {}", self.path.display());
+        let mut dir = nix::dir::Dir::openat(
+            self.fd.as_fd(),
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx(shown)?;
+        let mut ids = Vec::new();
+        for e in dir.iter() {
+            let e = e.ctx(shown)?;
+            let is_dir = match e.file_type() {
+                Some(t) => t == nix::dir::Type::Directory,
+                None => fstatat(self.fd.as_fd(), e.file_name(), AtFlags::AT_SYMLINK_NOFOLLOW)
+                    .is_ok_and(|st| {
+                        SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR
+                    }),
+            };
+            if let (true, Ok(name)) = (is_dir, e.file_name().to_str()) {
+                if name != "." && name != ".." {
+                    ids.push(name.to_string());
+                }
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+/// Refuse a directory (`what` at `path`) that another user owns or may write to.
+fn check_owner(fd: BorrowedFd<'_>, what: &str, path: &Path) -> Result<()> {
+    let st = fstat(fd).ctx(|| format!("stat of {what} {}", path.display()))?;
+    let me = nix::unistd::geteuid().as_raw();
+    if st.st_uid != me {
+        return Err(Error::Lifecycle(format!(
+            "{what} {}: owned by uid {}, not by the caller (uid {me}): refusing to use it",
+            path.display(),
+            st.st_uid
+        )));
+    }
+    if st.st_mode & 0o022 != 0 {
+        return Err(Error::Lifecycle(format!(
+            "{what} {}: writable by others (mode {:04o}): refusing to use it",
+            path.display(),
+            st.st_mode & 0o7777
+        )));
+    }
+    Ok(())
+}
+
+/// A container's state directory, locked while this value lives (for writers). Every file in
+/// it is reached relative to its fd, opened with `O_NOFOLLOW`: a state dir that is a symlink
+/// is not one.
+pub struct StateDir {
+    /// `<root>/<id>`, for messages.
+    pub path: PathBuf,
+    /// The root's fd (to remove the directory).
+    root: OwnedFd,
+    /// The directory (`O_PATH`).
+    dir: OwnedFd,
+    id: String,
     _lock: Option<Flock<File>>,
 }
 
 impl StateDir {
-    /// Make a new state dir; fails if the id is taken. The returned value holds the lock.
-    pub fn create(root: &Path, id: &str) -> Result<StateDir> {
+    /// Make a new state dir in `root`; fails if the id is taken. The returned value holds the
+    /// lock.
+    pub fn create(root: &Root, id: &str) -> Result<StateDir> {
         validate_id(id)?;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(root)
-            .map_err(|e| Error::io("creating state root", root, e))?;
-        let path = root.join(id);
-        match std::fs::DirBuilder::new().mode(0o711).create(&path) {
+        let path = root.path.join(id);
+        match mkdirat(root.as_fd(), id, Mode::from_bits_truncate(0o711)) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(Errno::EEXIST) => {
                 return Err(Error::Lifecycle(
                     "container with given ID already exists".into(),
                 ))
             }
-            Err(e) => return Err(Error::io("creating state dir", &path, e)),
+            Err(e) => {
+                return Err(Error::sys(
+                    format!("creating state dir {}", path.display()),
+                    e,
+                ))
+            }
         }
-        let lock = lock_dir(&path)?;
-        Ok(StateDir {
-            path,
-            _lock: Some(lock),
-        })
+        // mkdirat applies the umask: the mode is set as asked.
+        let sd = StateDir::at(root, id, true)?;
+        nix::sys::stat::fchmod(sd.lock_fd()?, Mode::from_bits_truncate(0o711))
+            .ctx(|| format!("chmod of state dir {}", path.display()))?;
+        Ok(sd)
     }
 
     /// Open an existing state dir, locked (`lock`) for verbs that change the container.
     pub fn open(root: &Path, id: &str, lock: bool) -> Result<StateDir> {
         validate_id(id)?;
-        let path = root.join(id);
-        let lock = if lock {
-            match lock_dir(&path) {
-                Ok(l) => Some(l),
-                Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => return Err(not_exist()),
-                Err(e) => return Err(e),
+        let root = Root::open(root)?.ok_or_else(not_exist)?;
+        StateDir::at(&root, id, lock)
+    }
+
+    /// The state dir `id` in the open `root`, unlocked (`list`).
+    pub fn at_root(root: &Root, id: &str) -> Result<StateDir> {
+        StateDir::at(root, id, false)
+    }
+
+    /// `id` in `root`: a directory (not a symlink), the caller's, writable by no one else.
+    fn at(root: &Root, id: &str, lock: bool) -> Result<StateDir> {
+        let path = root.path.join(id);
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let dir = match openat(root.as_fd(), id, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            // ENOTDIR: a file; ELOOP: a symlink (O_NOFOLLOW). Neither is a state dir.
+            Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP) => return Err(not_exist()),
+            Err(e) => {
+                return Err(Error::sys(
+                    format!("opening state dir {}", path.display()),
+                    e,
+                ))
             }
-        } else {
-            if !path.is_dir() {
-                return Err(not_exist());
-            }
-            None
         };
-        Ok(StateDir { path, _lock: lock })
+        check_owner(dir.as_fd(), "state dir", &path)?;
+        let root_fd = root
+            .fd
+            .try_clone()
+            .map_err(|e| Error::io("duplicating the state root fd", &root.path, e))?;
+        let mut sd = StateDir {
+            path,
+            root: root_fd,
+            dir,
+            id: id.to_string(),
+            _lock: None,
+        };
+        if lock {
+            let f = File::from(sd.open_self()?);
+            sd._lock = Some(
+                Flock::lock(f, FlockArg::LockExclusive)
+                    .map_err(|(_, e)| Error::sys(format!("locking {}", sd.path.display()), e))?,
+            );
+        }
+        Ok(sd)
+    }
+
+    /// Remove `id` from `root` if it is a symlink or a file, not a directory (what runc's
+    /// `delete` does to an entry it cannot load): the link goes, its target stays. Returns
+    /// whether there was such an entry.
+    pub fn remove_non_dir(root: &Path, id: &str) -> Result<bool> {
+        validate_id(id)?;
+        let Some(root) = Root::open(root)? else {
+            return Ok(false);
+        };
+        match fstatat(root.as_fd(), id, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR => {
+                unlinkat(root.as_fd(), id, UnlinkatFlags::NoRemoveDir)
+                    .ctx(|| format!("removing {}", root.path.join(id).display()))?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// The directory itself, opened for reading (for the lock, and a listing).
+    fn open_self(&self) -> Result<OwnedFd> {
+        openat(
+            self.dir.as_fd(),
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx(|| format!("opening state dir {}", self.path.display()))
+    }
+
+    fn lock_fd(&self) -> Result<BorrowedFd<'_>> {
+        self._lock
+            .as_ref()
+            .map(|l| l.as_fd())
+            .ok_or_else(|| Error::Lifecycle("state dir not locked".into()))
+    }
+
+    /// The directory's fd, for what is opened in it by another module (the exec fifo).
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.dir.as_fd()
     }
 
     /// In a process forked (cloned) while this value is alive, such as the container init:
@@ -195,115 +391,248 @@ impl StateDir {
         }
     }
 
+    /// The file `name` of the state dir; `None` when it does not exist.
+    pub fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        match openat(self.dir.as_fd(), name, flags, Mode::empty()) {
+            Ok(fd) => {
+                let mut bytes = Vec::new();
+                File::from(fd)
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| Error::io("reading", self.path.join(name), e))?;
+                Ok(Some(bytes))
+            }
+            Err(Errno::ENOENT) => Ok(None),
+            Err(e) => Err(Error::sys(
+                format!("opening {}", self.path.join(name).display()),
+                e,
+            )),
+        }
+    }
+
+    /// Write the file `name` of the state dir (mode 0600), replacing it.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let flags = OFlag::O_WRONLY
+            | OFlag::O_CREAT
+            | OFlag::O_TRUNC
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_CLOEXEC;
+        let shown = || self.path.join(name);
+        let fd = openat(
+            self.dir.as_fd(),
+            name,
+            flags,
+            Mode::from_bits_truncate(0o600),
+        )
+        .ctx(|| format!("opening {}", shown().display()))?;
+        File::from(fd)
+            .write_all(bytes)
+            .map_err(|e| Error::io("writing", shown(), e))
+    }
+
     /// Read `state.json`.
     pub fn load(&self) -> Result<Stored> {
         let file = self.path.join(STATE_FILE);
-        let bytes = match std::fs::read(&file) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_exist()),
-            Err(e) => return Err(Error::io("reading", &file, e)),
-        };
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Lifecycle(format!("{}: corrupt state file: {e}", file.display())))
+        let bytes = self.read(STATE_FILE)?.ok_or_else(not_exist)?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            if foreign(&bytes) {
+                Error::Lifecycle(format!(
+                    "container {} is not a hako container: {} is another runtime's",
+                    self.id,
+                    file.display()
+                ))
+            } else {
+                Error::Lifecycle(format!("{}: corrupt state file: {e}", file.display()))
+            }
+        })
+    }
+
+    /// Whether `state.json` is another runtime's (runc's, in a root they share): then it is
+    /// not ours to change or remove.
+    pub fn is_foreign(&self) -> bool {
+        self.read(STATE_FILE)
+            .ok()
+            .flatten()
+            .is_some_and(|b| foreign(&b))
     }
 
     /// Write `state.json` atomically: readers see the old or the new file, never half of one.
     pub fn save(&self, stored: &Stored) -> Result<()> {
-        let tmp = self.path.join(".state.json.tmp");
-        let file = self.path.join(STATE_FILE);
         let bytes = serde_json::to_vec(stored)
             .map_err(|e| Error::Lifecycle(format!("encoding state: {e}")))?;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(&bytes))
-            .map_err(|e| Error::io("writing", &tmp, e))?;
-        replace(&tmp, &file)
+        self.write(STATE_TMP, &bytes)?;
+        self.replace(STATE_TMP, STATE_FILE)
     }
 
     /// Keep the container's config (as validated at create) for `exec`'s defaults.
     pub fn save_config(&self, spec: &oci_spec::runtime::Spec) -> Result<()> {
-        let file = self.path.join(CONFIG_FILE);
         let bytes = serde_json::to_vec(spec)
             .map_err(|e| Error::Lifecycle(format!("encoding config: {e}")))?;
-        std::fs::write(&file, bytes).map_err(|e| Error::io("writing", &file, e))
+        self.write(CONFIG_FILE, &bytes)
     }
 
     /// The config saved by [`StateDir::save_config`].
     pub fn load_config(&self) -> Result<oci_spec::runtime::Spec> {
         let file = self.path.join(CONFIG_FILE);
-        let bytes = std::fs::read(&file).map_err(|e| Error::io("reading", &file, e))?;
+        let bytes = self
+            .read(CONFIG_FILE)?
+            .ok_or_else(|| Error::Lifecycle(format!("{}: missing", file.display())))?;
         serde_json::from_slice(&bytes)
             .map_err(|e| Error::Lifecycle(format!("{}: corrupt config: {e}", file.display())))
     }
 
-    /// Path of the exec fifo.
+    /// Make the exec fifo (`create`; see [`EXEC_FIFO`]).
+    pub fn make_fifo(&self) -> Result<()> {
+        mkfifoat(self.dir.as_fd(), EXEC_FIFO, Mode::from_bits_truncate(0o622))
+            .ctx(|| format!("creating exec fifo {}", self.fifo().display()))
+    }
+
+    /// Open the exec fifo with `flags` (never through a symlink).
+    pub fn open_fifo(&self, flags: OFlag) -> nix::Result<OwnedFd> {
+        open_fifo(self.dir.as_fd(), flags)
+    }
+
+    /// Remove the exec fifo (`start`: the container now runs).
+    pub fn remove_fifo(&self) -> Result<()> {
+        unlinkat(self.dir.as_fd(), EXEC_FIFO, UnlinkatFlags::NoRemoveDir)
+            .ctx(|| format!("removing exec fifo {}", self.fifo().display()))
+    }
+
+    /// Whether the exec fifo exists (the container is created, not started).
+    pub fn has_fifo(&self) -> bool {
+        self.has(EXEC_FIFO)
+    }
+
+    /// Whether the state dir holds `name` (of any type; a link is not followed).
+    pub fn has(&self, name: &str) -> bool {
+        fstatat(self.dir.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW).is_ok()
+    }
+
+    /// Path of the exec fifo, for messages.
     pub fn fifo(&self) -> PathBuf {
         self.path.join(EXEC_FIFO)
+    }
+
+    /// Owner uid of the state dir (`list`'s OWNER).
+    pub fn owner(&self) -> Option<u32> {
+        fstat(self.dir.as_fd()).ok().map(|st| st.st_uid)
     }
 
     /// Whether another process (a `create` still running) holds this state dir's lock: a
     /// `creating` record whose lock nobody holds was left by a `create` that died half-way.
     pub fn locked_by_another(&self) -> bool {
-        self._lock.is_none() && locked_elsewhere(&self.path)
+        self._lock.is_none()
+            && self.open_self().is_ok_and(|fd| {
+                matches!(
+                    Flock::lock(File::from(fd), FlockArg::LockSharedNonblock),
+                    Err((_, Errno::EWOULDBLOCK))
+                )
+            })
     }
 
-    /// Remove the directory and everything in it: the usual two files by name (one unlink
-    /// each, no directory listing), then whatever else is left.
+    /// Remove the directory and everything in it, relative to its fd: the usual files by
+    /// name (one unlink each, no directory listing), then whatever else is left.
     pub fn remove(&self) -> Result<()> {
         for f in [STATE_FILE, CONFIG_FILE] {
-            let _ = std::fs::remove_file(self.path.join(f));
+            let _ = unlinkat(self.dir.as_fd(), f, UnlinkatFlags::NoRemoveDir);
         }
-        if std::fs::remove_dir(&self.path).is_ok() {
-            return Ok(());
+        let rmdir = || {
+            unlinkat(
+                self.root.as_fd(),
+                self.id.as_str(),
+                UnlinkatFlags::RemoveDir,
+            )
+        };
+        match rmdir() {
+            Ok(()) | Err(Errno::ENOENT) => return Ok(()),
+            Err(_) => {}
         }
-        match std::fs::remove_dir_all(&self.path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io("removing state dir", &self.path, e)),
+        empty_dir(self.open_self()?)
+            .ctx(|| format!("emptying state dir {}", self.path.display()))?;
+        match rmdir() {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(Error::sys(
+                format!("removing state dir {}", self.path.display()),
+                e,
+            )),
+        }
+    }
+
+    /// Put `tmp` in place of `file` atomically. Over an existing file this is an exchange
+    /// (`renameat2(RENAME_EXCHANGE)`) and then an unlink of the old file, now at `tmp`: a plain
+    /// rename over an existing file makes ext4 (`auto_da_alloc`) write the new file's data out
+    /// before it returns, ~0.35 ms per call here, three times per `create`. Readers see the old
+    /// or the new file either way. Where there is nothing to exchange with (the first save) or
+    /// the filesystem cannot exchange, a plain rename.
+    fn replace(&self, tmp: &str, file: &str) -> Result<()> {
+        let d = self.dir.as_fd();
+        let shown = || self.path.join(tmp).display().to_string();
+        match renameat2(d, tmp, d, file, RenameFlags::RENAME_EXCHANGE) {
+            Ok(()) => {
+                unlinkat(d, tmp, UnlinkatFlags::NoRemoveDir).ctx(|| format!("removing {}", shown()))
+            }
+            Err(Errno::ENOENT | Errno::EINVAL) => {
+                renameat(d, tmp, d, file).ctx(|| format!("renaming {}", shown()))
+            }
+            Err(e) => Err(Error::sys(format!("renaming {}", shown()), e)),
         }
     }
 }
 
-/// Put `tmp` in place of `file` atomically. Over an existing file this is an exchange
-/// (`renameat2(RENAME_EXCHANGE)`) and then an unlink of the old file, now at `tmp`: a plain
-/// rename over an existing file makes ext4 (`auto_da_alloc`) write the new file's data out
-/// before it returns, ~0.35 ms per call here, three times per `create`. Readers see the old or
-/// the new file either way. Where there is nothing to exchange with (the first save) or the
-/// filesystem cannot exchange, a plain rename.
-fn replace(tmp: &Path, file: &Path) -> Result<()> {
-    use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
-    match renameat2(AT_FDCWD, tmp, AT_FDCWD, file, RenameFlags::RENAME_EXCHANGE) {
-        Ok(()) => std::fs::remove_file(tmp).map_err(|e| Error::io("removing", tmp, e)),
-        Err(nix::errno::Errno::ENOENT | nix::errno::Errno::EINVAL) => {
-            std::fs::rename(tmp, file).map_err(|e| Error::io("renaming", file, e))
+/// The exec fifo in the state dir `dir` (for the init, which has the dir's fd from its
+/// parent), opened with `flags`, never through a symlink.
+pub fn open_fifo(dir: BorrowedFd<'_>, flags: OFlag) -> nix::Result<OwnedFd> {
+    openat(
+        dir,
+        EXEC_FIFO,
+        flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// Whether `state.json` bytes are a JSON object another runtime wrote (no `pid_start`, hako's
+/// own key), rather than a damaged file of ours.
+fn foreign(bytes: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v.as_object().map(|o| !o.contains_key("pid_start")))
+        .unwrap_or(false)
+}
+
+/// Unlink everything in the directory `dir` (subdirectories emptied first), relative to it.
+fn empty_dir(dir: OwnedFd) -> nix::Result<()> {
+    let mut d = nix::dir::Dir::from_fd(dir)?;
+    let fd = d.as_fd().try_clone_to_owned().map_err(|_| Errno::EBADF)?;
+    let names: Vec<std::ffi::CString> = d
+        .iter()
+        .flatten()
+        .map(|e| e.file_name().to_owned())
+        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
+        .collect();
+    for name in names {
+        if unlinkat(fd.as_fd(), name.as_c_str(), UnlinkatFlags::NoRemoveDir) == Err(Errno::EISDIR) {
+            let sub = openat(
+                fd.as_fd(),
+                name.as_c_str(),
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )?;
+            empty_dir(sub)?;
+            unlinkat(fd.as_fd(), name.as_c_str(), UnlinkatFlags::RemoveDir)?;
         }
-        Err(e) => Err(Error::sys(format!("renaming {}", tmp.display()), e)),
     }
+    Ok(())
 }
 
 fn not_exist() -> Error {
-    Error::Lifecycle("container does not exist".into())
+    Error::Lifecycle(NOT_EXIST.into())
 }
 
-fn lock_dir(path: &Path) -> Result<Flock<File>> {
-    let f = File::open(path).map_err(|e| Error::io("opening state dir", path, e))?;
-    Flock::lock(f, FlockArg::LockExclusive)
-        .map_err(|(_, errno)| Error::sys(format!("locking {}", path.display()), errno))
-}
+const NOT_EXIST: &str = "container does not exist";
 
-/// Whether another process holds the state dir's lock now (never waits).
-fn locked_elsewhere(path: &Path) -> bool {
-    let Ok(f) = File::open(path) else {
-        return false;
-    };
-    matches!(
-        Flock::lock(f, FlockArg::LockSharedNonblock),
-        Err((_, nix::errno::Errno::EWOULDBLOCK))
-    )
+/// Whether `e` says the container does not exist (and nothing else is wrong).
+pub fn is_not_exist(e: &Error) -> bool {
+    matches!(e, Error::Lifecycle(m) if m == NOT_EXIST)
 }
 
 /// Start time (field 22) and state letter (field 3) of `/proc/<pid>/stat`.
@@ -419,8 +748,9 @@ mod tests {
     #[test]
     fn save_and_load_roundtrip() {
         let dir = std::env::temp_dir().join(format!("hako-state-test-{}", std::process::id()));
-        let sd = StateDir::create(&dir, "c1").unwrap();
-        assert!(StateDir::create(&dir, "c1").is_err());
+        let root = Root::create(&dir).unwrap();
+        let sd = StateDir::create(&root, "c1").unwrap();
+        assert!(StateDir::create(&root, "c1").is_err());
         let st = Stored {
             id: "c1".into(),
             pid: 0,
@@ -436,6 +766,7 @@ mod tests {
             no_new_keyring: false,
         };
         sd.save(&st).unwrap();
+        sd.save(&st).unwrap();
         // Seen by another reader while `create` (sd) holds the lock: still being created.
         let reader = StateDir::open(&dir, "c1", false).unwrap();
         assert!(reader.load().unwrap().creating);
@@ -443,9 +774,41 @@ mod tests {
         // Seen by the lock holder itself (as `delete` after a crashed create): not locked by
         // another, so the record reads as stopped.
         assert!(!sd.locked_by_another());
-        std::fs::write(sd.path.join(STATE_FILE), b"{trunc").unwrap();
+        sd.write(STATE_FILE, b"{trunc").unwrap();
         assert!(sd.load().is_err_and(|e| e.to_string().contains("corrupt")));
+        sd.write(STATE_FILE, br#"{"id":"c1","init_process_pid":1}"#)
+            .unwrap();
+        assert!(sd
+            .load()
+            .is_err_and(|e| e.to_string().contains("is not a hako container")));
+        assert!(sd.is_foreign());
+        sd.write("extra", b"x").unwrap();
         sd.remove().unwrap();
+        assert!(!dir.join("c1").exists());
+        // A state dir that is a symlink is none; removing it removes the link only.
+        std::os::unix::fs::symlink(std::env::temp_dir(), dir.join("c2")).unwrap();
+        assert!(StateDir::open(&dir, "c2", false)
+            .is_err_and(|e| e.to_string() == "container does not exist"));
+        assert!(StateDir::remove_non_dir(&dir, "c2").unwrap());
+        assert!(std::env::temp_dir().is_dir());
+        assert_eq!(root.dirs().unwrap(), Vec::<String>::new());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_root_others_can_write_to_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("hako-root-test-{}", std::process::id()));
+        Root::create(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let err = Root::open(&dir)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.ends_with("writable by others (mode 1777): refusing to use it"),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

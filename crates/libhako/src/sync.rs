@@ -62,7 +62,7 @@ pub enum Msg {
     Hooks,
     /// Parent -> init: those hooks ran; here is the state for the init's own hooks.
     HooksDone {
-        /// The OCI state JSON (status "creating").
+        /// The OCI state JSON for the create-time hooks (status "created").
         state: String,
     },
     /// Init -> parent, with the seccomp listener fd attached: pass it on to `listenerPath`.

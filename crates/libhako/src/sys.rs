@@ -112,6 +112,18 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
+/// The fd flags of fd number `fd` (`F_GETFD`): EBADF when it is not open. For fds known by
+/// number only, such as the ones `--preserve-fds` names.
+pub fn fd_flags(fd: u32) -> Result<i32, Errno> {
+    let fd = i32::try_from(fd).map_err(|_| Errno::EBADF)?;
+    // SAFETY: F_GETFD only reads the flags of a descriptor number; no memory is passed.
+    let ret = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(ret)
+}
+
 /// `close_range(first, ~0, CLOSE_RANGE_CLOEXEC)`: mark every fd from `first` up close-on-exec,
 /// so that no runtime fd reaches the container program.
 pub fn cloexec_from(first: u32) -> Result<(), Errno> {

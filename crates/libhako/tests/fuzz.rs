@@ -447,7 +447,8 @@ fn state_files_never_panic() {
     let root =
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fuzz-state-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
-    let sd = libhako::state::StateDir::create(&root, "fz").unwrap();
+    let r = libhako::state::Root::create(&root).unwrap();
+    let sd = libhako::state::StateDir::create(&r, "fz").unwrap();
     let file = sd.path.join("state.json");
     let seeds = corpus("state");
     let (runs, accepted) = fuzz(
@@ -468,7 +469,9 @@ fn state_files_never_panic() {
                 Err(e) => {
                     let msg = e.to_string();
                     assert!(
-                        msg.contains("corrupt state file") || msg.contains("does not exist"),
+                        msg.contains("corrupt state file")
+                            || msg.contains("does not exist")
+                            || msg.contains("is not a hako container"),
                         "{msg}"
                     );
                     false

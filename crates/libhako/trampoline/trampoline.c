@@ -10,25 +10,18 @@
  *
  * Freestanding: no libc, no relocations, a raw syscall per step.
  *
- * argv: [0] name, [1] fd of the runtime channel or "-", [2] channel message prefix,
- *       [3] channel message suffix, [4] stderr message prefix, [5] exit status on failure,
- *       [6] program path, [7...] the program's argv (argv[7] is its argv[0]).
+ * argv: [0] name, [1] stderr message prefix, [2] exit status on failure, [3] program path,
+ *       [4...] the program's argv (argv[4] is its argv[0]).
  *
- * The channel fd arrives without close-on-exec; it is set again before the execve (and the
- * program is not run if that fails), so the channel closes when the program starts and stays
- * open to report a failed execve: prefix + errno text + suffix as one message, the same
- * text on stderr, then exit with the given status. (A peer that is gone is no error: sendto
- * with MSG_NOSIGNAL.)
+ * It holds no fd of the runtime: the process is dumpable again from the execveat of this
+ * program until the program's execve, and any process of the container with the same uid may
+ * then take its fds (pidfd_getfd). Every fd of the runtime is close-on-exec and gone before
+ * this program runs, so a failed execve of the program is reported on the container's stderr
+ * (prefix + errno text, as runc's init reports it) and in the exit status, nowhere else.
  */
-
-#define F_SETFD 2
-#define FD_CLOEXEC 1
-#define MSG_NOSIGNAL 0x4000
 
 #if defined(__x86_64__)
 #define NR_write 1
-#define NR_fcntl 72
-#define NR_sendto 44
 #define NR_execve 59
 #define NR_exit_group 231
 static long sys3(long n, long a, long b, long c)
@@ -37,18 +30,6 @@ static long sys3(long n, long a, long b, long c)
 	__asm__ volatile("syscall"
 			 : "=a"(r)
 			 : "a"(n), "D"(a), "S"(b), "d"(c)
-			 : "rcx", "r11", "memory");
-	return r;
-}
-static long sys4(long n, long a, long b, long c, long d)
-{
-	long r;
-	register long r10 __asm__("r10") = d;
-	register long r8 __asm__("r8") = 0;
-	register long r9 __asm__("r9") = 0;
-	__asm__ volatile("syscall"
-			 : "=a"(r)
-			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
 			 : "rcx", "r11", "memory");
 	return r;
 }
@@ -62,8 +43,6 @@ __asm__(".text\n"
 	"	hlt\n");
 #elif defined(__aarch64__)
 #define NR_write 64
-#define NR_fcntl 25
-#define NR_sendto 206
 #define NR_execve 221
 #define NR_exit_group 94
 static long sys3(long n, long a, long b, long c)
@@ -73,21 +52,6 @@ static long sys3(long n, long a, long b, long c)
 	register long x1 __asm__("x1") = b;
 	register long x2 __asm__("x2") = c;
 	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
-	return x0;
-}
-static long sys4(long n, long a, long b, long c, long d)
-{
-	register long x8 __asm__("x8") = n;
-	register long x0 __asm__("x0") = a;
-	register long x1 __asm__("x1") = b;
-	register long x2 __asm__("x2") = c;
-	register long x3 __asm__("x3") = d;
-	register long x4 __asm__("x4") = 0;
-	register long x5 __asm__("x5") = 0;
-	__asm__ volatile("svc 0"
-			 : "+r"(x0)
-			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
-			 : "memory");
 	return x0;
 }
 __asm__(".text\n"
@@ -184,34 +148,22 @@ void __attribute__((noreturn, used)) trampoline_main(long *sp)
 	char **argv = (char **)(sp + 1);
 	char **envp = argv + argc + 1;
 	struct out o;
-	long chan, status, r;
+	long status, r;
 
-	if (argc < 8) {
+	if (argc < 5) {
 		static const char usage[] = "hako exec trampoline: not a command\n";
 		sys3(NR_write, 2, (long)usage, sizeof usage - 1);
 		die(127);
 	}
-	chan = num(argv[1]);
-	status = num(argv[5]);
+	status = num(argv[2]);
 	if (status < 0 || status > 255)
 		status = 127;
-	r = 0;
-	if (chan >= 0)
-		r = sys3(NR_fcntl, chan, F_SETFD, FD_CLOEXEC);
-	if (r >= 0)
-		r = sys3(NR_execve, (long)argv[6], (long)(argv + 7), (long)envp);
+	r = sys3(NR_execve, (long)argv[3], (long)(argv + 4), (long)envp);
 
 	o.n = 0;
-	put(&o, argv[4]);
+	put(&o, argv[1]);
 	put_errno(&o, -r);
 	put(&o, "\n");
 	sys3(NR_write, 2, (long)o.b, (long)o.n);
-	if (chan >= 0) {
-		o.n = 0;
-		put(&o, argv[2]);
-		put_errno(&o, -r);
-		put(&o, argv[3]);
-		sys4(NR_sendto, chan, (long)o.b, (long)o.n, MSG_NOSIGNAL);
-	}
 	die(status);
 }

@@ -189,9 +189,14 @@ fn from_flags(a: &Args, mut p: Process) -> anyhow::Result<Process> {
             None => (u.as_str(), None),
         };
         user.set_uid(uid.parse().with_context(|| format!("--user {u:?}: uid"))?);
+        libhako::spec::check_id("--user", "uid", user.uid())?;
         if let Some(g) = gid {
             user.set_gid(g.parse().with_context(|| format!("--user {u:?}: gid"))?);
+            libhako::spec::check_id("--user", "gid", user.gid())?;
         }
+    }
+    for g in &a.additional_gids {
+        libhako::spec::check_id("--additional-gids", "gid", *g)?;
     }
     if !a.additional_gids.is_empty() {
         user.set_additional_gids(Some(a.additional_gids.clone()));

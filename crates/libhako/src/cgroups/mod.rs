@@ -563,13 +563,9 @@ impl Cgroup {
         .unwrap_or(0)
     }
 
-    /// runc's `checkBeforeUpdate`: refuse a memory limit below the current usage.
-    pub fn check_memory_update(&self, r: &LinuxResources) -> Result<()> {
-        let Some(m) = r
-            .memory()
-            .as_ref()
-            .filter(|m| m.check_before_update() == Some(true))
-        else {
+    /// `checkBeforeUpdate` (`check`): refuse a memory limit below the current usage.
+    pub fn check_memory_update(&self, r: &LinuxResources, check: bool) -> Result<()> {
+        let Some(m) = r.memory().as_ref().filter(|_| check) else {
             return Ok(());
         };
         let Some(limit) = m.limit().filter(|l| *l > 0) else {

@@ -86,18 +86,22 @@ fn v2_num(v: i64) -> Option<String> {
     }
 }
 
+/// `pids.max` for `linux.resources.pids.limit`, as runc 1.5.1: negative is `max`, and 0 (a
+/// limit since runtime-spec 1.3; a `pids` without `limit` is dropped at parse) is 1, as
+/// systemd's `TasksMax` cannot be 0.
+fn pids_max(limit: i64) -> String {
+    match limit {
+        l if l < 0 => "max".into(),
+        0 => "1".into(),
+        l => l.to_string(),
+    }
+}
+
 /// Settings for a v2 cgroup.
 pub fn v2(r: &LinuxResources, exists: &dyn Fn(&str) -> bool) -> Result<Vec<Setting>> {
     let mut out = Vec::new();
     if let Some(p) = r.pids() {
-        if p.limit() != 0 {
-            out.push(set(
-                "pids",
-                "pids.max",
-                v2_num(p.limit()).unwrap_or_default(),
-                "pids.limit",
-            ));
-        }
+        out.push(set("pids", "pids.max", pids_max(p.limit()), "pids.limit"));
     }
     if let Some(m) = r.memory() {
         let limit = m.limit().unwrap_or(0);
@@ -124,8 +128,27 @@ pub fn v2(r: &LinuxResources, exists: &dyn Fn(&str) -> bool) -> Result<Vec<Setti
                 "cgroup v2 cannot disable the OOM killer",
             ));
         }
+        if m.use_hierarchy() == Some(false) {
+            return Err(unsupported(
+                "memory.useHierarchy",
+                "cgroup v2 memory accounting is always hierarchical",
+            ));
+        }
     }
     if let Some(b) = r.block_io() {
+        let device_leaf = b
+            .weight_device()
+            .iter()
+            .flatten()
+            .any(|d| d.leaf_weight().is_some());
+        if b.leaf_weight().is_some() || device_leaf {
+            let field = if device_leaf {
+                "blockIO.weightDevice.leafWeight"
+            } else {
+                "blockIO.leafWeight"
+            };
+            return Err(unsupported(field, "cgroup v2 has no leaf weight"));
+        }
         let bfq = exists("io.bfq.weight");
         if let Some(w) = b.weight().filter(|w| *w != 0) {
             out.push(if bfq {
@@ -199,7 +222,12 @@ pub fn v2(r: &LinuxResources, exists: &dyn Fn(&str) -> bool) -> Result<Vec<Setti
             if period != 0 {
                 v.push_str(&format!(" {period}"));
             }
-            out.push(set("cpu", "cpu.max", v, "cpu.quota"));
+            let field = if quota != 0 {
+                "cpu.quota"
+            } else {
+                "cpu.period"
+            };
+            out.push(set("cpu", "cpu.max", v, field));
         }
         if let Some(b) = c.burst() {
             out.push(set("cpu", "cpu.max.burst", b, "cpu.burst"));
@@ -207,11 +235,16 @@ pub fn v2(r: &LinuxResources, exists: &dyn Fn(&str) -> bool) -> Result<Vec<Setti
         if let Some(i) = c.idle() {
             out.push(set("cpu", "cpu.idle", i, "cpu.idle"));
         }
-        if c.realtime_runtime().unwrap_or(0) != 0 || c.realtime_period().unwrap_or(0) != 0 {
-            return Err(unsupported(
+        for (v, field) in [
+            (
+                c.realtime_runtime().unwrap_or(0) != 0,
                 "cpu.realtimeRuntime",
-                "cgroup v2 has no realtime CPU limits",
-            ));
+            ),
+            (c.realtime_period().unwrap_or(0) != 0, "cpu.realtimePeriod"),
+        ] {
+            if v {
+                return Err(unsupported(field, "cgroup v2 has no realtime CPU limits"));
+            }
         }
         cpuset(&mut out, c.cpus().as_deref(), c.mems().as_deref());
     }
@@ -311,6 +344,15 @@ pub fn v1(r: &LinuxResources, host: &V1Host<'_>, skip_devices: bool) -> Result<V
     }
     if let Some(c) = r.cpu() {
         if let Some(s) = c.shares().filter(|s| *s != 0) {
+            // The kernel clamps out-of-range shares silently; runc refuses them (in these words).
+            let why = match s {
+                s if s < 2 => Some("the minimum allowed cpu-shares is 2"),
+                s if s > 262_144 => Some("the maximum allowed cpu-shares is 262144"),
+                _ => None,
+            };
+            if let Some(why) = why {
+                return Err(Error::config("linux.resources.cpu.shares", why));
+            }
             out.push(set("cpu", "cpu.shares", s, "cpu.shares"));
         }
         if let Some(p) = c.period().filter(|p| *p != 0) {
@@ -333,14 +375,7 @@ pub fn v1(r: &LinuxResources, host: &V1Host<'_>, skip_devices: bool) -> Result<V
         }
     }
     if let Some(p) = r.pids() {
-        if p.limit() != 0 {
-            out.push(set(
-                "pids",
-                "pids.max",
-                v2_num(p.limit()).unwrap_or_default(),
-                "pids.limit",
-            ));
-        }
+        out.push(set("pids", "pids.max", pids_max(p.limit()), "pids.limit"));
     }
     if let Some(b) = r.block_io() {
         let bfq = !(host.exists)("blkio.weight") && (host.exists)("blkio.bfq.weight");
@@ -500,6 +535,16 @@ fn v1_memory(
             "memory.oom_control",
             1,
             "memory.disableOOMKiller",
+        ));
+    }
+    if let Some(h) = m.use_hierarchy() {
+        // Linux 5.16+ refuses 0 (EINVAL): create then fails naming the field.
+        let v = u8::from(h);
+        out.push(set(
+            "memory",
+            "memory.use_hierarchy",
+            v,
+            "memory.useHierarchy",
         ));
     }
     Ok(())

@@ -5,7 +5,6 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
 use crate::cgroups;
@@ -15,7 +14,7 @@ use crate::error::{Error, Result, SysContext};
 use crate::init::{self, InitArgs};
 use crate::namespaces::{self, Strategy};
 use crate::spec::{self, Plan};
-use crate::state::{self, StateDir, Stored};
+use crate::state::{self, Root, StateDir, Stored};
 use crate::sync::{self, Channel, Msg};
 use crate::sys::{self, Forked};
 use crate::trace;
@@ -86,8 +85,10 @@ pub fn create(opts: &CreateOptions) -> Result<Created> {
 pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> Result<Held> {
     let bundle =
         std::fs::canonicalize(&opts.bundle).map_err(|e| Error::io("bundle", &opts.bundle, e))?;
-    let seccomp_cache = opts.root.join(crate::seccomp::CACHE_DIR);
-    let mut plan = spec::validate(spec::load(&bundle)?, &bundle, Some(&seccomp_cache))?;
+    // The state root, if it exists yet: its cache may hold the compiled seccomp program.
+    let root = Root::open(&opts.root)?;
+    let cache = root.as_ref().map(Root::as_fd);
+    let mut plan = spec::validate(spec::load(&bundle)?, &bundle, cache)?;
     trace::step("config validated");
     if at_once && plan.spec.process().is_none() {
         return Err(Error::config(
@@ -103,6 +104,7 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     });
     let trampoline = crate::exeguard::prepare(plan.seccomp.as_ref(), lsm_transition)?;
     crate::rootless::check(&plan)?;
+    crate::process::preserved_fds(opts.listen_fds, opts.preserve_fds)?;
     if opts.listen_fds > 0 {
         for kv in [
             format!("LISTEN_FDS={}", opts.listen_fds),
@@ -137,7 +139,11 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         (Some(path), true) => Some(console::connect(path)?),
         _ => None,
     };
-    let sd = StateDir::create(&opts.root, &opts.id)?;
+    let root = match root {
+        Some(r) => r,
+        None => Root::create(&opts.root)?,
+    };
+    let sd = StateDir::create(&root, &opts.id)?;
     crashpoint::at(Step::StateDir);
     trace::step("state dir");
     let mut guard = Cleanup {
@@ -194,8 +200,7 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     sd.save(&stored)?;
     if !plan.has(nix::sched::CloneFlags::CLONE_NEWNS) {
         // The init's mounts go to our mount namespace: delete (or a failure) unmounts them.
-        let marker = sd.path.join(crate::rootfs::hostns::MARKER);
-        std::fs::write(&marker, b"").map_err(|e| Error::io("writing", &marker, e))?;
+        sd.write(crate::rootfs::hostns::MARKER, b"")?;
         guard.host_mounts = Some(&plan.rootfs);
     }
     // Only what clone3 needs now; the rest of the cgroup is made while the init unshares.
@@ -206,15 +211,13 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     trace::step("cgroup: clone target");
     // An init that is our own child (no fork into its PID namespace) can exec at once.
     let at_once = at_once && !namespaces::strategy(&plan.namespaces).fork;
-    let fifo = sd.fifo();
     if !at_once {
-        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
-            .ctx(|| format!("creating exec fifo {}", fifo.display()))?;
+        sd.make_fifo()?;
     }
     let (init_pid, pty, chan) = spawn(
         &plan,
         opts,
-        (!at_once).then_some(fifo.as_path()),
+        (!at_once).then_some(sd.as_fd()),
         console.as_ref(),
         trampoline.as_ref().map(AsFd::as_fd),
         into,
@@ -245,7 +248,7 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         held.finish()?;
     }
     // Only now, so that a create that fails leaves nothing under the root.
-    crate::seccomp::remember(plan.seccomp.as_ref());
+    crate::seccomp::remember(plan.seccomp.as_ref(), root.as_fd());
     Ok(held)
 }
 
@@ -265,7 +268,7 @@ impl Held {
                 self.sd.save(&stored)?;
                 self.stored = stored;
                 match &self.pid_file {
-                    Some(pf) => write_pid_file(pf, pid),
+                    Some(pf) => super::pidfile::write(pf, pid),
                     None => Ok(()),
                 }
             });
@@ -276,11 +279,12 @@ impl Held {
                 init: Some(pid),
                 armed: true,
                 cgroup: self.cgroup.take(),
-                host_mounts: (self.sd.path.join(crate::rootfs::hostns::MARKER).exists())
+                host_mounts: (self.sd.has(crate::rootfs::hostns::MARKER))
                     .then_some(self.stored.rootfs.as_path()),
                 rdt: None,
             });
-            let _ = crate::intelrdt::destroy_saved(&self.sd.path);
+            let _ =
+                crate::intelrdt::destroy_saved(self.sd.read(crate::intelrdt::SAVED).ok().flatten());
         }
         done
     }
@@ -291,7 +295,7 @@ impl Held {
 fn spawn(
     plan: &Plan,
     opts: &CreateOptions,
-    fifo: Option<&Path>,
+    fifo: Option<BorrowedFd<'_>>,
     console_socket: Option<&OwnedFd>,
     trampoline: Option<BorrowedFd<'_>>,
     into: Option<OwnedFd>,
@@ -318,7 +322,8 @@ fn spawn(
                 fifo,
                 no_pivot: opts.no_pivot,
                 keyring: (!opts.no_new_keyring).then_some(opts.id.as_str()),
-                preserve_fds: opts.preserve_fds + opts.listen_fds,
+                // Checked by process::preserved_fds before anything was made.
+                preserve_fds: opts.preserve_fds.saturating_add(opts.listen_fds),
                 console_socket,
                 trampoline,
             })
@@ -361,7 +366,7 @@ fn drive(
     }
     if let Some(rdt) = &guard.rdt {
         rdt.apply(child.as_raw())?;
-        rdt.save(&guard.sd.path)?;
+        guard.sd.write(crate::intelrdt::SAVED, &rdt.saved_form()?)?;
     }
     trace::step("clone, maps, cgroup");
     // Not with systemd (no `tasks` files): its unit's directories are known only to systemd.
@@ -396,7 +401,9 @@ fn drive(
     record_pid(guard.sd, child)?;
     // What only later commands read (exec's defaults, its seccomp filter).
     guard.sd.save_config(&plan.spec)?;
-    crate::seccomp::save(&guard.sd.path, plan.seccomp.as_ref())?;
+    if let Some(bytes) = crate::seccomp::saved_form(plan.seccomp.as_ref())? {
+        guard.sd.write(crate::seccomp::SAVED, &bytes)?;
+    }
     let mut init = child;
     let mut pty = None;
     loop {
@@ -405,10 +412,16 @@ fn drive(
             Some((Msg::Pty, Some(fd))) => pty = Some(fd),
             Some((Msg::Hooks, _)) => {
                 crashpoint::at(Step::Hooks);
-                let state = creating_state(guard.sd, init)?;
+                let state = hook_state(guard.sd, init)?;
                 let hooks = plan.spec.hooks();
-                crate::hooks::run(crate::hooks::Kind::Prestart, hooks, state.as_bytes())?;
-                crate::hooks::run(crate::hooks::Kind::CreateRuntime, hooks, state.as_bytes())?;
+                // As runc's: in the bundle directory, with the runtime's environment.
+                let ctx = crate::hooks::Context {
+                    cwd: Some(&plan.bundle),
+                    env: None,
+                };
+                let bytes = state.as_bytes();
+                crate::hooks::run(crate::hooks::Kind::Prestart, hooks, bytes, &ctx)?;
+                crate::hooks::run(crate::hooks::Kind::CreateRuntime, hooks, bytes, &ctx)?;
                 chan.send(&Msg::HooksDone { state })?;
             }
             Some((Msg::NetDevices, Some(ns))) => {
@@ -518,15 +531,19 @@ pub(super) fn record_pid(sd: &StateDir, pid: Pid) -> Result<()> {
     })
 }
 
-/// The OCI state JSON hooks get while the container is being created.
-pub(super) fn creating_state(sd: &StateDir, init: Pid) -> Result<String> {
+/// The OCI state JSON the create-time hooks (prestart, createRuntime, createContainer) get on
+/// stdin. Its status is "created", as runtime-spec's runtime.md has it: `creating` is step 2 of
+/// the lifecycle (making the environment), `created` is after it, and these hooks are steps 3
+/// to 5 (crun says so too; runc says "creating", a deliberate difference, see
+/// scripts/conformance-expected.txt).
+pub(super) fn hook_state(sd: &StateDir, init: Pid) -> Result<String> {
     let stored = sd.load()?;
     let entry = super::Entry {
         stored: Stored {
             pid: init.as_raw(),
             ..stored
         },
-        status: crate::state::Status::Creating,
+        status: crate::state::Status::Created,
         owner: String::new(),
     };
     serde_json::to_string(&entry.oci(""))
@@ -544,18 +561,6 @@ fn write_id_maps(plan: &Plan, pid: Pid) -> Result<()> {
         linux.uid_mappings().as_deref().unwrap_or_default(),
         linux.gid_mappings().as_deref().unwrap_or_default(),
     )
-}
-
-/// Write the pid file atomically (temp file + rename), as runc does.
-pub(crate) fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::io("writing pid file", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io("renaming pid file to", path, e))
 }
 
 /// Undo a failed create: kill what was started, remove the state dir.

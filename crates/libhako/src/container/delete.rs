@@ -10,29 +10,34 @@ use crate::state::{StateDir, Status};
 /// with `force`. With `force`, an unknown id or an unreadable state succeeds. Returns the
 /// failures of poststop hooks, which are warnings only.
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<Vec<String>> {
-    delete_with(root, id, force, |sd| {
+    delete_with(root, id, force, None, |sd| {
         sd.load_config().ok().and_then(|spec| spec.hooks().clone())
     })
 }
 
 /// [`delete`], with the poststop hooks from `hooks` (given the state dir) instead of the saved
-/// config: `run` has them in memory.
+/// config: `run` has them in memory, and runs them in the bundle (`hooks_cwd`), as runc's.
 pub(crate) fn delete_with(
     root: &Path,
     id: &str,
     force: bool,
+    hooks_cwd: Option<&Path>,
     hooks: impl FnOnce(&StateDir) -> Option<oci_spec::runtime::Hooks>,
 ) -> Result<Vec<String>> {
     let sd = match StateDir::open(root, id, true) {
         Ok(sd) => sd,
-        Err(Error::Lifecycle(_)) if force && crate::state::validate_id(id).is_ok() => {
-            return Ok(Vec::new())
+        Err(e) if crate::state::is_not_exist(&e) => {
+            // As runc: an entry that is no state dir (a symlink, a file) is removed; a link
+            // goes, never what it points to.
+            StateDir::remove_non_dir(root, id)?;
+            return if force { Ok(Vec::new()) } else { Err(e) };
         }
         Err(e) => return Err(e),
     };
     let stored = match sd.load() {
         Ok(s) => s,
-        Err(_) if force => return sd.remove().map(|_| Vec::new()),
+        // Garbage of ours goes with --force; another runtime's container stays its own.
+        Err(_) if force && !sd.is_foreign() => return sd.remove().map(|_| Vec::new()),
         Err(e) => return Err(e),
     };
     match super::status(&sd, &stored) {
@@ -54,10 +59,10 @@ pub(crate) fn delete_with(
     if let Some(cg) = crate::cgroups::Cgroup::from_state(&stored.cgroup_paths, unit) {
         cg.destroy()?;
     }
-    if sd.path.join(crate::rootfs::hostns::MARKER).exists() {
+    if sd.has(crate::rootfs::hostns::MARKER) {
         crate::rootfs::hostns::unmount_below(&stored.rootfs)?;
     }
-    crate::intelrdt::destroy_saved(&sd.path)?;
+    crate::intelrdt::destroy_saved(sd.read(crate::intelrdt::SAVED)?)?;
     let warnings = match hooks(&sd) {
         Some(h) => {
             let entry = super::Entry {
@@ -66,7 +71,11 @@ pub(crate) fn delete_with(
                 owner: String::new(),
             };
             let state = serde_json::to_vec(&entry.oci("")).unwrap_or_default();
-            hooks::run_all(hooks::Kind::Poststop, &Some(h), &state)
+            let ctx = hooks::Context {
+                cwd: hooks_cwd,
+                env: None,
+            };
+            hooks::run_all(hooks::Kind::Poststop, &Some(h), &state, &ctx)
         }
         None => Vec::new(),
     };

@@ -92,7 +92,11 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         }
     }
     let (args, env) = spec::check_process_fields(&opts.process)?;
-    let seccomp = crate::seccomp::load_saved(&sd.path)?;
+    crate::process::preserved_fds(0, opts.preserve_fds)?;
+    let saved = sd.read(crate::seccomp::SAVED)?;
+    let root = crate::state::Root::open(&opts.root)?;
+    let shown = sd.path.join(crate::seccomp::SAVED);
+    let seccomp = crate::seccomp::load_saved(saved, &shown, root.as_ref().map(|r| r.as_fd()))?;
     let config = sd.load_config()?;
     // As runc: the process's own AppArmor profile and SELinux label, else the container's.
     let apparmor = crate::lsm::exec_profile(&opts.process, config.process().as_ref());
@@ -153,7 +157,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         .map(crate::cgroups::Cgroup::self_join_files)
         .transpose()?
         .flatten();
-    let rdt = crate::intelrdt::open_saved_tasks(&sd.path)?;
+    let rdt = crate::intelrdt::open_saved_tasks(sd.read(crate::intelrdt::SAVED)?)?;
     let (parent, child) = sync::pair()?;
     let job = Job {
         process: &opts.process,
@@ -198,7 +202,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     };
     let (pid, pty) = drive(&parent, intermediate, seccomp.as_ref(), &stored, &mut check)?;
     if let Some(pf) = &opts.pid_file {
-        super::create::write_pid_file(pf, pid)?;
+        super::pidfile::write(pf, pid)?;
     }
     let Some(set) = set else { return Ok(0) };
     if let Some(m) = &pty {
@@ -267,11 +271,8 @@ struct Job<'a> {
 fn run_child(job: &Job<'_>, chan: &Channel) -> ! {
     let err = match child_steps(job, chan) {
         Ok((program, env)) => {
-            let report = crate::exeguard::Report {
-                chan,
-                step: "exec",
-                status: 127,
-            };
+            // As runc: on the process's stderr, exit status 255.
+            let report = crate::exeguard::Report { status: 255 };
             crate::exeguard::exec(&program, job.args, &env, job.trampoline, &report)
         }
         Err(e) => e,
@@ -358,14 +359,24 @@ fn child_steps(
 }
 
 /// After Ready, the child's end of the channel is closed by its execve (close-on-exec): EOF
-/// means the program runs, as `start` waits for the init; a failed execve reports `Failed`.
+/// means the program (through the trampoline) is being exec'd, as `start` waits for the init.
+/// Nothing may come in between: a message then is out of turn, ends the exchange (the caller
+/// kills the process), and its text is not repeated as the runtime's. A program that cannot
+/// be exec'd says so on its stderr and in its exit status (255), as under runc. `check` is
+/// called while nothing comes (a frozen cgroup ends the wait with its own error).
 fn exec_done(chan: &Channel, check: &mut dyn FnMut() -> Result<()>) -> Result<()> {
-    loop {
-        match chan.recv_watched(check)? {
-            None => return Ok(()),
-            Some((Msg::Failed { message, .. }, _)) => return Err(super::start_failure(&message)),
-            Some(_) => {}
-        }
+    let mut checked = false;
+    let got = chan.recv_watched(&mut || {
+        let r = check();
+        checked = r.is_err();
+        r
+    });
+    match got {
+        Ok(None) => Ok(()),
+        Err(e) if checked => Err(e),
+        Ok(Some(_)) | Err(_) => Err(Error::Init(
+            "the exec'd process broke the sync protocol after Ready: killed".into(),
+        )),
     }
 }
 
@@ -398,7 +409,12 @@ fn drive(
                 }
             }
             Some((Msg::Ready, _)) => match pid {
-                Some(p) => break exec_done(chan, check).map(|()| (p, pty)),
+                Some(p) => {
+                    break exec_done(chan, check).map(|()| {
+                        crate::exeguard::past_trampoline(p);
+                        (p, pty)
+                    })
+                }
                 None => break Err(Error::Init("exec process sent Ready before its PID".into())),
             },
             Some((Msg::Failed { message, .. }, _)) => break Err(super::start_failure(&message)),

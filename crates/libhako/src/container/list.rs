@@ -1,11 +1,10 @@
 //! `state` and `list`: read-only views of the state dirs; no lock is taken (state.json is
 //! replaced atomically, so a reader sees a whole file).
 
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::error::{Error, Result};
-use crate::state::{self, StateDir, Status, Stored};
+use crate::error::Result;
+use crate::state::{self, Root, StateDir, Status, Stored};
 use crate::OCI_VERSION;
 
 /// One container as `state`/`list` show it.
@@ -51,9 +50,7 @@ fn entry(sd: &StateDir, with_owner: bool) -> Result<Entry> {
     let stored = sd.load()?;
     let status = super::status(sd, &stored);
     let owner = match with_owner {
-        true => std::fs::metadata(&sd.path)
-            .map(|m| crate::passwd::user_name(m.uid()))
-            .unwrap_or_default(),
+        true => sd.owner().map(crate::passwd::user_name).unwrap_or_default(),
         false => String::new(),
     };
     Ok(Entry {
@@ -63,22 +60,17 @@ fn entry(sd: &StateDir, with_owner: bool) -> Result<Entry> {
     })
 }
 
-/// Every container under `root`, sorted by id; an unreadable one is skipped.
+/// Every container under `root`, sorted by id; an unreadable one (another runtime's, in a
+/// root shared with it) is skipped.
 pub fn list(root: &Path) -> Result<Vec<Entry>> {
-    let dir = match std::fs::read_dir(root) {
-        Ok(d) => d,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("reading state root", root, e)),
+    let Some(root) = Root::open(root)? else {
+        return Ok(Vec::new());
     };
-    let mut ids: Vec<String> = dir
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    ids.sort();
-    Ok(ids
+    Ok(root
+        .dirs()?
         .iter()
-        .filter_map(|id| StateDir::open(root, id, false).ok())
+        .filter(|id| state::validate_id(id).is_ok())
+        .filter_map(|id| StateDir::at_root(&root, id).ok())
         .filter_map(|sd| entry(&sd, true).ok())
         .collect())
 }

@@ -11,6 +11,7 @@ mod foreground;
 mod kill;
 mod list;
 mod pause;
+mod pidfile;
 mod ps;
 mod restore;
 mod run;
@@ -58,7 +59,7 @@ pub fn status(sd: &StateDir, stored: &Stored) -> Status {
     if crate::cgroups::frozen(&stored.cgroup_paths) {
         return Status::Paused;
     }
-    if sd.fifo().exists() {
+    if sd.has_fifo() {
         Status::Created
     } else {
         Status::Running

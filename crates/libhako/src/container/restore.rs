@@ -19,14 +19,14 @@ use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
 
-use super::create::{checked_cgroup, creating_state, record_pid, write_pid_file, Cleanup};
+use super::create::{checked_cgroup, hook_state, record_pid, Cleanup};
 use super::criu_opts::{self, CriuFlags};
 use super::foreground;
 use crate::cgroups::Cgroup;
 use crate::criu::{self, rpc, Criu, Handler, Spawn};
 use crate::error::{Error, Result, SysContext};
 use crate::spec::Plan;
-use crate::state::{self, StateDir, Stored};
+use crate::state::{self, Root, StateDir, Stored};
 
 /// Options of `restore`.
 #[derive(Debug, Clone, Default)]
@@ -64,14 +64,23 @@ const LOG: &str = "restore.log";
 /// foreground) and warnings.
 pub fn restore(o: &RestoreOptions) -> Result<(i32, Vec<String>)> {
     let bundle = std::fs::canonicalize(&o.bundle).map_err(|e| Error::io("bundle", &o.bundle, e))?;
-    let seccomp_cache = o.root.join(crate::seccomp::CACHE_DIR);
-    let plan = crate::spec::validate(crate::spec::load(&bundle)?, &bundle, Some(&seccomp_cache))?;
+    // The state root, if it exists yet: its cache may hold the compiled seccomp program.
+    let state_root = Root::open(&o.root)?;
+    let cache = state_root.as_ref().map(Root::as_fd);
+    let plan = crate::spec::validate(crate::spec::load(&bundle)?, &bundle, cache)?;
     crate::rootless::check(&plan)?;
     // CRIU knows nothing of resctrl: refused rather than restored without it.
     if plan.intel_rdt.is_some() {
         return Err(Error::config(
             "linux.intelRdt",
             "a container cannot be restored into an Intel RDT group",
+        ));
+    }
+    // As runc, CRIU restores the network namespace empty: moved-in devices would be lost.
+    if !plan.net_devices.is_empty() {
+        return Err(Error::config(
+            "linux.netDevices",
+            "devices moved into the container cannot be restored (CRIU restores an empty network namespace)",
         ));
     }
     let terminal = plan
@@ -139,7 +148,11 @@ pub fn restore(o: &RestoreOptions) -> Result<(i32, Vec<String>)> {
     } else {
         Some(foreground::block_signals_with(!o.no_subreaper)?)
     };
-    let result = make_and_restore(o, &plan, &c, opts, ns_fds, console, &log);
+    let state_root = match state_root {
+        Some(r) => r,
+        None => Root::create(&o.root)?,
+    };
+    let result = make_and_restore(o, &state_root, &plan, &c, opts, ns_fds, console, &log);
     let (restored, sd) = match result {
         Ok(r) => r,
         Err(e) => {
@@ -171,8 +184,10 @@ struct Restored {
 
 /// Make the state dir and cgroup, run CRIU, record the restored container; on failure
 /// remove all of it (and kill anything restored).
+#[allow(clippy::too_many_arguments)]
 fn make_and_restore(
     o: &RestoreOptions,
+    state_root: &Root,
     plan: &Plan,
     c: &Criu,
     mut opts: rpc::Criu_opts,
@@ -180,7 +195,7 @@ fn make_and_restore(
     console: Option<OwnedFd>,
     log: &Path,
 ) -> Result<(Restored, StateDir)> {
-    let sd = StateDir::create(&o.root, &o.id)?;
+    let sd = StateDir::create(state_root, &o.id)?;
     let mut guard = Cleanup {
         sd: &sd,
         child: None,
@@ -267,7 +282,9 @@ fn finish(sd: &StateDir, plan: &Plan, o: &RestoreOptions, stored: Stored, pid: P
     let (pid_start, _) = state::proc_stat(pid.as_raw())
         .ok_or_else(|| Error::Init(format!("restored init {pid} exited during restore")))?;
     sd.save_config(&plan.spec)?;
-    crate::seccomp::save(&sd.path, plan.seccomp.as_ref())?;
+    if let Some(bytes) = crate::seccomp::saved_form(plan.seccomp.as_ref())? {
+        sd.write(crate::seccomp::SAVED, &bytes)?;
+    }
     sd.save(&Stored {
         pid: pid.as_raw(),
         pid_start,
@@ -276,7 +293,7 @@ fn finish(sd: &StateDir, plan: &Plan, o: &RestoreOptions, stored: Stored, pid: P
         ..stored
     })?;
     match &o.pid_file {
-        Some(pf) => write_pid_file(pf, pid),
+        Some(pf) => super::pidfile::write(pf, pid),
         None => Ok(()),
     }
 }
@@ -318,10 +335,16 @@ impl Handler for Restoring<'_> {
         match script {
             // The namespaces exist, nothing runs yet: the hooks create would run now.
             "setup-namespaces" => {
-                let state = creating_state(self.sd, Pid::from_raw(pid))?;
+                let state = hook_state(self.sd, Pid::from_raw(pid))?;
                 let hooks = self.plan.spec.hooks();
-                crate::hooks::run(crate::hooks::Kind::Prestart, hooks, state.as_bytes())?;
-                crate::hooks::run(crate::hooks::Kind::CreateRuntime, hooks, state.as_bytes())?;
+                // As create's: in the bundle, with the runtime's environment.
+                let ctx = crate::hooks::Context {
+                    cwd: Some(&self.plan.bundle),
+                    env: None,
+                };
+                let bytes = state.as_bytes();
+                crate::hooks::run(crate::hooks::Kind::Prestart, hooks, bytes, &ctx)?;
+                crate::hooks::run(crate::hooks::Kind::CreateRuntime, hooks, bytes, &ctx)?;
             }
             "post-restore" => {
                 let pid = Pid::from_raw(pid);

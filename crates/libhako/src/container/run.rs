@@ -22,11 +22,13 @@ pub struct RunOptions {
 
 /// Wait until the init that execs right after Ready has done so (or died): its end of the
 /// channel is close-on-exec, so the channel reads as closed. A failed exec is reported by the
-/// init itself and shows in its exit status. An init frozen before its exec (its cgroup frozen
-/// by someone else) execs when thawed: not waited for.
+/// init itself, on its stderr and in its exit status. Anything that arrives instead is out of
+/// turn (only a failed startContainer hook sends one, and the init says so on its stderr): it
+/// ends the wait, and its text is not repeated. An init frozen before its exec (its cgroup
+/// frozen by someone else) execs when thawed: not waited for.
 fn wait_for_exec(chan: &crate::sync::Channel, cgroup: Option<&crate::cgroups::Cgroup>) {
     let mut check = || cgroup.map_or(Ok(()), crate::cgroups::Cgroup::refuse_frozen);
-    while let Ok(Some(_)) = chan.recv_watched(&mut check) {}
+    let _ = chan.recv_watched(&mut check);
 }
 
 /// Run the container; returns the exit code `hako run` should exit with, and the warnings.
@@ -44,7 +46,12 @@ pub fn run(opts: &CreateOptions, run: &RunOptions) -> Result<(i32, Vec<String>)>
     // stays locked until the program runs, so nothing sees the steps in between.
     let mut held = create_held(&opts, false, true)?;
     let hooks = held.hooks.take();
-    let delete = |force| delete_with(&opts.root, &opts.id, force, |_| hooks.clone());
+    let bundle = held.stored.bundle.clone();
+    let delete = |force| {
+        delete_with(&opts.root, &opts.id, force, Some(&bundle), |_| {
+            hooks.clone()
+        })
+    };
     // While the init execs (it needs no `start`, or got it from the exec fifo): state.json's
     // "created" record (`finish` removes everything if it cannot be written).
     let started = match held.chan.take() {
@@ -52,6 +59,7 @@ pub fn run(opts: &CreateOptions, run: &RunOptions) -> Result<(i32, Vec<String>)>
             // Only poststart hooks and a detached run need to know the program runs.
             if hooks.is_some() || run.detach {
                 wait_for_exec(&chan, held.cgroup.as_ref());
+                crate::exeguard::past_trampoline(held.created.pid);
                 trace::step("run: program exec'd");
             }
             poststart(held.stored.clone(), hooks.as_ref())

@@ -2,7 +2,6 @@
 //! (its absence is what makes the container "running").
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -77,14 +76,11 @@ pub fn start(root: &Path, id: &str) -> Result<Vec<String>> {
 pub(crate) fn write_fifo(sd: &StateDir) -> Result<std::fs::File> {
     let fifo = sd.fifo();
     // Non-blocking: with no reader (the init died) this fails at once instead of hanging.
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&fifo)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ENXIO) => Error::Lifecycle("container not running".into()),
-            _ => Error::io("opening exec fifo", &fifo, e),
-        })?;
+    let flags = nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NONBLOCK;
+    let mut f = std::fs::File::from(sd.open_fifo(flags).map_err(|e| match e {
+        nix::errno::Errno::ENXIO => Error::Lifecycle("container not running".into()),
+        e => Error::sys(format!("opening exec fifo {}", fifo.display()), e),
+    })?);
     f.write_all(b"0")
         .map_err(|e| Error::io("writing exec fifo", &fifo, e))?;
     trace::step("start: fifo written");
@@ -100,9 +96,9 @@ pub(crate) fn running(
     stored: Stored,
     hooks: Option<&oci_spec::runtime::Hooks>,
 ) -> Result<Vec<String>> {
-    let fifo = sd.fifo();
-    std::fs::remove_file(&fifo).map_err(|e| Error::io("removing exec fifo", &fifo, e))?;
+    sd.remove_fifo()?;
     wait_for_exec(&f);
+    crate::exeguard::past_trampoline(nix::unistd::Pid::from_raw(stored.pid));
     trace::step("start: program exec'd");
     Ok(poststart(stored, hooks))
 }
@@ -118,5 +114,10 @@ pub(crate) fn poststart(stored: Stored, hooks: Option<&oci_spec::runtime::Hooks>
         owner: String::new(),
     };
     let state = serde_json::to_vec(&entry.oci("")).unwrap_or_default();
-    hooks::run_all(hooks::Kind::Poststart, &hooks.cloned(), &state)
+    // runc runs them from `create`, in the bundle directory.
+    let ctx = hooks::Context {
+        cwd: Some(&entry.stored.bundle),
+        env: None,
+    };
+    hooks::run_all(hooks::Kind::Poststart, &hooks.cloned(), &state, &ctx)
 }

@@ -19,6 +19,19 @@ pub fn update(root: &Path, id: &str, r: &LinuxResources) -> Result<()> {
         return Err(Error::Lifecycle("container not running".into()));
     }
     let cg = super::pause::cgroup(&stored)?;
-    cg.check_memory_update(r)?;
+    cg.check_memory_update(r, check_before_update(&sd, r))?;
     cg.update(r)
+}
+
+/// `memory.checkBeforeUpdate` of the update, else the one config.json set at create: a
+/// container made with it keeps its limits checked (runc resets it to false on each update
+/// that does not repeat it, which leaves the config's field without effect).
+fn check_before_update(sd: &StateDir, r: &LinuxResources) -> bool {
+    let of = |r: &LinuxResources| r.memory().as_ref().and_then(|m| m.check_before_update());
+    of(r)
+        .or_else(|| {
+            let spec = sd.load_config().ok()?;
+            of(spec.linux().as_ref()?.resources().as_ref()?)
+        })
+        .unwrap_or(false)
 }

@@ -457,7 +457,7 @@ impl Hiding {
 /// Write one sysctl through the container's /proc/sys: beneath its procfs /proc, with no
 /// symlink or mount crossed on the way (CVE-2025-52881 class), checked to be procfs.
 fn write_sysctl(root: BorrowedFd<'_>, key: &str, value: &str) -> Result<()> {
-    let rel = Path::new("sys").join(key.replace('.', "/"));
+    let rel = Path::new("sys").join(crate::spec::sysctl::proc_path(key));
     let proc = proc_dir(root)?;
     let fd = crate::procfs::open_beneath(
         proc.as_fd(),
@@ -509,7 +509,7 @@ fn readonly_path(root: BorrowedFd<'_>, path: &Path, hiding: &mut Hiding) -> Resu
     remount_bind(&p, flags).ctx(|| format!("remounting readonly path {shown}"))
 }
 
-/// Hide a path: a read-only empty tmpfs over a directory (with `linux.mountLabel` `label`, as
+/// Hide a path: a read-only empty tmpfs (4 KiB, one inode) over a directory (with `linux.mountLabel` `label`, as
 /// runc), /dev/null over anything else.
 fn mask_path(
     root: BorrowedFd<'_>,
@@ -535,7 +535,8 @@ fn mask_path(
             p.as_str(),
             Some("tmpfs"),
             MsFlags::MS_RDONLY,
-            crate::lsm::mount_data(None, label).as_deref(),
+            // As runc 1.5: the smallest tmpfs there is.
+            crate::lsm::mount_data(Some("size=4k,nr_inodes=1".into()), label).as_deref(),
         )
     } else {
         // As runc: the container's own /dev/null (so the mask shows as its /dev), bound from

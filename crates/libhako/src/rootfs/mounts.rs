@@ -10,7 +10,7 @@ use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::sys::statvfs::{statvfs, FsFlags};
 
-use crate::error::{Result, SysContext};
+use crate::error::{Error, Result, SysContext};
 use crate::mountopts::REMOUNT_MASK;
 use crate::paths::{create_file, fd_path, mkdir_all, open_in_root, open_no_symlinks};
 use crate::spec::MountPlan;
@@ -27,12 +27,27 @@ pub fn mount_one(
 ) -> Result<()> {
     let dest = m.destination.display();
     let src = m.source.display();
+    // As runc: a tmpfs over a directory that was already there takes that directory's mode.
+    let has_mode = m.options.data.iter().any(|o| o.starts_with("mode="));
+    let existing = (m.fstype == "tmpfs" && !has_mode)
+        .then(|| open_in_root(root, &m.destination, nix::fcntl::OFlag::O_PATH).ok())
+        .flatten();
     let target = if m.options.is_bind() && !source_is_dir(m) {
         create_file(root, &m.destination)
     } else {
         mkdir_all(root, &m.destination)
     }
     .ctx(|| format!("creating mount destination {dest}"))?;
+    // As runc, which checks the destination with its symlinks resolved: nothing covers a file
+    // of a procfs but the few lxcfs emulates (spec::proc_mounts checked it as written).
+    if !crate::spec::proc_mounts::may_cover_procfs(&m.destination)
+        && nix::sys::statfs::fstatfs(&target)
+            .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
+    {
+        return Err(Error::Init(format!(
+            "mounting on {dest}: it resolves to a file inside /proc, which cannot be mounted over"
+        )));
+    }
     let target = if m.fstype == "proc" || m.fstype == "sysfs" {
         ordinary_dir(root, m)?
     } else {
@@ -69,7 +84,8 @@ pub fn mount_one(
             "proc" | "sysfs" | "mqueue" => None,
             _ => label,
         };
-        let data = crate::lsm::mount_data(m.options.data_string(), labelled);
+        let data = tmpfs_mode(m, existing.as_ref(), m.options.data_string())?;
+        let data = crate::lsm::mount_data(data, labelled);
         match mount(
             Some(&m.source),
             fd_path(&target).as_str(),
@@ -114,6 +130,26 @@ pub fn mount_one(
         }
     }
     set_rec_attr(root, m)
+}
+
+/// As runc: a tmpfs without `mode=` over a directory that existed before the mount
+/// (`existing`, opened only for such a tmpfs) gets that directory's mode; over one the
+/// runtime made, tmpfs's own 1777.
+fn tmpfs_mode(
+    m: &MountPlan,
+    existing: Option<&OwnedFd>,
+    data: Option<String>,
+) -> Result<Option<String>> {
+    let Some(target) = existing else {
+        return Ok(data);
+    };
+    let st = nix::sys::stat::fstat(target.as_fd())
+        .ctx(|| format!("stat of mount destination {}", m.destination.display()))?;
+    let mode = format!("mode={:04o}", st.st_mode & 0o7777);
+    Ok(Some(match data {
+        Some(d) if !d.is_empty() => format!("{mode},{d}"),
+        _ => mode,
+    }))
 }
 
 /// The recursive attributes (`rro`, `rnosuid`...) on the new mount and every mount beneath it,

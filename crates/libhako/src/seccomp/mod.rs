@@ -36,7 +36,7 @@ use crate::error::{Error, Result, SysContext};
 
 mod cache;
 mod enosys;
-pub use cache::DIR as CACHE_DIR;
+pub use cache::PREFIX as CACHE_PREFIX;
 
 /// `SECCOMP_FILTER_FLAG_TSYNC`.
 pub const FLAG_TSYNC: u32 = 1;
@@ -273,9 +273,9 @@ fn lib_err(field: impl Into<String>, what: &str, e: libseccomp::error::SeccompEr
 
 /// Check and compile `linux.seccomp` (the raw JSON value). `None` when there is nothing to
 /// load: no section, or neither a default action nor syscalls (runc's reading). With a
-/// `cache` directory, a program compiled before for the same profile is read from it instead
-/// (see cache.rs; [`remember`] stores a new one).
-pub fn compile(raw: Option<&Value>, cache: Option<&Path>) -> Result<Option<Filter>> {
+/// `cache` directory (the state root's fd), a program compiled before for the same profile is
+/// read from it instead (see cache.rs; [`remember`] stores a new one).
+pub fn compile(raw: Option<&Value>, cache: Option<BorrowedFd<'_>>) -> Result<Option<Filter>> {
     let Some(raw) = raw.filter(|v| !v.is_null()) else {
         return Ok(None);
     };
@@ -284,9 +284,9 @@ pub fn compile(raw: Option<&Value>, cache: Option<&Path>) -> Result<Option<Filte
     if p.default_action.is_empty() && p.syscalls.as_deref().unwrap_or_default().is_empty() {
         return Ok(None);
     }
-    let mut cached = cache.and_then(|dir| cache::Entry::new(dir, raw));
-    let loaded = cached.as_mut().and_then(|entry| {
-        let found = entry.load();
+    let mut cached = cache::Entry::new(raw);
+    let loaded = cached.as_mut().zip(cache).and_then(|(entry, dir)| {
+        let found = entry.load(dir);
         entry.hit = found.is_some();
         found
     });
@@ -306,11 +306,12 @@ pub fn compile(raw: Option<&Value>, cache: Option<&Path>) -> Result<Option<Filte
     }))
 }
 
-/// Keep the program of `filter` in the cache it was looked up in, if it was compiled.
-pub fn remember(filter: Option<&Filter>) {
+/// Keep the program of `filter` in the cache `dir` (the state root's fd), if it was compiled
+/// rather than read from there.
+pub fn remember(filter: Option<&Filter>, dir: BorrowedFd<'_>) {
     if let Some(f) = filter {
         if let Some(entry) = f.cached.as_ref().filter(|c| !c.hit) {
-            entry.store(&f.program, f.flags);
+            entry.store(dir, &f.program, f.flags);
         }
     }
 }
@@ -558,34 +559,36 @@ pub fn install(filter: &Filter) -> Result<Option<OwnedFd>> {
 }
 
 /// The file in the state dir that keeps the profile for `exec`.
-const SAVED: &str = "seccomp.json";
+pub const SAVED: &str = "seccomp.json";
 
-/// Keep the profile in the container's state dir: `exec` puts its processes under the same
-/// filter, as runc does (they join the namespaces, they do not inherit the init's filter).
-pub fn save(state_dir: &Path, filter: Option<&Filter>) -> Result<()> {
-    let Some(filter) = filter else {
-        return Ok(());
-    };
-    let file = state_dir.join(SAVED);
-    let bytes = serde_json::to_vec(&filter.raw)
-        .map_err(|e| Error::Lifecycle(format!("encoding the seccomp profile: {e}")))?;
-    std::fs::write(&file, bytes).map_err(|e| Error::io("writing", &file, e))
+/// What to keep in the container's state dir as [`SAVED`]: `exec` puts its processes under
+/// the same filter, as runc does (they join the namespaces, they do not inherit the init's
+/// filter). `None` when the container has none.
+pub fn saved_form(filter: Option<&Filter>) -> Result<Option<Vec<u8>>> {
+    filter
+        .map(|f| {
+            serde_json::to_vec(&f.raw)
+                .map_err(|e| Error::Lifecycle(format!("encoding the seccomp profile: {e}")))
+        })
+        .transpose()
 }
 
-/// The profile saved by [`save`], compiled again (or read from the cache of the state root);
-/// `None` when the container has none.
-pub fn load_saved(state_dir: &Path) -> Result<Option<Filter>> {
-    let file = state_dir.join(SAVED);
-    let bytes = match std::fs::read(&file) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("reading", &file, e)),
+/// The profile kept by [`saved_form`] (read from `shown`), compiled again or read from the
+/// `cache` of the state root; `None` when the container has none.
+pub fn load_saved(
+    bytes: Option<Vec<u8>>,
+    shown: &Path,
+    cache: Option<BorrowedFd<'_>>,
+) -> Result<Option<Filter>> {
+    let Some(bytes) = bytes else {
+        return Ok(None);
     };
     let raw: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Lifecycle(format!("{}: corrupt profile: {e}", file.display())))?;
-    let cache = state_dir.parent().map(|root| root.join(CACHE_DIR));
-    let filter = compile(Some(&raw), cache.as_deref())?;
-    remember(filter.as_ref());
+        .map_err(|e| Error::Lifecycle(format!("{}: corrupt profile: {e}", shown.display())))?;
+    let filter = compile(Some(&raw), cache)?;
+    if let Some(dir) = cache {
+        remember(filter.as_ref(), dir);
+    }
     Ok(filter)
 }
 

@@ -14,6 +14,9 @@ use crate::error::{Error, Result};
 use crate::mountopts::{self, MountOptions};
 
 pub mod idmap;
+pub mod proc_mounts;
+pub mod refused;
+pub mod sysctl;
 
 /// Spec versions accepted: major 1, minor up to this one without a warning.
 pub const MAX_KNOWN_MINOR: u64 = 3;
@@ -152,6 +155,8 @@ pub fn parse_config(bytes: &[u8]) -> Result<Config> {
         .and_then(serde_json::Value::as_object_mut)
         .and_then(|l| l.remove("seccomp"));
     let ignored_capabilities = crate::capabilities::sanitize(&mut raw)?;
+    refused::check(&raw)?;
+    drop_pids_without_limit(&mut raw);
     check_namespace_types(&raw)?;
     crate::procattrs::sanitize(&mut raw)?;
     let mount_idmaps = idmap::from_raw(&raw)?;
@@ -169,6 +174,23 @@ pub fn parse_config(bytes: &[u8]) -> Result<Config> {
         mount_idmaps,
         intel_rdt,
     })
+}
+
+/// A `linux.resources.pids` without `limit` (or with a null one) asks for nothing: removed from
+/// the raw config, since the typed spec would read it as a limit of 0.
+fn drop_pids_without_limit(raw: &mut serde_json::Value) {
+    let Some(res) = raw
+        .pointer_mut("/linux/resources")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    if res
+        .get("pids")
+        .is_some_and(|p| p.get("limit").is_none_or(serde_json::Value::is_null))
+    {
+        res.remove("pids");
+    }
 }
 
 /// A clearer error than serde's "unknown variant" for a bad `linux.namespaces[i].type`.
@@ -197,8 +219,12 @@ fn check_namespace_types(raw: &serde_json::Value) -> Result<()> {
 }
 
 /// Validate a parsed config against the bundle and the host. `seccomp_cache` is where
-/// compiled seccomp programs are kept (see seccomp/cache.rs), if anywhere.
-pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> Result<Plan> {
+/// compiled seccomp programs are kept (the state root, see seccomp/cache.rs), if anywhere.
+pub fn validate(
+    config: Config,
+    bundle: &Path,
+    seccomp_cache: Option<std::os::fd::BorrowedFd<'_>>,
+) -> Result<Plan> {
     let Config {
         spec,
         seccomp,
@@ -218,7 +244,7 @@ pub fn validate(config: Config, bundle: &Path, seccomp_cache: Option<&Path>) -> 
     let devices = check_devices(&spec)?;
     crate::hooks::check(spec.hooks())?;
     let rootfs_propagation = check_linux(&spec, &namespaces)?;
-    crate::procattrs::check_linux(&spec, &mut warnings)?;
+    crate::procattrs::check_linux(&spec)?;
     let mount_label = crate::lsm::check_mount_label(&spec)?;
     let intel_rdt = match intel_rdt {
         Some(cfg) => {
@@ -284,6 +310,15 @@ fn check_root(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
         .ok_or_else(|| Error::config("root", "missing"))?;
     let path = bundle.join(root.path());
     match std::fs::metadata(&path) {
+        // As runc: the path must be the rootfs itself, with no symlink on the way (a rootfs
+        // that is a link could be pointed elsewhere between this check and its use).
+        Ok(m) if m.is_dir() && !is_real(&path) => Err(Error::config(
+            "root.path",
+            format!(
+                "{}: invalid rootfs: not an absolute path, or a symlink",
+                path.display()
+            ),
+        )),
         Ok(m) if m.is_dir() => Ok(path),
         Ok(_) => Err(Error::config(
             "root.path",
@@ -300,6 +335,22 @@ fn check_root(spec: &Spec, bundle: &Path) -> Result<PathBuf> {
             ),
         )),
     }
+}
+
+/// Whether `path`, made lexically clean, is its own canonical form: absolute, no symlink in
+/// any component.
+fn is_real(path: &Path) -> bool {
+    let clean: PathBuf = path.components().fold(PathBuf::new(), |mut p, c| {
+        match c {
+            Component::ParentDir => {
+                p.pop();
+            }
+            Component::CurDir => {}
+            c => p.push(c),
+        }
+        p
+    });
+    std::fs::canonicalize(path).is_ok_and(|real| real == clean)
 }
 
 fn cstrings(field: &str, items: &[String]) -> Result<Vec<CString>> {
@@ -363,12 +414,35 @@ pub fn check_process_fields(
             ));
         }
     }
+    check_user(process.user())?;
     crate::lsm::check_process(process)?;
     crate::procattrs::check_process(process)?;
     Ok((
         cstrings("process.args", &args)?,
         cstrings("process.env", &env)?,
     ))
+}
+
+/// Refuse `(uid_t)-1` as a uid or gid (`kind`): `setresuid(-1, -1, -1)` leaves every id
+/// unchanged, so a process asked to run as 4294967295 would stay root. The one value of a
+/// `u32` that is not an id; the kernel refuses the others when they are not mapped.
+pub fn check_id(field: &str, kind: &str, id: u32) -> Result<()> {
+    if id == u32::MAX {
+        return Err(Error::config(
+            field,
+            format!("{id} is not a valid {kind} (({kind}_t)-1 leaves the {kind} unchanged)"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_user(user: &oci_spec::runtime::User) -> Result<()> {
+    check_id("process.user.uid", "uid", user.uid())?;
+    check_id("process.user.gid", "gid", user.gid())?;
+    for (i, g) in user.additional_gids().iter().flatten().enumerate() {
+        check_id(&format!("process.user.additionalGids[{i}]"), "gid", *g)?;
+    }
+    Ok(())
 }
 
 fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
@@ -474,6 +548,7 @@ fn check_mounts(spec: &Spec, bundle: &Path) -> Result<Vec<MountPlan>> {
                 ));
             }
         }
+        proc_mounts::check(&field, m.destination(), &fstype, &source, bind)?;
         let mut options = options;
         if fstype == "bind" {
             options.flags.insert(MsFlags::MS_BIND);
@@ -539,18 +614,30 @@ fn check_devices(spec: &Spec) -> Result<Vec<DevicePlan>> {
                 ))
             }
         };
-        let num = |v: i64, what: &str| {
-            u64::try_from(v).map_err(|_| Error::config(format!("{field}.{what}"), "negative"))
+        // The kernel's dev_t holds a 12-bit major and a 20-bit minor; a larger number would
+        // not name the device asked for.
+        let num = |v: i64, what: &str, max: u64| {
+            u64::try_from(v)
+                .map_err(|_| Error::config(format!("{field}.{what}"), "negative"))
+                .and_then(|n| match n <= max {
+                    true => Ok(n),
+                    false => Err(Error::config(
+                        format!("{field}.{what}"),
+                        format!("{n} is out of range (at most {max})"),
+                    )),
+                })
         };
         let plan = DevicePlan {
             path: d.path().clone(),
             kind,
-            major: num(d.major(), "major")?,
-            minor: num(d.minor(), "minor")?,
+            major: num(d.major(), "major", 0xfff)?,
+            minor: num(d.minor(), "minor", 0xf_ffff)?,
             mode: d.file_mode().unwrap_or(0o666) & 0o7777,
             uid: d.uid().unwrap_or(0),
             gid: d.gid().unwrap_or(0),
         };
+        check_id(&format!("{field}.uid"), "uid", plan.uid)?;
+        check_id(&format!("{field}.gid"), "gid", plan.gid)?;
         out.retain(|o| o.path != plan.path);
         out.push(plan);
     }
@@ -625,12 +712,7 @@ fn check_linux(spec: &Spec, namespaces: &[Namespace]) -> Result<Option<MsFlags>>
             check_abs(&format!("{field}[{i}]"), Path::new(p))?;
         }
     }
-    for key in linux.sysctl().iter().flat_map(|m| m.keys()) {
-        if key.is_empty() || key.contains('/') || key.split('.').any(|c| c.is_empty() || c == "..")
-        {
-            return Err(Error::config(format!("linux.sysctl.{key}"), "invalid key"));
-        }
-    }
+    sysctl::check(linux.sysctl().iter().flat_map(|m| m.keys()), namespaces)?;
     match linux.rootfs_propagation().as_deref() {
         None | Some("") => Ok(None),
         Some(p) => mountopts::propagation(p).map(Some).ok_or_else(|| {
