@@ -3,7 +3,10 @@
 # runs: this machine has no systemd as PID 1, so a throw-away QEMU VM with pure cgroup v2
 # (scripts/vmrun) starts systemd as PID 1 of a new PID (and mount) namespace, and the
 # test binary (built here) runs inside that namespace, where hako reaches systemd over
-# /run/systemd/private. A test that reports SKIPPED there fails this script.
+# /run/systemd/private. For the rootless tests the guest also makes an unprivileged user and
+# starts its user instance (user@<uid>.service, with the system bus that its runtime dir
+# needs): $HAKO_SD_USER names it to the tests. A test that reports SKIPPED there fails this
+# script.
 # Usage: scripts/vm-systemd-tests.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,8 +45,29 @@ if [ -z "$sd" ] || ! timeout 10 nsenter -t "$sd" -p -m systemctl is-system-runni
   [ "${state:-}" = degraded ] || exit 1
 fi
 echo "== systemd $(timeout 10 nsenter -t "$sd" -p -m systemctl --version | head -1 | cut -d' ' -f2) is PID 1 of the test namespace (host pid $sd)"
+# The rootless tests' user and its systemd user instance (logind, reached over the system bus,
+# makes /run/user/<uid>; the instance then listens on /run/user/<uid>/systemd/private).
+user=hako-sduser
+id -u "$user" >/dev/null 2>&1 || useradd -M -d /nonexistent -s /usr/sbin/nologin "$user"
+uid=$(id -u "$user")
+in_ns() { timeout 60 nsenter -t "$sd" -p -m -- "$@"; }
+# Queued, then waited for: under TCG on a loaded host the start can take minutes.
+in_ns systemctl start --no-block dbus.socket dbus.service "user@$uid.service"
+for _ in $(seq 600); do
+  in_ns test -S "/run/user/$uid/systemd/private" && break
+  sleep 0.5
+done
+if ! in_ns test -S "/run/user/$uid/systemd/private"; then
+  echo "== the user instance of $user did not start" >&2
+  in_ns systemctl status --no-pager dbus.service "user-runtime-dir@$uid.service" \
+    "user@$uid.service" >&2
+  in_ns systemctl list-jobs --no-pager >&2
+  dmesg | grep -a 'systemd\[' | tail -30 >&2
+  exit 1
+fi
+echo "== systemd user instance of $user (uid $uid): $(in_ns systemctl is-active "user@$uid.service")"
 set +e
-timeout 300 nsenter -t "$sd" -p -m -- env TMPDIR=/tmp "$BIN" --test-threads=2 2>&1 | tee /tmp/tests.log
+timeout 300 nsenter -t "$sd" -p -m -- env TMPDIR=/tmp HAKO_SD_USER="$user" "$BIN" --test-threads=2 2>&1 | tee /tmp/tests.log
 rc=${PIPESTATUS[0]}
 if [ "$rc" != 0 ]; then
   echo "== systemd's log about hako units:" >&2
@@ -59,7 +83,7 @@ GUEST
 )
 
 echo "== systemd cgroup tests in a VM (cgroup v2, systemd in a PID namespace)"
-if "$vmrun" -c v2 -t 600 -e RUST_BACKTRACE=1 -e BIN="$bin" -- bash -c "$guest"; then
+if "$vmrun" -c v2 -t 900 -e RUST_BACKTRACE=1 -e BIN="$bin" -- bash -c "$guest"; then
   echo "== systemd: passed"
 else
   echo "== systemd: FAILED" >&2

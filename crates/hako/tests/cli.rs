@@ -104,7 +104,21 @@ fn features_has_every_key_of_the_schema() {
         assert!(l["cgroup"][key].is_boolean(), "cgroup.{key}");
     }
     assert_eq!(l["cgroup"]["systemd"], true);
-    assert_eq!(l["cgroup"]["systemdUser"], false);
+    // Rootless containers through the user's systemd instance (tests/systemd_cgroup.rs).
+    assert_eq!(l["cgroup"]["systemdUser"], true);
+    if let Some(runc) = common::reference_runc() {
+        let out = std::process::Command::new(runc)
+            .arg("features")
+            .output()
+            .unwrap();
+        let theirs: Value = serde_json::from_slice(&out.stdout).unwrap();
+        for key in ["systemd", "systemdUser"] {
+            assert_eq!(
+                l["cgroup"][key], theirs["linux"]["cgroup"][key],
+                "cgroup.{key}"
+            );
+        }
+    }
     let sc = &l["seccomp"];
     assert_eq!(sc["enabled"], true);
     let enums: [(&str, &[&str]); 5] = [

@@ -270,7 +270,7 @@ pub fn features(runtime_version: &str, commit: &str) -> Features {
                 v1: true,
                 v2: true,
                 systemd: true,
-                systemd_user: false,
+                systemd_user: true,
                 rdma: rdma(),
             },
             seccomp: seccomp(),
@@ -526,7 +526,7 @@ mod tests {
         ] {
             assert!(v.get(key).is_some(), "{key}");
         }
-        assert_eq!(v["linux"]["cgroup"]["systemdUser"], false);
+        assert_eq!(v["linux"]["cgroup"]["systemdUser"], true);
         assert_eq!(
             v["linux"]["intelRdt"],
             json!({"enabled": true, "schemata": true, "monitoring": true})

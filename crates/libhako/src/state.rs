@@ -87,6 +87,10 @@ pub struct Stored {
     /// `delete` talk to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systemd_unit: Option<String>,
+    /// The uid of the systemd user instance that owns `systemd_unit` (an unprivileged
+    /// caller's); absent: the system instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_user: Option<u32>,
     /// `--no-new-keyring` was given: `exec`'d processes keep the caller's session keyring too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_new_keyring: bool,
@@ -763,6 +767,7 @@ mod tests {
             creating: true,
             cgroup_paths: Default::default(),
             systemd_unit: None,
+            systemd_user: None,
             no_new_keyring: false,
         };
         sd.save(&st).unwrap();

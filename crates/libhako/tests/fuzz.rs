@@ -405,6 +405,32 @@ fn sync_messages_never_panic_and_valid_ones_roundtrip() {
 }
 
 #[test]
+fn systemd_annotations_never_panic() {
+    use libhako::cgroups::unit_annotations::{properties, PREFIX};
+    let seeds = corpus("annotations");
+    let inputs = |r: &mut Rng| {
+        let seed = r.pick(&seeds).clone();
+        mutate_bytes(r, seed, &seeds)
+    };
+    let (_, accepted) = fuzz("annotations", 6, inputs, |bytes| {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        // The value both as it is and as a number of seconds (a `...Sec` name).
+        let map = ["CollectMode", "TimeoutStopSec"]
+            .map(|k| (format!("{PREFIX}{k}"), text.clone()))
+            .into_iter()
+            .collect();
+        match properties(&map) {
+            Ok(props) => props.iter().all(|(_, v)| !v.signature().is_empty()),
+            Err(e) => {
+                assert!(e.to_string().starts_with("annotations[\""), "{e}");
+                false
+            }
+        }
+    });
+    assert!(accepted > 0, "no annotation value was accepted");
+}
+
+#[test]
 fn mount_options_never_panic() {
     use libhako::mountopts::{names, parse, propagation};
     let known: Vec<&str> = names().collect();

@@ -2,7 +2,8 @@
 //! socket. EXTERNAL authentication (the kernel vouches for our uid), method calls with their
 //! replies, and the signals that arrive in between (systemd's `JobRemoved`). No threads, no
 //! async runtime, no library to load: this code costs nothing unless `--systemd-cgroup` is
-//! given. Only the types systemd's calls use are encoded (`b y u t s o g a() v` and structs).
+//! given. The basic types but file descriptors, arrays, structs, dict entries and variants
+//! are encoded (the `org.systemd.property.*` annotations can carry any of them).
 //!
 //! Runs in the runtime process only, never in the container init.
 
@@ -14,16 +15,26 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 
 /// A D-Bus value. Arrays carry their element signature so that an empty one encodes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// `y`
     Byte(u8),
     /// `b`
     Bool(bool),
+    /// `n`
+    I16(i16),
+    /// `q`
+    U16(u16),
+    /// `i`
+    I32(i32),
     /// `u`
     U32(u32),
+    /// `x`
+    I64(i64),
     /// `t`
     U64(u64),
+    /// `d`
+    Double(f64),
     /// `s`
     Str(String),
     /// `o`
@@ -34,6 +45,8 @@ pub enum Value {
     Array(String, Vec<Value>),
     /// `(...)`
     Struct(Vec<Value>),
+    /// `{kv}`, an element of a dictionary (`a{kv}`)
+    DictEntry(Box<Value>, Box<Value>),
     /// `v`
     Variant(Box<Value>),
 }
@@ -44,13 +57,19 @@ impl Value {
         match self {
             Value::Byte(_) => "y".into(),
             Value::Bool(_) => "b".into(),
+            Value::I16(_) => "n".into(),
+            Value::U16(_) => "q".into(),
+            Value::I32(_) => "i".into(),
             Value::U32(_) => "u".into(),
+            Value::I64(_) => "x".into(),
             Value::U64(_) => "t".into(),
+            Value::Double(_) => "d".into(),
             Value::Str(_) => "s".into(),
             Value::Path(_) => "o".into(),
             Value::Sig(_) => "g".into(),
             Value::Array(elem, _) => format!("a{elem}"),
             Value::Struct(v) => format!("({})", v.iter().map(Value::signature).collect::<String>()),
+            Value::DictEntry(k, v) => format!("{{{}{}}}", k.signature(), v.signature()),
             Value::Variant(_) => "v".into(),
         }
     }
@@ -78,6 +97,7 @@ impl Value {
 fn align_of(c: u8) -> usize {
     match c {
         b'y' | b'g' | b'v' => 1,
+        b'n' | b'q' => 2,
         b't' | b'x' | b'd' | b'(' | b'{' => 8,
         _ => 4,
     }
@@ -98,6 +118,10 @@ impl Enc {
         self.pad(4);
         self.buf.extend_from_slice(&v.to_le_bytes());
     }
+    fn fixed<const N: usize>(&mut self, bytes: [u8; N]) {
+        self.pad(N);
+        self.buf.extend_from_slice(&bytes);
+    }
     fn string(&mut self, s: &str) {
         self.u32(s.len() as u32);
         self.buf.extend_from_slice(s.as_bytes());
@@ -112,11 +136,13 @@ impl Enc {
         match v {
             Value::Byte(b) => self.buf.push(*b),
             Value::Bool(b) => self.u32(u32::from(*b)),
+            Value::I16(n) => self.fixed(n.to_le_bytes()),
+            Value::U16(n) => self.fixed(n.to_le_bytes()),
+            Value::I32(n) => self.fixed(n.to_le_bytes()),
             Value::U32(n) => self.u32(*n),
-            Value::U64(n) => {
-                self.pad(8);
-                self.buf.extend_from_slice(&n.to_le_bytes());
-            }
+            Value::I64(n) => self.fixed(n.to_le_bytes()),
+            Value::U64(n) => self.fixed(n.to_le_bytes()),
+            Value::Double(n) => self.fixed(n.to_le_bytes()),
             Value::Str(s) | Value::Path(s) => self.string(s),
             Value::Sig(s) => self.sig(s),
             Value::Array(elem, items) => {
@@ -135,6 +161,11 @@ impl Enc {
                 for f in fields {
                     self.put(f);
                 }
+            }
+            Value::DictEntry(k, v) => {
+                self.pad(8);
+                self.put(k);
+                self.put(v);
             }
             Value::Variant(inner) => {
                 self.sig(&inner.signature());
@@ -179,6 +210,16 @@ impl Dec<'_> {
             u32::from_le_bytes(b)
         } else {
             u32::from_be_bytes(b)
+        })
+    }
+    fn u16(&mut self) -> Result<u16> {
+        self.align(2)?;
+        let le = self.le;
+        let b: [u8; 2] = self.take(2)?.try_into().map_err(|_| malformed("u16"))?;
+        Ok(if le {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
         })
     }
     fn u64(&mut self) -> Result<u64> {
@@ -241,8 +282,13 @@ impl Dec<'_> {
         Ok(match c {
             b'y' => Value::Byte(self.take(1)?[0]),
             b'b' => Value::Bool(self.u32()? != 0),
-            b'u' | b'i' => Value::U32(self.u32()?),
-            b't' | b'x' => Value::U64(self.u64()?),
+            b'n' => Value::I16(self.u16()? as i16),
+            b'q' => Value::U16(self.u16()?),
+            b'i' => Value::I32(self.u32()? as i32),
+            b'u' | b'h' => Value::U32(self.u32()?),
+            b'x' => Value::I64(self.u64()? as i64),
+            b't' => Value::U64(self.u64()?),
+            b'd' => Value::Double(f64::from_bits(self.u64()?)),
             b's' | b'o' => {
                 let n = self.u32()? as usize;
                 let s = self.text(n)?;
@@ -279,9 +325,16 @@ impl Dec<'_> {
                 }
                 Value::Array(elem.into(), items)
             }
-            b'(' | b'{' => {
+            b'(' => {
                 self.align(8)?;
                 Value::Struct(self.all(&t[1..t.len() - 1])?)
+            }
+            b'{' => {
+                self.align(8)?;
+                match <[Value; 2]>::try_from(self.all(&t[1..t.len() - 1])?) {
+                    Ok([k, v]) => Value::DictEntry(Box::new(k), Box::new(v)),
+                    Err(_) => return Err(malformed("dict entry")),
+                }
             }
             _ => return Err(malformed(&format!("unsupported type {t:?}"))),
         })
@@ -651,6 +704,21 @@ mod tests {
             ("Slice".into(), Value::Str("system.slice".into())),
         ]));
         roundtrip(Value::Array("(sa(sv))".into(), vec![]));
+        roundtrip(Value::Struct(vec![
+            Value::Byte(1),
+            Value::I16(-2),
+            Value::U16(3),
+            Value::I32(-4),
+            Value::I64(-5),
+            Value::Double(0.5),
+            Value::Array(
+                "{sv}".into(),
+                vec![Value::DictEntry(
+                    Box::new(Value::Str("k".into())),
+                    Box::new(Value::Variant(Box::new(Value::U16(6)))),
+                )],
+            ),
+        ]));
         roundtrip(Value::Struct(vec![
             Value::U32(7),
             Value::Path("/org/freedesktop/systemd1/job/7".into()),

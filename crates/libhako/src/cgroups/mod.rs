@@ -16,10 +16,12 @@
 mod dbus;
 pub mod devices;
 mod fs;
+mod gvariant;
 pub mod layout;
 pub mod resources;
 pub mod stats;
 pub mod systemd;
+pub mod unit_annotations;
 mod v1;
 mod v2;
 
@@ -186,19 +188,24 @@ impl Cgroup {
     }
 
     /// The driver of a container's cgroup for this host, from `linux.cgroupsPath` and the id;
-    /// with `systemd`, the unit `--systemd-cgroup` makes (systemd is asked where its cgroups
-    /// are, nothing is started). Nothing is created.
-    pub fn plan(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Result<Cgroup> {
+    /// with `systemd` (`--systemd-cgroup`: the config's annotations, which may carry unit
+    /// properties), the unit systemd will make (systemd is asked where its cgroups are,
+    /// nothing is started). Nothing is created.
+    pub fn plan(
+        cgroups_path: Option<&Path>,
+        id: &str,
+        systemd: Option<&std::collections::HashMap<String, String>>,
+    ) -> Result<Cgroup> {
         let info = crate::procfs::self_mountinfo()
             .map_err(|e| Error::io("reading", "/proc/self/mountinfo", e))?;
         let own = crate::procfs::read_text("/proc/self/cgroup")
             .map_err(|e| Error::io("reading", "/proc/self/cgroup", e))?;
         let mounts = layout::parse_mountinfo(&info);
-        if !systemd {
+        let Some(annotations) = systemd else {
             return Self::plan_from(&mounts, &own, cgroups_path, id);
-        }
+        };
         let v2 = mounts.layout() == Some(Layout::V2);
-        let (unit, dir) = systemd::Unit::plan(cgroups_path, id, v2)?;
+        let (unit, dir) = systemd::Unit::plan(cgroups_path, id, v2, annotations)?;
         let mut cg = Self::plan_from(&mounts, &own, Some(&dir), id)?;
         cg.systemd = Some(unit);
         Ok(cg)
@@ -242,20 +249,28 @@ impl Cgroup {
         Ok(Cgroup::new(driver))
     }
 
-    /// Rebuild the driver and the systemd unit (if any) from what state.json records.
+    /// Rebuild the driver and the systemd unit (if any, with the uid of the user instance
+    /// that owns it, if not the system's) from what state.json records.
     pub fn from_state(
         paths: &BTreeMap<String, PathBuf>,
         systemd_unit: Option<&str>,
+        systemd_user: Option<u32>,
     ) -> Option<Cgroup> {
         let mut cg = Self::from_paths(paths)?;
         let v2 = paths.len() == 1 && paths.contains_key("");
-        cg.systemd = systemd_unit.map(|u| systemd::Unit::existing(u, v2));
+        let manager = systemd::Manager::from_user(systemd_user);
+        cg.systemd = systemd_unit.map(|u| systemd::Unit::existing(u, v2, manager));
         Some(cg)
     }
 
     /// The systemd unit that owns the cgroup, for state.json.
     pub fn systemd_unit(&self) -> Option<String> {
         self.systemd.as_ref().map(|u| u.place.unit.clone())
+    }
+
+    /// The uid of the systemd user instance that owns the unit, for state.json.
+    pub fn systemd_user(&self) -> Option<u32> {
+        self.systemd.as_ref().and_then(|u| u.manager.user())
     }
 
     /// Rebuild the driver from the paths recorded in state.json.
@@ -431,6 +446,18 @@ impl Cgroup {
             .apply(self.resources.as_ref().unwrap_or(&none), false)
     }
 
+    /// Have the systemd instance that owns the unit move `pid` into it, or into its
+    /// sub-cgroup `sub` (`/a/b`; empty: the unit's own): an unprivileged caller's `exec`, which
+    /// may not move it there itself.
+    pub fn attach_through_manager(&self, pid: Pid, sub: &Path) -> Result<()> {
+        match &self.systemd {
+            Some(unit) => unit.attach(pid.as_raw(), sub),
+            None => Err(Error::Lifecycle(
+                "the container's cgroup has no systemd unit to attach a process to".into(),
+            )),
+        }
+    }
+
     /// What runc's validation refuses for this layout, before anything is made:
     /// `linux.resources.unified` anywhere but on a pure v2 host.
     pub fn refuse_invalid(&self, r: Option<&LinuxResources>) -> Result<()> {
@@ -592,14 +619,15 @@ impl Cgroup {
 /// cgroup v2 directory chowned to the user); otherwise the container runs without a cgroup
 /// (`None`: nothing is written), unless `linux.cgroupsPath` or a resource limit asks for one,
 /// which is then an error saying why. Device rules are not limits here (runc skips them when
-/// rootless). Root of the host always keeps the cgroup.
+/// rootless). Root of the host always keeps the cgroup, and so does a unit of the caller's
+/// systemd user instance, which delegates it.
 pub fn keep_if_writable(
     cg: Cgroup,
     rootless: bool,
     cgroups_path: Option<&Path>,
     r: Option<&LinuxResources>,
 ) -> Result<Option<Cgroup>> {
-    if !rootless {
+    if !rootless || cg.systemd.is_some() {
         return Ok(Some(cg));
     }
     let Some(dir) = cg.paths().into_values().find(|d| !writable_by_caller(d)) else {
@@ -633,6 +661,33 @@ pub fn keep_if_writable(
         ));
     }
     Ok(None)
+}
+
+/// Whether this process may move a process from its own v2 cgroup into `dir` (or clone one
+/// there): the kernel wants write access to `cgroup.procs` of `dir` and of the nearest
+/// common ancestor of the two.
+pub fn may_enter(dir: &Path) -> bool {
+    let (Ok(info), Ok(own)) = (
+        crate::procfs::self_mountinfo(),
+        crate::procfs::read_text("/proc/self/cgroup"),
+    ) else {
+        return false;
+    };
+    let mounts = layout::parse_mountinfo(&info);
+    let (Some(u), Some(rel)) = (&mounts.unified, layout::own_cgroup(&own, &[])) else {
+        return false;
+    };
+    let from = u.mount_point.join(rel.strip_prefix("/").unwrap_or(&rel));
+    let common: PathBuf = from
+        .components()
+        .zip(dir.components())
+        .take_while(|(a, b)| a == b)
+        .map(|(a, _)| a)
+        .collect();
+    let ok = |d: &Path| {
+        nix::unistd::access(&d.join("cgroup.procs"), nix::unistd::AccessFlags::W_OK).is_ok()
+    };
+    ok(&common) && ok(dir)
 }
 
 /// Whether the caller may write the cgroup directory `dir`: the directory and its

@@ -15,11 +15,23 @@
 //! * `delete`: the fs driver kills what is left, then `StopUnit` (waited for) and
 //!   `ResetFailedUnit`, then the directories are removed if systemd left any.
 //!
+//! * An unprivileged caller's unit is made by its own user instance (`systemd --user`, that
+//!   is `user@<uid>.service`), as runc's rootless systemd driver: the default slice is then
+//!   `user.slice` of that instance, the directory is below the instance's own cgroup
+//!   (`/user.slice/user-<uid>.slice/user@<uid>.service/user.slice/hako-<id>.scope`), and
+//!   the scope's `Delegate=yes` hands it to the user. Cgroup v2 only, as runc.
+//! * `org.systemd.property.<Name>` annotations become properties of the new unit
+//!   ([`super::unit_annotations`]).
+//!
 //! Talks to systemd over [`super::dbus`]: root uses systemd's private socket
-//! (`/run/systemd/private`, no bus daemon needed), else the system bus. Runs in the runtime
-//! process only.
+//! (`/run/systemd/private`, no bus daemon needed), else the system bus; an unprivileged caller
+//! its user instance's private socket (`$XDG_RUNTIME_DIR/systemd/private`), else its session
+//! bus (`DBUS_SESSION_BUS_ADDRESS`, else `$XDG_RUNTIME_DIR/bus`, where runc looks). Which
+//! instance owns a unit is recorded in state.json. Runs in the runtime process only.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -40,6 +52,38 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The default scope prefix (runc's is `runc`).
 pub const PREFIX: &str = "hako";
+
+/// Which systemd instance owns a container's unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Manager {
+    /// The system instance (PID 1): root's containers.
+    System,
+    /// The user instance (`user@<uid>.service`) of this uid: an unprivileged caller's.
+    User(u32),
+}
+
+impl Manager {
+    /// The instance that makes this caller's units: its own user instance when unprivileged.
+    pub fn for_caller() -> Manager {
+        match nix::unistd::geteuid().as_raw() {
+            0 => Manager::System,
+            uid => Manager::User(uid),
+        }
+    }
+
+    /// From what state.json records (`systemd_user`: the user instance's uid, if any).
+    pub fn from_user(uid: Option<u32>) -> Manager {
+        uid.map_or(Manager::System, Manager::User)
+    }
+
+    /// What state.json records.
+    pub fn user(self) -> Option<u32> {
+        match self {
+            Manager::System => None,
+            Manager::User(uid) => Some(uid),
+        }
+    }
+}
 
 /// Where a container's unit goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,13 +304,15 @@ pub fn resource_properties(
     Ok(p)
 }
 
-/// The properties of a new unit: placement, delegation, accounting, resources.
+/// The properties of a new unit: placement, delegation, accounting, then those of the
+/// `org.systemd.property.*` annotations (which may override the ones before, as runc's come
+/// after its own), then the resources.
 pub fn unit_properties(
     place: &Placement,
     description: &str,
     pid: Option<i32>,
     v2: bool,
-    resources: Vec<(String, Value)>,
+    [annotated, resources]: [Vec<(String, Value)>; 2],
 ) -> Vec<(String, Value)> {
     let mut p: Vec<(String, Value)> = vec![("Description".into(), Value::Str(description.into()))];
     if place.unit.ends_with(".slice") {
@@ -290,6 +336,7 @@ pub fn unit_properties(
     for a in ["MemoryAccounting", "CPUAccounting", io, "TasksAccounting"] {
         p.push((a.into(), Value::Bool(true)));
     }
+    p.extend(annotated);
     p.extend(resources);
     p
 }
@@ -301,8 +348,8 @@ pub fn major_version(v: &str) -> u32 {
     digits.parse().unwrap_or(0)
 }
 
-/// Why `--systemd-cgroup` cannot work on this host, if it cannot.
-pub fn unavailable() -> Option<String> {
+/// Why `--systemd-cgroup` cannot work on this host for `manager`, if it cannot.
+pub fn unavailable(manager: Manager, v2: bool) -> Option<String> {
     if !Path::new("/run/systemd/system").exists() {
         return Some(
             "--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); \
@@ -310,18 +357,80 @@ pub fn unavailable() -> Option<String> {
                 .into(),
         );
     }
-    if !nix::unistd::geteuid().is_root() {
+    if manager != Manager::System && !v2 {
+        // runc's words: its rootless systemd driver is for the unified hierarchy only.
         return Some(
-            "--systemd-cgroup: an unprivileged user's containers through systemd's user \
-             instance are not supported; omit --systemd-cgroup to use the cgroup filesystem"
-                .into(),
+            "--systemd-cgroup: cannot use rootless systemd cgroups manager on cgroup v1".into(),
         );
     }
     None
 }
 
-/// Connect to systemd: its private socket (root, no bus daemon needed), else the system bus.
-fn connect() -> Result<Conn> {
+/// Connect to the systemd instance `manager`.
+fn connect(manager: Manager) -> Result<Conn> {
+    match manager {
+        Manager::System => connect_system(),
+        Manager::User(uid) => connect_user(uid),
+    }
+}
+
+/// The user instance of `uid`: its private socket (no bus daemon needed), else the session
+/// bus, where runc's `DetectUserDbusSessionBusAddress` looks. The runtime dir is the caller's
+/// `XDG_RUNTIME_DIR` when the unit is its own, else `/run/user/<uid>` (the environment is
+/// another user's then).
+fn connect_user(uid: u32) -> Result<Conn> {
+    let own = nix::unistd::geteuid().as_raw() == uid;
+    let env = |k: &str| std::env::var_os(k).filter(|v| own && !v.is_empty());
+    let dir = env("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(format!("/run/user/{uid}")));
+    let private = dir.join("systemd/private");
+    let first = match Conn::open(&private, false, TIMEOUT) {
+        Ok(c) => return Ok(c),
+        Err(e) => e,
+    };
+    let from_env = env("DBUS_SESSION_BUS_ADDRESS").and_then(|a| unix_path(&a.to_string_lossy()));
+    let bus = from_env.unwrap_or_else(|| dir.join("bus"));
+    Conn::open(&bus, true, TIMEOUT).map_err(|e| {
+        Error::Lifecycle(format!(
+            "--systemd-cgroup: cannot reach the systemd user instance of uid {uid} ({first}; \
+             {e}): it runs (user@{uid}.service) while the user is logged in or lingering \
+             (loginctl enable-linger); its session bus needs the dbus-user-session package"
+        ))
+    })
+}
+
+/// The path of the first `unix:path=` entry of a D-Bus address (`%xx` escapes decoded).
+fn unix_path(address: &str) -> Option<PathBuf> {
+    let raw = address.split(';').find_map(|entry| {
+        let opts = entry.strip_prefix("unix:")?;
+        opts.split(',').find_map(|kv| kv.strip_prefix("path="))
+    })?;
+    let mut out = Vec::new();
+    let b = raw.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let hex = raw
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Some(PathBuf::from(
+        <std::ffi::OsString as OsStringExt>::from_vec(out),
+    ))
+}
+
+/// The system instance: its private socket (root, no bus daemon needed), else the system bus.
+fn connect_system() -> Result<Conn> {
     let private = Path::new("/run/systemd/private");
     let first = match Conn::open(private, false, TIMEOUT) {
         Ok(c) => return Ok(c),
@@ -461,6 +570,8 @@ fn active_state(c: &mut Conn, unit: &str) -> Result<Option<String>> {
 pub struct Unit {
     /// The unit's name and its slice.
     pub place: Placement,
+    /// The systemd instance that owns it.
+    pub manager: Manager,
     /// `Description=`.
     pub description: String,
     /// Whether the host is cgroup v2 (picks the property names).
@@ -469,20 +580,30 @@ pub struct Unit {
     pub version: u32,
     /// The resource properties of `create`, computed with the rest of validation.
     props: RefCell<Vec<(String, Value)>>,
+    /// The properties of the `org.systemd.property.*` annotations.
+    annotated: Vec<(String, Value)>,
     started: Cell<bool>,
 }
 
 impl Unit {
     /// Plan the unit of a new container: its name and its cgroup directory relative to the
-    /// hierarchy roots (asks systemd for its own cgroup: it may itself run in one).
-    pub fn plan(cgroups_path: Option<&Path>, id: &str, v2: bool) -> Result<(Unit, PathBuf)> {
-        if let Some(why) = unavailable() {
+    /// hierarchy roots (asks systemd for its own cgroup: it may itself run in one, and a user
+    /// instance always does). The annotations are read first, as runc does.
+    pub fn plan(
+        cgroups_path: Option<&Path>,
+        id: &str,
+        v2: bool,
+        annotations: &HashMap<String, String>,
+    ) -> Result<(Unit, PathBuf)> {
+        let annotated = super::unit_annotations::properties(annotations)?;
+        let manager = Manager::for_caller();
+        if let Some(why) = unavailable(manager, v2) {
             return Err(Error::Lifecycle(why));
         }
         let text = cgroups_path.map(|p| p.to_string_lossy().into_owned());
-        let place = placement(text.as_deref(), id, false)?;
+        let place = placement(text.as_deref(), id, manager != Manager::System)?;
         let slice_dir = expand_slice(&place.slice).map_err(Error::Lifecycle)?;
-        let mut c = connect()?;
+        let mut c = connect(manager)?;
         let root = manager_property(&mut c, "ControlGroup")
             .map_err(|e| e.context("reading systemd's ControlGroup"))?;
         let version = manager_property(&mut c, "Version")
@@ -494,26 +615,30 @@ impl Unit {
             .join(&place.unit);
         let unit = Unit {
             place,
+            manager,
             description: format!("hako container {id}"),
             v2,
             version,
             props: RefCell::new(Vec::new()),
+            annotated,
             started: Cell::new(false),
         };
         Ok((unit, dir))
     }
 
     /// The unit of an existing container (from state.json).
-    pub fn existing(unit: &str, v2: bool) -> Unit {
+    pub fn existing(unit: &str, v2: bool, manager: Manager) -> Unit {
         Unit {
             place: Placement {
                 slice: String::new(),
                 unit: unit.into(),
             },
+            manager,
             description: String::new(),
             v2,
             version: 0,
             props: RefCell::new(Vec::new()),
+            annotated: Vec::new(),
             started: Cell::new(true),
         }
     }
@@ -538,15 +663,25 @@ impl Unit {
     /// leftover unit of the same name is reset and the start retried once, as runc does.
     pub fn start(&self, pid: i32) -> Result<()> {
         let name = &self.place.unit;
-        let what = format!("starting systemd unit {name} in {}", self.place.slice);
-        let mut c = connect()?;
+        let mut what = format!("starting systemd unit {name} in {}", self.place.slice);
+        if let Manager::User(uid) = self.manager {
+            what.push_str(&format!(" of the user instance of uid {uid}"));
+        }
+        if !self.annotated.is_empty() {
+            let names: Vec<&str> = self.annotated.iter().map(|(n, _)| n.as_str()).collect();
+            let names = names.join(", ");
+            what.push_str(&format!(
+                " (with {names} from org.systemd.property.* annotations)"
+            ));
+        }
+        let mut c = connect(self.manager)?;
         subscribe(&mut c)?;
         let props = unit_properties(
             &self.place,
             &self.description,
             Some(pid),
             self.v2,
-            self.props.borrow().clone(),
+            [self.annotated.clone(), self.props.borrow().clone()],
         );
         let args = [
             Value::Str(name.clone()),
@@ -591,7 +726,7 @@ impl Unit {
     pub fn stop(&self) -> Result<()> {
         let name = &self.place.unit;
         let what = format!("stopping systemd unit {name}");
-        let mut c = connect()?;
+        let mut c = connect(self.manager)?;
         subscribe(&mut c)?;
         let args = [Value::Str(name.clone()), Value::Str("replace".into())];
         let job = match c.call(&MANAGER, "StopUnit", &args) {
@@ -615,11 +750,27 @@ impl Unit {
         }
     }
 
+    /// Move `pid` into the unit, or its sub-cgroup `sub` (`AttachProcessesToUnit`, systemd
+    /// 238 and later): what an unprivileged caller's user instance may do where the caller
+    /// may not.
+    pub fn attach(&self, pid: i32, sub: &Path) -> Result<()> {
+        let name = &self.place.unit;
+        let mut c = connect(self.manager)?;
+        let args = [
+            Value::Str(name.clone()),
+            Value::Str(sub.to_string_lossy().into_owned()),
+            Value::Array("u".into(), vec![Value::U32(pid as u32)]),
+        ];
+        c.call(&MANAGER, "AttachProcessesToUnit", &args)
+            .map_err(|e| e.context(&format!("moving process {pid} into systemd unit {name}")))?;
+        Ok(())
+    }
+
     /// `update`: set the resource properties at runtime (the fs driver writes them after).
     pub fn set(&self, r: &LinuxResources) -> Result<()> {
         let name = &self.place.unit;
         let what = format!("setting properties of systemd unit {name}");
-        let mut c = connect()?;
+        let mut c = connect(self.manager)?;
         let version = manager_property(&mut c, "Version")
             .map(|v| major_version(&v))
             .unwrap_or(0);
@@ -792,7 +943,8 @@ mod tests {
             slice: "system.slice".into(),
             unit: "hako-c1.scope".into(),
         };
-        let p = unit_properties(&scope, "hako container c1", Some(42), true, Vec::new());
+        let none = || [Vec::new(), Vec::new()];
+        let p = unit_properties(&scope, "hako container c1", Some(42), true, none());
         let names: Vec<&str> = p.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
@@ -814,12 +966,35 @@ mod tests {
             slice: "machine.slice".into(),
             unit: "pod1.slice".into(),
         };
-        let p = unit_properties(&slice, "d", Some(42), false, Vec::new());
+        let p = unit_properties(&slice, "d", Some(42), false, none());
         assert!(p
             .iter()
             .all(|(n, _)| n != "PIDs" && n != "Delegate" && n != "Slice"));
         assert!(p.iter().any(|(n, _)| n == "Wants"));
         assert!(p.iter().any(|(n, _)| n == "BlockIOAccounting"));
+
+        // Annotations after hako's own properties (so they may override them), resources last.
+        let prop = |k: &str| vec![(k.to_string(), Value::Bool(false))];
+        let p = unit_properties(&scope, "d", None, true, [prop("Delegate"), prop("X")]);
+        let names: Vec<&str> = p.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names[names.len() - 2..], ["Delegate", "X"]);
+        assert_eq!(names.iter().filter(|n| **n == "Delegate").count(), 2);
+    }
+
+    #[test]
+    fn session_bus_addresses() {
+        let p = |a: &str| unix_path(a).map(|p| p.display().to_string());
+        assert_eq!(
+            p("unix:path=/run/user/1000/bus").as_deref(),
+            Some("/run/user/1000/bus")
+        );
+        assert_eq!(
+            p("unix:abstract=/x;unix:guid=1,path=/a%20b").as_deref(),
+            Some("/a b")
+        );
+        assert_eq!(p("tcp:host=localhost,port=1"), None);
+        assert_eq!(Manager::from_user(Some(7)).user(), Some(7));
+        assert_eq!(Manager::from_user(None), Manager::System);
     }
 
     #[test]

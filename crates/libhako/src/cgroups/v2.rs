@@ -128,7 +128,9 @@ impl Driver for V2 {
     fn apply(&self, r: &LinuxResources, update: bool) -> Result<()> {
         let exists = |f: &str| self.dir.join(f).exists();
         self.write_all(&resources::v2(r, &exists)?)?;
-        if update {
+        // Device programs need CAP_BPF in the initial user namespace: an unprivileged caller's
+        // container goes without, as with runc (its devices are the host's nodes, bind-mounted).
+        if update || !nix::unistd::geteuid().is_root() {
             return Ok(());
         }
         let rules = devices::rules(r.devices().as_deref().unwrap_or_default());

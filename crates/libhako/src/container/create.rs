@@ -161,8 +161,10 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     // After validation, before the clone: the init is placed in it before `Go`.
     let linux = plan.spec.linux().as_ref();
     let resources = linux.and_then(|l| l.resources().as_ref());
+    let annotations = plan.spec.annotations().clone().unwrap_or_default();
+    let systemd = opts.systemd_cgroup.then_some(&annotations);
     // Before the guard owns the cgroup: a failed create thaws what it owns.
-    guard.cgroup = checked_cgroup(&plan, &opts.id, opts.systemd_cgroup)?;
+    guard.cgroup = checked_cgroup(&plan, &opts.id, systemd)?;
     let warnings: Vec<String> = plan
         .warnings
         .iter()
@@ -182,7 +184,7 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
         rootfs: plan.rootfs.clone(),
         created: state::now_rfc3339(),
         owner: crate::passwd::user_name(nix::unistd::geteuid().as_raw()),
-        annotations: plan.spec.annotations().clone().unwrap_or_default(),
+        annotations,
         creating: true,
         cgroup_paths: guard
             .cgroup
@@ -193,6 +195,10 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
             .cgroup
             .as_ref()
             .and_then(cgroups::Cgroup::systemd_unit),
+        systemd_user: guard
+            .cgroup
+            .as_ref()
+            .and_then(cgroups::Cgroup::systemd_user),
         no_new_keyring: opts.no_new_keyring,
     };
     // Recorded before the cgroup is made (and the init's PID as soon as it exists): whenever
@@ -495,13 +501,14 @@ fn mount_source(plan: &Plan, index: usize) -> Result<OwnedFd> {
     })
 }
 
-/// The container's cgroup, planned (nothing made) and checked: rootless, none at all unless
+/// The container's cgroup (with `--systemd-cgroup`, the config's annotations, for runc's
+/// `org.systemd.property.*`), planned (nothing made) and checked: rootless, none at all unless
 /// the caller may write one (runc's rule); then runc's checks: what its validation refuses, a
 /// cgroup in use, and a frozen one (a process joining it would never answer).
 pub(super) fn checked_cgroup(
     plan: &Plan,
     id: &str,
-    systemd: bool,
+    systemd: Option<&std::collections::HashMap<String, String>>,
 ) -> Result<Option<cgroups::Cgroup>> {
     let linux = plan.spec.linux().as_ref();
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());

@@ -56,7 +56,9 @@ pub(crate) fn delete_with(
     }
     // The init is gone: remove the cgroup (killing any process left in it) before the state.
     let unit = stored.systemd_unit.as_deref();
-    if let Some(cg) = crate::cgroups::Cgroup::from_state(&stored.cgroup_paths, unit) {
+    let cgroup =
+        crate::cgroups::Cgroup::from_state(&stored.cgroup_paths, unit, stored.systemd_user);
+    if let Some(cg) = cgroup {
         cg.destroy()?;
     }
     if sd.has(crate::rootfs::hostns::MARKER) {

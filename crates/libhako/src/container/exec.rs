@@ -5,6 +5,7 @@
 //! drives it over the sync protocol, writes the pid file, and for a foreground exec waits for
 //! it as `run` waits for the init.
 
+use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -44,7 +45,7 @@ pub struct ExecOptions {
     pub ignore_paused: bool,
     /// `--cgroup` (runc 1.2+): sub-cgroups of the container's to run in, controller -> path
     /// (`""`: every hierarchy), from [`crate::cgroups::parse_sub_cgroups`]; empty: its own.
-    pub sub_cgroups: std::collections::BTreeMap<String, String>,
+    pub sub_cgroups: BTreeMap<String, String>,
 }
 
 /// The namespaces an exec'd process joins, in setns order.
@@ -147,7 +148,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         false => crate::cgroups::sub_paths(&stored.cgroup_paths, &opts.sub_cgroups)?,
     };
     let cgroup = crate::cgroups::Cgroup::from_paths(&paths);
-    let mut into = cgroup
+    let into = cgroup
         .as_ref()
         .map(crate::cgroups::Cgroup::clone_target)
         .transpose()?
@@ -159,7 +160,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         .flatten();
     let rdt = crate::intelrdt::open_saved_tasks(sd.read(crate::intelrdt::SAVED)?)?;
     let (parent, child) = sync::pair()?;
-    let job = Job {
+    let mut job = Job {
         process: &opts.process,
         args: &args,
         env: &env,
@@ -176,6 +177,17 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         selinux,
         keyring: (!stored.no_new_keyring).then_some(stored.id.as_str()),
         trampoline: trampoline.as_ref().map(AsFd::as_fd),
+        await_attach: false,
+    };
+    // An unprivileged caller may not move a process from where it runs into the scope of its
+    // systemd user instance (their common ancestor is root's); the instance may, when asked,
+    // as for the init (`Cgroup::place`): the child then waits for it.
+    let mut into = match into {
+        Some(_) if stored.systemd_user.is_some() && !cgroup_enterable(&paths) => {
+            job.await_attach = true;
+            None
+        }
+        into => into,
     };
     let forked = match sys::clone3(0, into.as_ref().map(AsRawFd::as_raw_fd)) {
         // runc's fallback (v2, no --cgroup): the init's cgroup below the container's.
@@ -194,6 +206,9 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         }
         Forked::Parent(pid) => pid,
     };
+    if job.await_attach {
+        attach_through_systemd(&stored, &paths, intermediate, &parent)?;
+    }
     drop(child);
     // A process joining a frozen cgroup waits in it; only `--ignore-paused` asks for that.
     let mut check = || match cgroup.as_ref().filter(|_| !opts.ignore_paused) {
@@ -211,6 +226,42 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     let code = foreground::wait(pid, &set, pty);
     let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
     code
+}
+
+/// Whether this process may move a child into the (v2) cgroup of `paths` itself.
+fn cgroup_enterable(paths: &BTreeMap<String, PathBuf>) -> bool {
+    paths
+        .get("")
+        .is_some_and(|dir| crate::cgroups::may_enter(dir))
+}
+
+/// Have the systemd user instance that owns the container's unit put `pid` in it (in the
+/// sub-cgroup of `paths` below the unit's, with `--cgroup`), then let the child go on; on
+/// failure the child is killed.
+fn attach_through_systemd(
+    stored: &crate::state::Stored,
+    paths: &BTreeMap<String, PathBuf>,
+    pid: Pid,
+    chan: &Channel,
+) -> Result<()> {
+    let unit = stored.systemd_unit.as_deref();
+    let sub = paths
+        .get("")
+        .zip(stored.cgroup_paths.get(""))
+        .and_then(|(p, top)| p.strip_prefix(top).ok())
+        .filter(|rel| !rel.as_os_str().is_empty())
+        .map(|rel| Path::new("/").join(rel))
+        .unwrap_or_default();
+    let result =
+        crate::cgroups::Cgroup::from_state(&stored.cgroup_paths, unit, stored.systemd_user)
+            .ok_or_else(|| Error::Lifecycle(format!("container {} has no cgroup", stored.id)))
+            .and_then(|cg| cg.attach_through_manager(pid, &sub))
+            .and_then(|()| chan.send(&Msg::Go { cgroup_tree: None }));
+    if result.is_err() {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        super::reap_within(pid, super::REAP_LIMIT);
+    }
+    result
 }
 
 /// Open the namespaces of `init` that differ from ours.
@@ -263,6 +314,9 @@ struct Job<'a> {
     apparmor: Option<&'a str>,
     /// The SELinux label the program starts with.
     selinux: Option<&'a str>,
+    /// Wait for `Go` before anything else: the parent has systemd put the process in the
+    /// container's scope.
+    await_attach: bool,
     /// The container id, when the process joins the container's session keyring.
     keyring: Option<&'a str>,
     trampoline: Option<std::os::fd::BorrowedFd<'a>>,
@@ -297,8 +351,12 @@ fn child_steps(
         .ctx(|| "resetting the signal mask".into())?;
     crate::procattrs::exec_affinity(job.process, true)?;
     // Into the container's cgroup(s) first ("0" = the writer), so nothing forked escapes it:
-    // v2 at the clone, v1 by its tasks files (see cgroups::join_self).
+    // v2 at the clone, v1 by its tasks files (see cgroups::join_self), or put there by systemd.
     match (job.cgroup, job.join) {
+        _ if job.await_attach => match chan.recv()? {
+            Some(Msg::Go { .. }) => {}
+            other => return Err(Error::Init(format!("expected Go, got {other:?}"))),
+        },
         (_, Some(files)) => crate::cgroups::join_self(files)?,
         (Some(cg), None) => cg.driver().add_pid(0)?,
         (None, None) => {}

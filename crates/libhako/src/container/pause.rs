@@ -34,7 +34,8 @@ fn open(root: &Path, id: &str) -> Result<(StateDir, Stored)> {
 /// The container's cgroup, or an error when it has none (a rootless container without a
 /// delegated cgroup, or one made by an older hako).
 pub(crate) fn cgroup(stored: &Stored) -> Result<Cgroup> {
-    Cgroup::from_state(&stored.cgroup_paths, stored.systemd_unit.as_deref()).ok_or_else(|| {
+    let unit = stored.systemd_unit.as_deref();
+    Cgroup::from_state(&stored.cgroup_paths, unit, stored.systemd_user).ok_or_else(|| {
         Error::Lifecycle(format!(
             "container {} has no cgroup (an unprivileged user's container gets one only in a \
              delegated, writable cgroup)",

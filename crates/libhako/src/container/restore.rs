@@ -205,7 +205,9 @@ fn make_and_restore(
         host_mounts: None,
         rdt: None,
     };
-    guard.cgroup = checked_cgroup(plan, &o.id, o.systemd_cgroup)?;
+    let annotations = plan.spec.annotations().clone().unwrap_or_default();
+    let systemd = o.systemd_cgroup.then_some(&annotations);
+    guard.cgroup = checked_cgroup(plan, &o.id, systemd)?;
     let resources = plan
         .spec
         .linux()
@@ -272,6 +274,7 @@ fn stored(plan: &Plan, o: &RestoreOptions, cg: Option<&Cgroup>) -> Stored {
         creating: true,
         cgroup_paths: cg.map(Cgroup::paths).unwrap_or_default(),
         systemd_unit: cg.and_then(Cgroup::systemd_unit),
+        systemd_user: cg.and_then(Cgroup::systemd_user),
         no_new_keyring: false,
     }
 }
