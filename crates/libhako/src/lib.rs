@@ -9,6 +9,7 @@ pub mod cgroups;
 pub mod console;
 pub mod container;
 pub mod crashpoint;
+pub mod criu;
 pub mod error;
 pub mod exeguard;
 pub mod features;

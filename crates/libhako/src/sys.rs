@@ -836,3 +836,21 @@ pub fn kill(pid: i32, sig: i32) -> Result<(), Errno> {
     let ret = unsafe { libc::kill(pid, sig) };
     Errno::result(ret).map(drop)
 }
+
+/// The access mode and status flags of descriptor `raw` of this process (`F_GETFL`): EBADF
+/// when it is not open. For a descriptor number given on the command line (`--status-fd`).
+pub fn fd_status_flags(raw: RawFd) -> Result<nix::fcntl::OFlag, Errno> {
+    // SAFETY: F_GETFL takes an integer and reads no memory of ours; the kernel checks the fd.
+    let ret = unsafe { libc::fcntl(raw, libc::F_GETFL) };
+    Errno::result(ret).map(nix::fcntl::OFlag::from_bits_truncate)
+}
+
+/// A close-on-exec duplicate (`F_DUPFD_CLOEXEC`) of descriptor `raw` of this process, owned
+/// by the caller; the original is left as it is.
+pub fn dup_raw_fd(raw: RawFd) -> Result<OwnedFd, Errno> {
+    // SAFETY: F_DUPFD_CLOEXEC takes integers and reads no memory of ours.
+    let ret = unsafe { libc::fcntl(raw, libc::F_DUPFD_CLOEXEC, 3) };
+    Errno::result(ret)?;
+    // SAFETY: the kernel just made this descriptor for this call; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret) })
+}

@@ -1,5 +1,10 @@
-//! `hako checkpoint [runc's flags] ID`: runc's flags are accepted and the verb fails: hako has
-//! no CRIU support yet. An unknown container is reported first, as runc does.
+//! `hako checkpoint [runc's flags] ID`: dump the container with CRIU (`libhako::container::
+//! checkpoint`); unless `--leave-running` or `--pre-dump`, the container is then gone, as with
+//! runc.
+
+use std::path::PathBuf;
+
+use libhako::container::{self, CheckpointOptions, CriuFlags};
 
 use super::Ctx;
 use crate::cli::{Arity, Flag, Kind, Matches, Verb};
@@ -37,13 +42,13 @@ macro_rules! criu_flags {
             $crate::cli::Flag::switch(
                 "file-locks",
                 None,
-                "handle file locks",
+                "handle file locks, for safety",
             ),
             $crate::cli::Flag::value(
                 "manage-cgroups-mode",
                 None,
                 $crate::cli::Kind::Text,
-                "cgroups mode: soft, full or strict",
+                "cgroups mode: soft|full|strict|ignore (default: soft)",
             ),
             $crate::cli::Flag::value(
                 "empty-ns",
@@ -62,14 +67,13 @@ macro_rules! criu_flags {
 }
 pub(crate) use criu_flags;
 
-/// `hako checkpoint`: runc's flags, accepted so that callers get the real reason for the
-/// failure.
+/// `hako checkpoint`.
 pub const VERB: Verb = Verb {
     name: "checkpoint",
     alias: None,
-    summary: "checkpoint a running container (not supported: fails)",
+    summary: "checkpoint a running container",
     usage: "[command options] <container-id>",
-    description: "hako has no CRIU support: checkpoint fails once the container is found.",
+    description: "The checkpoint command saves the state of the container instance (with CRIU).",
     flags: criu_flags!(
         Flag::value(
             "image-path",
@@ -88,11 +92,17 @@ pub const VERB: Verb = Verb {
             None,
             "leave the process running after checkpointing",
         ),
+        Flag::switch("tcp-skip-in-flight", None, "skip in-flight tcp connections",),
+        Flag::switch(
+            "link-remap",
+            None,
+            "allow one to link unlinked files back when possible",
+        ),
         Flag::value(
             "status-fd",
             None,
             Kind::Int,
-            "criu writes \\0 to this fd once lazy-pages is ready",
+            "criu writes \\0 to this FD once lazy-pages is ready (default: -1)",
         ),
         Flag::value(
             "page-server",
@@ -103,15 +113,51 @@ pub const VERB: Verb = Verb {
         Flag::switch(
             "pre-dump",
             None,
-            "dump the container's memory only, leave it running",
+            "dump container's memory information only, leave the container running after this",
         ),
     ),
     arity: Arity::Exact(1),
     reorder: true,
 };
 
-/// Refuse, after checking that the container exists.
+/// The shared CRIU flags of `checkpoint` and `restore`.
+pub(crate) fn shared_flags(m: &Matches) -> CriuFlags {
+    CriuFlags {
+        // `criu` from PATH, as runc 1.5.1 (which removed `--criu`).
+        criu: None,
+        image_path: m.value("image-path").map(PathBuf::from),
+        work_path: m.value("work-path").map(PathBuf::from),
+        tcp_established: m.on("tcp-established"),
+        ext_unix_sk: m.on("ext-unix-sk"),
+        shell_job: m.on("shell-job"),
+        lazy_pages: m.on("lazy-pages"),
+        file_locks: m.on("file-locks"),
+        manage_cgroups_mode: m.value("manage-cgroups-mode").map(String::from),
+        empty_ns: m.values("empty-ns"),
+        auto_dedup: m.on("auto-dedup"),
+    }
+}
+
+/// Checkpoint the container.
 pub fn run(ctx: &Ctx<'_>, m: &Matches) -> anyhow::Result<i32> {
-    libhako::container::state(&ctx.root, &m.arg(0))?;
-    anyhow::bail!("checkpoint is not supported: hako has no CRIU support")
+    let status_fd = match m.value("status-fd") {
+        Some(v) => v.parse::<i32>().ok().filter(|n| *n >= 0),
+        None => None,
+    };
+    let warnings = container::checkpoint(&CheckpointOptions {
+        root: ctx.root.clone(),
+        id: m.arg(0),
+        criu: shared_flags(m),
+        parent_path: m.value("parent-path").map(PathBuf::from),
+        leave_running: m.on("leave-running"),
+        pre_dump: m.on("pre-dump"),
+        tcp_skip_in_flight: m.on("tcp-skip-in-flight"),
+        link_remap: m.on("link-remap"),
+        status_fd,
+        page_server: m.value("page-server").map(String::from),
+    })?;
+    for w in &warnings {
+        ctx.logger.warn(w);
+    }
+    Ok(0)
 }

@@ -90,7 +90,7 @@ pub fn dispatch(ctx: &Ctx<'_>, verb: &Verb, m: &Matches) -> anyhow::Result<i32> 
         "events" => events::run(ctx, m),
         "features" => features::run(),
         "checkpoint" => checkpoint::run(ctx, m),
-        "restore" => restore::run(),
+        "restore" => restore::run(ctx, m),
         _ => help::run(m),
     }
 }

@@ -168,26 +168,11 @@ pub(crate) fn create_held(opts: &CreateOptions, finish: bool, at_once: bool) -> 
     };
     // After validation, before the clone: the init is placed in it before `Go`.
     let linux = plan.spec.linux().as_ref();
-    let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
     let resources = linux.and_then(|l| l.resources().as_ref());
     let annotations = plan.spec.annotations().clone().unwrap_or_default();
     let systemd = opts.systemd_cgroup.then_some(&annotations);
-    // Rootless: no cgroup at all unless the caller may write one (runc's rule).
-    let cgroup = cgroups::keep_if_writable(
-        cgroups::Cgroup::plan(cgroups_path, &opts.id, systemd)?,
-        crate::rootless::cgroups_rootless(),
-        cgroups_path,
-        resources,
-    )?;
-    // runc's checks: what its validation refuses, a cgroup in use, and a frozen one (a process
-    // joining it would never answer). Before the guard owns the cgroup: a failed create thaws
-    // what it owns.
-    if let Some(cg) = &cgroup {
-        cg.refuse_invalid(resources)?;
-        cg.refuse_occupied()?;
-        cg.refuse_frozen()?;
-    }
-    guard.cgroup = cgroup;
+    // Before the guard owns the cgroup: a failed create thaws what it owns.
+    guard.cgroup = checked_cgroup(&plan, &opts.id, systemd)?;
     let warnings: Vec<String> = plan
         .warnings
         .iter()
@@ -534,9 +519,35 @@ fn mount_source(plan: &Plan, index: usize) -> Result<OwnedFd> {
     })
 }
 
+/// The container's cgroup (with `--systemd-cgroup`, the config's annotations, for runc's
+/// `org.systemd.property.*`), planned (nothing made) and checked: rootless, none at all unless
+/// the caller may write one (runc's rule); then runc's checks: what its validation refuses, a
+/// cgroup in use, and a frozen one (a process joining it would never answer).
+pub(super) fn checked_cgroup(
+    plan: &Plan,
+    id: &str,
+    systemd: Option<&std::collections::HashMap<String, String>>,
+) -> Result<Option<cgroups::Cgroup>> {
+    let linux = plan.spec.linux().as_ref();
+    let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
+    let resources = linux.and_then(|l| l.resources().as_ref());
+    let cgroup = cgroups::keep_if_writable(
+        cgroups::Cgroup::plan(cgroups_path, id, systemd)?,
+        crate::rootless::cgroups_rootless(),
+        cgroups_path,
+        resources,
+    )?;
+    if let Some(cg) = &cgroup {
+        cg.refuse_invalid(resources)?;
+        cg.refuse_occupied()?;
+        cg.refuse_frozen()?;
+    }
+    Ok(cgroup)
+}
+
 /// Record the init's PID and start time in state.json (still "creating") as soon as it exists,
 /// so that `delete --force` finds it even if this process dies before `create` ends.
-fn record_pid(sd: &StateDir, pid: Pid) -> Result<()> {
+pub(super) fn record_pid(sd: &StateDir, pid: Pid) -> Result<()> {
     let (pid_start, _) = state::proc_stat(pid.as_raw()).unwrap_or_default();
     sd.save(&Stored {
         pid: pid.as_raw(),
@@ -550,7 +561,7 @@ fn record_pid(sd: &StateDir, pid: Pid) -> Result<()> {
 /// the lifecycle (making the environment), `created` is after it, and these hooks are steps 3
 /// to 5 (crun says so too; runc says "creating", a deliberate difference, see
 /// scripts/conformance-expected.txt).
-fn hook_state(sd: &StateDir, init: Pid) -> Result<String> {
+pub(super) fn hook_state(sd: &StateDir, init: Pid) -> Result<String> {
     let stored = sd.load()?;
     let entry = super::Entry {
         stored: Stored {
@@ -578,16 +589,16 @@ fn write_id_maps(plan: &Plan, pid: Pid) -> Result<()> {
 }
 
 /// Undo a failed create: kill what was started, remove the state dir.
-struct Cleanup<'a> {
-    sd: &'a StateDir,
-    child: Option<Pid>,
-    init: Option<Pid>,
-    armed: bool,
-    cgroup: Option<cgroups::Cgroup>,
+pub(super) struct Cleanup<'a> {
+    pub sd: &'a StateDir,
+    pub child: Option<Pid>,
+    pub init: Option<Pid>,
+    pub armed: bool,
+    pub cgroup: Option<cgroups::Cgroup>,
     /// The rootfs, when the init mounts in our mount namespace (see rootfs::hostns).
-    host_mounts: Option<&'a Path>,
+    pub host_mounts: Option<&'a Path>,
     /// `linux.intelRdt`'s groups, made with the cgroup.
-    rdt: Option<crate::intelrdt::Group>,
+    pub rdt: Option<crate::intelrdt::Group>,
 }
 
 impl Drop for Cleanup<'_> {

@@ -34,13 +34,20 @@ pub const FORWARDED: [Signal; 10] = [
 /// The forwarded signals plus SIGCHLD, blocked before the clone so none is lost; the new
 /// process clears its mask first thing.
 pub fn block_signals() -> Result<SigSet> {
+    block_signals_with(true)
+}
+
+/// [`block_signals`], becoming a child subreaper only with `subreaper` (`--no-subreaper`).
+pub fn block_signals_with(subreaper: bool) -> Result<SigSet> {
     let mut set = SigSet::empty();
     for s in FORWARDED {
         set.add(s);
     }
     set.add(Signal::SIGCHLD);
     set.thread_block().ctx(|| "blocking signals".into())?;
-    sys::set_child_subreaper().ctx(|| "becoming a child subreaper".into())?;
+    if subreaper {
+        sys::set_child_subreaper().ctx(|| "becoming a child subreaper".into())?;
+    }
     Ok(set)
 }
 

@@ -1,7 +1,9 @@
 //! Container operations, one file each. They run in the runtime process (the `hako` command);
 //! `create` is the one that also starts the container init (see [`crate::init`]).
 
+mod checkpoint;
 mod create;
+mod criu_opts;
 mod delete;
 mod events;
 mod exec;
@@ -11,11 +13,14 @@ mod list;
 mod pause;
 mod pidfile;
 mod ps;
+mod restore;
 mod run;
 mod start;
 mod update;
 
+pub use checkpoint::{checkpoint, CheckpointOptions};
 pub use create::{create, CreateOptions, Created};
+pub use criu_opts::CriuFlags;
 pub use delete::delete;
 pub use events::{events, stats_event, Event};
 pub use exec::{container_process, exec, ExecOptions};
@@ -23,6 +28,7 @@ pub use kill::kill;
 pub use list::{list, state, Entry};
 pub use pause::{pause, resume};
 pub use ps::{processes, Process};
+pub use restore::{restore, RestoreOptions};
 pub use run::{run, RunOptions};
 pub use start::start;
 pub use update::update;

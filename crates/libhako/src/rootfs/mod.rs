@@ -319,6 +319,7 @@ fn read_only_last(root: BorrowedFd<'_>, plan: &Plan) -> Result<()> {
 
 /// Step 7: propagation of the new "/" and `root.readonly`, after the console is in place.
 pub fn finalize(plan: &Plan) -> Result<()> {
+    reopen_dev_null()?;
     if let Some(p) = plan.rootfs_propagation {
         mount(NONE, "/", NONE, p, NONE).ctx(|| "setting rootfsPropagation on /".into())?;
     }
@@ -330,6 +331,49 @@ pub fn finalize(plan: &Plan) -> Result<()> {
         .unwrap_or(false)
     {
         remount_bind("/", MsFlags::MS_RDONLY).ctx(|| "remounting / read-only".into())?;
+    }
+    Ok(())
+}
+
+/// As runc: stdin, stdout or stderr that is a /dev/null (the host's, inherited) is replaced
+/// by the container's own, so that no open file of the container is on a host mount (CRIU
+/// could not checkpoint it). Only an open and a dup where stdio is /dev/null.
+fn reopen_dev_null() -> Result<()> {
+    use nix::sys::stat::{fstat, SFlag};
+    let null_dev = nix::sys::stat::makedev(1, 3);
+    let is_null = |st: nix::sys::stat::FileStat| {
+        SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR
+            && st.st_rdev == null_dev
+    };
+    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let null = [
+        fstat(stdin.as_fd()).is_ok_and(is_null),
+        fstat(stdout.as_fd()).is_ok_and(is_null),
+        fstat(stderr.as_fd()).is_ok_and(is_null),
+    ];
+    if !null.contains(&true) {
+        return Ok(());
+    }
+    // A container without a /dev/null keeps what it was given.
+    let Ok(own) = open(
+        "/dev/null",
+        OFlag::O_RDWR | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+        Mode::empty(),
+    ) else {
+        return Ok(());
+    };
+    if !fstat(own.as_fd()).is_ok_and(is_null) {
+        return Ok(());
+    }
+    let what = || "reopening /dev/null inside the container".to_string();
+    if null[0] {
+        nix::unistd::dup2_stdin(&own).ctx(what)?;
+    }
+    if null[1] {
+        nix::unistd::dup2_stdout(&own).ctx(what)?;
+    }
+    if null[2] {
+        nix::unistd::dup2_stderr(&own).ctx(what)?;
     }
     Ok(())
 }
