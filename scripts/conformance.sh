@@ -76,6 +76,19 @@ work=$(mktemp -d /tmp/hako-conformance.XXXXXX)
 chmod 0755 "$work" # the bundles are made below it (TMPDIR): a user namespace's root must pass
 out=$repo/target/conformance
 rm -rf "$out" && mkdir -p "$out"
+# The suite's relative-cgroupsPath files put their containers in `testdir/cgrouptest` under the
+# runtime's own cgroup; `delete` removes the container's directory and, as runc, not the
+# parents it made (another container may be about to use them). Those parents, when new, are
+# removed at the end (empty ones only).
+own_cgroups=$(awk -F: '{print $3}' /proc/self/cgroup | sort -u)
+stale_parents() {
+  for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/unified/; do
+    for p in $own_cgroups; do
+      if [ -d "$h${p#/}/testdir" ]; then echo "$h${p#/}/testdir"; fi
+    done
+  done | sort -u
+}
+parents_before=$(stale_parents)
 cleanup() {
   # Containers a killed or timed-out file left behind, then the private state roots.
   for r in "$work"/*.root; do
@@ -89,6 +102,10 @@ cleanup() {
   awk -v w="$work/" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r |
     while read -r m; do umount -l "$m" 2>/dev/null || true; done
   rm -rf --one-file-system "$work"
+  for d in $(stale_parents); do
+    case $'\n'$parents_before$'\n' in *$'\n'$d$'\n'*) continue ;; esac
+    find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
 }
 trap cleanup EXIT
 
