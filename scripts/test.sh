@@ -35,10 +35,15 @@ suite fmt cargo fmt --all -- --check
 suite clippy cargo clippy --all-targets -q -- -D warnings
 [ -x "$shared/reference/runc" ] || skipped "comparison with runc 1.5.1" \
   "no ../shared/reference/runc beside the repository (the differential tests compare with Debian's runc 1.1.5 instead)"
+snapshot=$(mktemp /tmp/hako-leftovers.XXXXXX)
+scripts/leftovers.sh snapshot "$snapshot"
 suite "cargo test" cargo test --workspace --no-fail-fast
 # The OCI runtime-tools validation suite against this tree's hako, checked against
 # scripts/conformance-expected.txt (it prints one skip line where ../shared/conformance is absent).
 suite conformance scripts/conformance.sh
+# Every test cleans up after itself, even when it fails: nothing new may be left on the host.
+suite leftovers scripts/leftovers.sh check "$snapshot"
+rm -f "$snapshot"
 
 # Each VM suite boots its own VM (a few seconds under TCG); the tests take the rest.
 suite "vm runner" scripts/vm-runner-tests.sh
