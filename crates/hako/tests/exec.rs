@@ -642,7 +642,16 @@ fn pidfd_socket_gets_a_pidfd_of_the_process_as_runc() {
         rt(&["exec", "-d", "--pidfd-socket", sock, &id, "sleep", "1000"]).ok();
         let (payload, pid, exec) = receive_pidfd(&listener);
         assert_eq!(payload, "setns", "{name}");
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        // The pidfd may come before the process has exec'd its program (runc's `runc init`
+        // sends it first): wait for the exec, boundedly.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let cmdline = loop {
+            let c = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+            if c == b"sleep\x001000\x00" || Instant::now() > deadline {
+                break c;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
         assert_eq!(cmdline, b"sleep\x001000\x00", "{name}: the exec'd process");
         libhako::sys::pidfd_send_signal(exec.as_fd(), nix::sys::signal::Signal::SIGKILL as i32)
             .unwrap();
