@@ -24,6 +24,11 @@ guest=$(cat <<'GUEST'
 set -eu
 mkdir -p /etc/systemd/system
 printf '[Unit]\nDescription=hako systemd cgroup tests\n' >/etc/systemd/system/hako-test.target
+# dbus and user@.service pull in sysinit.target, whose systemd-tmpfiles-setup empties /tmp
+# (tmpfiles.d's "D /tmp"): the tests' binaries may live there (a clone under mktemp -d).
+for u in systemd-tmpfiles-setup.service systemd-tmpfiles-clean.service; do
+  ln -sf /dev/null "/etc/systemd/system/$u"
+done
 unshare -pf --mount-proc env container=hako /lib/systemd/systemd --system \
   --unit=hako-test.target --log-target=kmsg >/tmp/systemd.log 2>&1 &
 outer=$!
