@@ -172,7 +172,10 @@ impl Drop for Rt<'_> {
     }
 }
 
-const COUNTER: &str = "i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.2; done";
+// Written to a new file and renamed, so a dump that stops the loop between the truncation and
+// the write of `>` never leaves an empty /tmp/count behind.
+const COUNTER: &str =
+    "i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.2; done";
 
 /// A busybox bundle running `script`, with a writable rootfs and a cgroup of its own.
 fn bundle(w: &World, script: &str) -> Bundle {
