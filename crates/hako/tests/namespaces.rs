@@ -432,8 +432,17 @@ fn join_pid_namespace_by_path() {
     );
     assert_eq!(status_line(bpid, "NSpid"), format!("{bpid} {nspid}"));
     // And A sees B: through A's own /proc, B's process is there under its namespace pid.
-    let comm = std::fs::read_to_string(format!("/proc/{apid}/root/proc/{nspid}/comm")).unwrap();
-    assert_eq!(comm, "sleep\n", "B's shell execs its last command");
+    // "ready" is echoed just before the exec of sleep: wait for it, boundedly.
+    let comm_of_b = || std::fs::read_to_string(format!("/proc/{apid}/root/proc/{nspid}/comm"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while comm_of_b().unwrap() != "sleep\n" && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(
+        comm_of_b().unwrap(),
+        "sleep\n",
+        "B's shell execs its last command"
+    );
     let cmdline = std::fs::read(format!("/proc/{apid}/root/proc/{nspid}/cmdline")).unwrap();
     assert_eq!(
         cmdline,
