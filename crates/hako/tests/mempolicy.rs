@@ -20,15 +20,18 @@ fn bundle(w: &World, policy: Value, script: &str) -> Bundle {
     b
 }
 
-fn runc(w: &World, b: &Bundle) -> Out {
-    let out = std::process::Command::new(common::runc_bin())
+/// `run` under the reference runc (linux.memoryPolicy is runtime-spec 1.3; Debian's runc 1.1.5
+/// ignores it), when it is here.
+fn runc(w: &World, b: &Bundle) -> Option<Out> {
+    let runc = common::reference_runc_for("linux.memoryPolicy under runc")?;
+    let out = std::process::Command::new(runc)
         .arg("--root")
         .arg(w.dir.join("runc-state"))
         .args(["run", "--bundle", b.path(), &common::unique("runc")])
         .stdin(Stdio::null())
         .output()
         .expect("spawn runc");
-    Out(out)
+    Some(Out(out))
 }
 
 #[test]
@@ -70,8 +73,9 @@ fn every_mode_and_flag_as_runc() {
         let id = w.id("mpol");
         let got = w.hako(&["run", "--bundle", b.path(), &id]).ok().stdout();
         assert_eq!(got.trim(), want, "{policy}");
-        let reference = runc(&w, &b).ok().stdout();
-        assert_eq!(got, reference, "{policy}: hako vs runc");
+        if let Some(reference) = runc(&w, &b) {
+            assert_eq!(got, reference.ok().stdout(), "{policy}: hako vs runc");
+        }
     }
 }
 
@@ -132,9 +136,8 @@ fn refusals_name_the_field_and_leave_nothing() {
         let msg = out.error_msg();
         assert!(msg.contains(want), "{policy}: {msg}");
         assert!(!w.state_dir(&id).exists(), "{policy}: state dir left");
-        assert!(
-            !runc(&w, &b).0.status.success(),
-            "{policy}: runc accepts it"
-        );
+        if let Some(reference) = runc(&w, &b) {
+            assert!(!reference.0.status.success(), "{policy}: runc accepts it");
+        }
     }
 }

@@ -52,6 +52,19 @@ pub fn reference_runc() -> Option<PathBuf> {
     }
 }
 
+/// The reference runc 1.5.1, to compare with for what Debian's runc 1.1.5 does not have or does
+/// otherwise (runtime-spec 1.1-1.3 fields, runc 1.2+ checks); `None` where it is not here (a
+/// bare clone has no ../shared), after a line saying that `what` is checked on hako alone.
+pub fn reference_runc_for(what: &str) -> Option<PathBuf> {
+    let r = reference_runc();
+    if r.is_none() {
+        eprintln!(
+            "NOTE: no runc 1.5.1 (../shared/reference/runc) here: {what} is checked on hako alone"
+        );
+    }
+    r
+}
+
 /// The runc to compare with: `HAKO_TEST_RUNC` if set, else the reference (1.5.1) when
 /// present, else Debian's (`/usr/sbin/runc`, 1.1.5), else the first `runc` on PATH. Where the
 /// two runcs differ, 1.5.1 is the reference: hako does as 1.5.1, and a test that compares with
