@@ -411,3 +411,68 @@ fn full_hook_pipes_stall_nothing_as_runc() {
         assert_eq!(code, Some(0), "{who}: {err}");
     }
 }
+
+/// Kubernetes allows 256 KiB of annotations on a pod, and they are in the state every hook
+/// reads. The init's own hooks (createContainer, startContainer) get that state from the
+/// runtime over the sync socket, so it must carry a state of any size an engine sends: the
+/// same bundle with 40 annotations of 8 KiB (320 KiB) runs under runc, and every hook under
+/// both runtimes reads all of them.
+#[test]
+fn large_annotations_reach_every_hook_as_runc() {
+    let w = World::new("hook-big-state");
+    let annotations: serde_json::Map<String, Value> = (0..40)
+        .map(|i| {
+            (
+                format!("org.example.a{i}"),
+                json!(format!("{i}:").repeat(2730)),
+            )
+        })
+        .collect();
+    let hako = Path::new(common::hako_bin());
+    let runc = common::runc_bin();
+    for rt in [runc.as_path(), hako] {
+        let out = w.dir.join(format!(
+            "seen-{}",
+            rt.file_name().unwrap().to_string_lossy()
+        ));
+        std::fs::create_dir_all(&out).unwrap();
+        let dir = out.to_str().unwrap();
+        let save = |kind: &str, dir: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {dir}/{kind}.json")]});
+        let mut b = w.bundle(&["true"]);
+        b.edit(|c| {
+            c["root"]["readonly"] = json!(false);
+            c["annotations"] = Value::Object(annotations.clone());
+            c["hooks"] = json!({
+                "createRuntime": [save("createRuntime", dir)],
+                "createContainer": [save("createContainer", dir)],
+                "startContainer": [save("startContainer", "/tmp")],
+                "poststop": [save("poststop", dir)],
+            });
+        });
+        let id = w.id("big");
+        let (code, err, _) =
+            run_bounded(rt, &w.dir.join("roots"), &b, &id, Duration::from_secs(60));
+        assert_eq!(code, Some(0), "{}: {err}", rt.display());
+        std::fs::rename(
+            b.rootfs().join("tmp/startContainer.json"),
+            out.join("startContainer.json"),
+        )
+        .unwrap();
+        for kind in [
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststop",
+        ] {
+            let text = std::fs::read_to_string(out.join(format!("{kind}.json"))).unwrap();
+            let state: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: {kind} read no state: {e}", rt.display()));
+            assert_eq!(
+                state["annotations"],
+                Value::Object(annotations.clone()),
+                "{}: {kind}",
+                rt.display()
+            );
+        }
+    }
+}

@@ -97,8 +97,18 @@ pub struct Channel {
     fd: OwnedFd,
 }
 
-/// Largest message; a step message is short.
+/// Largest message sent as one packet; a step message is short. A longer one (the state for
+/// the init's hooks carries the config's annotations, and Kubernetes allows 256 KiB of them,
+/// more than a socket's default send buffer holds) goes in a sealed memfd attached to a
+/// [`LARGE`] packet.
 const MAX_MSG: usize = 8192;
+
+/// The packet that stands for a message in the memfd attached first (JSON never starts with
+/// a NUL byte).
+const LARGE: &[u8] = b"\0";
+
+/// Largest message at all: a memfd longer than this is refused unread.
+const MAX_LARGE: u64 = 16 << 20;
 
 /// A connected pair: `(parent end, child end)`.
 pub fn pair() -> Result<(Channel, Channel)> {
@@ -118,11 +128,23 @@ pub const WATCH: std::time::Duration = std::time::Duration::from_millis(100);
 impl Channel {
     /// Send one message.
     pub fn send(&self, msg: &Msg) -> Result<()> {
-        let bytes = serde_json::to_vec(msg)
-            .map_err(|e| Error::Lifecycle(format!("encoding sync message: {e}")))?;
+        let bytes = encode(msg)?;
+        if bytes.len() > MAX_MSG {
+            return self.send_large(&bytes, &[]);
+        }
         send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL)
-            .ctx(|| "sending sync message".into())
+            .ctx(|| format!("sending a sync message of {} bytes", bytes.len()))
             .map(drop)
+    }
+
+    /// Send `bytes` (an encoded message longer than [`MAX_MSG`]) in a sealed memfd, attached
+    /// ahead of `fds` to a [`LARGE`] packet.
+    fn send_large(&self, bytes: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+        let memfd = sealed_memfd(bytes)?;
+        let mut all = vec![memfd.as_fd()];
+        all.extend_from_slice(fds);
+        send_fds(self.fd.as_fd(), LARGE, &all)
+            .ctx(|| format!("sending a sync message of {} bytes in a memfd", bytes.len()))
     }
 
     /// Send one message with a file descriptor attached (SCM_RIGHTS).
@@ -135,15 +157,25 @@ impl Channel {
         if fds.is_empty() {
             return self.send(msg);
         }
-        if fds.len() > MAX_FDS {
+        // One more for a large message's memfd.
+        if fds.len() >= MAX_FDS {
             return Err(Error::Lifecycle(format!(
-                "{} fds for one sync message (at most {MAX_FDS})",
-                fds.len()
+                "{} fds for one sync message (at most {})",
+                fds.len(),
+                MAX_FDS - 1
             )));
         }
-        let bytes = serde_json::to_vec(msg)
-            .map_err(|e| Error::Lifecycle(format!("encoding sync message: {e}")))?;
-        send_fds(self.fd.as_fd(), &bytes, fds).ctx(|| "sending sync message with fds".into())
+        let bytes = encode(msg)?;
+        if bytes.len() > MAX_MSG {
+            return self.send_large(&bytes, fds);
+        }
+        send_fds(self.fd.as_fd(), &bytes, fds).ctx(|| {
+            format!(
+                "sending a sync message of {} bytes with {} fds",
+                bytes.len(),
+                fds.len()
+            )
+        })
     }
 
     /// Receive one message; `None` when the other end closed.
@@ -174,6 +206,13 @@ impl Channel {
         };
         if n == 0 {
             return Ok(None);
+        }
+        if &buf[..n] == LARGE {
+            let mut fds = fds.into_iter();
+            let memfd = fds.next().ok_or_else(|| {
+                Error::Lifecycle("malformed sync message: a large message without its memfd".into())
+            })?;
+            return decode(&read_sealed(&memfd)?).map(|m| Some((m, fds.collect())));
         }
         decode(&buf[..n]).map(|m| Some((m, fds)))
     }
@@ -266,6 +305,83 @@ pub fn recv_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<(usize, Vec
     Ok((msg.bytes, fds))
 }
 
+fn encode(msg: &Msg) -> Result<Vec<u8>> {
+    serde_json::to_vec(msg).map_err(|e| Error::Lifecycle(format!("encoding sync message: {e}")))
+}
+
+/// The seals that make a memfd's content final.
+fn final_seals() -> nix::fcntl::SealFlag {
+    use nix::fcntl::SealFlag;
+    SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE
+}
+
+/// `bytes` in a memfd sealed against any change.
+fn sealed_memfd(bytes: &[u8]) -> Result<OwnedFd> {
+    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+    use nix::sys::memfd::{memfd_create, MFdFlags};
+    let fd = memfd_create(
+        "hako:sync",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )
+    .ctx(|| "creating a memfd for a large sync message".into())?;
+    let mut done = 0;
+    while done < bytes.len() {
+        match nix::unistd::write(&fd, &bytes[done..]) {
+            Ok(n) => done += n,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => {
+                return Err(e).ctx(|| "writing a large sync message to its memfd".into());
+            }
+        }
+    }
+    fcntl(
+        &fd,
+        FcntlArg::F_ADD_SEALS(final_seals() | SealFlag::F_SEAL_SEAL),
+    )
+    .ctx(|| "sealing a large sync message's memfd".into())?;
+    Ok(fd)
+}
+
+/// The content of a large message's memfd. The other end may be the container's: the fd must
+/// be a memfd sealed against change (so no pipe, FIFO or FUSE file that could block the
+/// read, and no content that moves under it), at most [`MAX_LARGE`] bytes.
+fn read_sealed(fd: &OwnedFd) -> Result<Vec<u8>> {
+    use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+    let seals = fcntl(fd, FcntlArg::F_GET_SEALS)
+        .map(SealFlag::from_bits_truncate)
+        .map_err(|e| {
+            Error::Lifecycle(format!(
+                "malformed sync message: a large message's fd is not a memfd ({e})"
+            ))
+        })?;
+    if !seals.contains(final_seals()) {
+        return Err(Error::Lifecycle(
+            "malformed sync message: a large message's memfd is not sealed".into(),
+        ));
+    }
+    let size = nix::sys::stat::fstat(fd)
+        .ctx(|| "reading a large sync message's size".into())?
+        .st_size;
+    let size = u64::try_from(size).unwrap_or(u64::MAX);
+    if size > MAX_LARGE {
+        return Err(Error::Lifecycle(format!(
+            "malformed sync message: {size} bytes (at most {MAX_LARGE})"
+        )));
+    }
+    let mut buf = vec![0u8; size as usize];
+    let mut done = 0;
+    while done < buf.len() {
+        match nix::sys::uio::pread(fd, &mut buf[done..], done as i64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e).ctx(|| "reading a large sync message".into()),
+        }
+    }
+    buf.truncate(done);
+    Ok(buf)
+}
+
 /// Decode a message, refusing anything malformed with a clear error.
 pub fn decode(bytes: &[u8]) -> Result<Msg> {
     serde_json::from_slice(bytes)
@@ -312,6 +428,44 @@ mod tests {
         nix::unistd::write(&w, b"x").unwrap();
         let mut b = [0u8; 1];
         assert_eq!(nix::unistd::read(fd.unwrap().as_fd(), &mut b).unwrap(), 1);
+    }
+
+    #[test]
+    fn large_messages_travel_in_a_sealed_memfd_with_their_fds() {
+        let (p, c) = pair().unwrap();
+        let state = "x".repeat(1 << 20);
+        let big = Msg::HooksDone {
+            state: state.clone(),
+        };
+        c.send(&big).unwrap();
+        assert_eq!(p.recv().unwrap(), Some(big.clone()));
+        let (r, w) = nix::unistd::pipe().unwrap();
+        c.send_with_fd(&big, r.as_fd()).unwrap();
+        drop(r);
+        let (msg, fd) = p.recv_with_fd().unwrap().unwrap();
+        assert_eq!(msg, big);
+        nix::unistd::write(&w, b"x").unwrap();
+        let mut b = [0u8; 1];
+        assert_eq!(nix::unistd::read(fd.unwrap().as_fd(), &mut b).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_large_packet_needs_a_sealed_memfd() {
+        use nix::sys::memfd::{memfd_create, MFdFlags};
+        let (p, c) = pair().unwrap();
+        c.send(&Msg::Ready).unwrap();
+        // No fd, a pipe (its read could block), an unsealed memfd (its content could change).
+        send_fds(c.as_fd(), LARGE, &[]).unwrap();
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        send_fds(c.as_fd(), LARGE, &[r.as_fd()]).unwrap();
+        let m = memfd_create("t", MFdFlags::MFD_CLOEXEC).unwrap();
+        nix::unistd::write(&m, b"\"Ready\"").unwrap();
+        send_fds(c.as_fd(), LARGE, &[m.as_fd()]).unwrap();
+        assert_eq!(p.recv().unwrap(), Some(Msg::Ready));
+        for want in ["without its memfd", "is not a memfd", "is not sealed"] {
+            let e = p.recv().unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
     }
 
     #[test]
