@@ -11,6 +11,7 @@
 
 mod common;
 
+use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -350,6 +351,13 @@ fn container_load(n: usize, parallel: usize) -> LoadReport {
     let b = marked_bundle(&w, &["sleep", "1000"], &prefix);
     let ids: Vec<String> = (0..n).map(|i| format!("{prefix}-{i}")).collect();
     let root = w.root.clone();
+    // The reader may list before the first create has made the root, and `list` of a root
+    // that does not exist fails (as runc 1.5.1's).
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .recursive(true)
+        .create(&root)
+        .unwrap();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done = std::sync::atomic::AtomicBool::new(false);
     let limit = Duration::from_secs(30);
