@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::process::Stdio;
-
 use common::World;
 use serde_json::json;
 
@@ -44,14 +42,7 @@ fn refused_in_runcs_words_without_resctrl() {
         let words = "intelRdt is specified in config, but Intel RDT is not enabled";
         assert_eq!(msg, format!("linux.intelRdt: {words}"), "{rdt}");
         if let Some(runc) = common::reference_runc_for("runc 1.5.1's words for intelRdt") {
-            let runc = std::process::Command::new(runc)
-                .arg("--root")
-                .arg(w.dir.join("runc-state"))
-                .args(["run", "--bundle", b.path(), &common::unique("runc")])
-                .stdin(Stdio::null())
-                .output()
-                .unwrap();
-            let theirs = String::from_utf8_lossy(&runc.stderr).into_owned();
+            let theirs = w.runc_run(&runc, &[], &b).stderr();
             assert!(theirs.contains(words), "{rdt}: runc says {theirs}");
         }
         assert!(!w.state_dir(&id).exists(), "{rdt}: state dir left");

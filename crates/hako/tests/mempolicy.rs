@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::process::Stdio;
-
 use common::{Bundle, Out, World};
 use serde_json::{json, Value};
 
@@ -24,14 +22,7 @@ fn bundle(w: &World, policy: Value, script: &str) -> Bundle {
 /// ignores it), when it is here.
 fn runc(w: &World, b: &Bundle) -> Option<Out> {
     let runc = common::reference_runc_for("linux.memoryPolicy under runc")?;
-    let out = std::process::Command::new(runc)
-        .arg("--root")
-        .arg(w.dir.join("runc-state"))
-        .args(["run", "--bundle", b.path(), &common::unique("runc")])
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn runc");
-    Some(Out(out))
+    Some(w.runc_run(&runc, &[], b))
 }
 
 #[test]

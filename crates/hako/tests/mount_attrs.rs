@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use common::{Bundle, Out, World};
 use serde_json::json;
@@ -99,14 +98,7 @@ fn hako_run(w: &World, b: &Bundle) -> Seen {
 /// What the container sees under the reference runc (mount attributes are runc 1.2+).
 fn runc_run(w: &World, b: &Bundle) -> Option<Seen> {
     let runc = common::reference_runc_for("the comparison of mount attributes with runc")?;
-    let out = std::process::Command::new(runc)
-        .arg("--root")
-        .arg(w.dir.join("runc-state"))
-        .args(["run", "--bundle", b.path(), &common::unique("runc")])
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn runc");
-    Some(seen(&Out(out).ok()))
+    Some(seen(&w.runc_run(&runc, &[], b).ok()))
 }
 
 fn has(opts: &[String], o: &str) -> bool {
@@ -261,14 +253,8 @@ fn rw_remounts_a_read_only_source_writable() {
     let Some(runc) = common::reference_runc_for("the comparison with runc's remount") else {
         return;
     };
-    let out = std::process::Command::new(runc)
-        .arg("--root")
-        .arg(w.dir.join("runc-state"))
-        .args(["run", "--bundle", b.path(), &common::unique("runc")])
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn runc");
-    assert_eq!(ours, opts_at(&Out(out).ok().stdout(), "/r"), "hako vs runc");
+    let theirs = w.runc_run(&runc, &[], &b).ok().stdout();
+    assert_eq!(ours, opts_at(&theirs, "/r"), "hako vs runc");
 }
 
 /// Unmounts a host mount made by a test.

@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{Bundle, World};
@@ -22,21 +21,7 @@ fn run_ok(w: &World, b: &Bundle) -> String {
 
 /// `runc run` the bundle with a private `--root`, assert success, return stdout.
 fn runc_ok(w: &World, b: &Bundle) -> String {
-    let root = w.dir.join("runc-state");
-    let id = common::unique("runc");
-    let out = std::process::Command::new("runc")
-        .arg("--root")
-        .arg(&root)
-        .args(["run", "--bundle", b.path(), &id])
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn runc");
-    assert!(
-        out.status.success(),
-        "runc failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    w.runc_run(Path::new("runc"), &[], b).ok().stdout()
 }
 
 /// `create` (container stdio to a log file, so nothing waits on a pipe the container holds)

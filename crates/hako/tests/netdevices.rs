@@ -60,14 +60,7 @@ fn bundle(w: &World, devices: Value, script: &str) -> Bundle {
 }
 
 fn runc(w: &World, b: &Bundle) -> Out {
-    let out = Command::new(common::runc_bin())
-        .arg("--root")
-        .arg(w.dir.join("runc-state"))
-        .args(["run", "--bundle", b.path(), &common::unique("runc")])
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn runc");
-    Out(out)
+    w.runc_run(&common::runc_bin(), &[], b)
 }
 
 #[test]

@@ -23,15 +23,7 @@ fn run_ok(w: &World, b: &Bundle) -> String {
 }
 
 fn runc(w: &World, b: &Bundle) -> Out {
-    let root = w.dir.join("runc-state");
-    let id = common::unique("runc");
-    Out(std::process::Command::new(common::runc_bin())
-        .arg("--root")
-        .arg(&root)
-        .args(["run", "--bundle", b.path(), &id])
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn runc"))
+    w.runc_run(&common::runc_bin(), &[], b)
 }
 
 fn runc_ok(w: &World, b: &Bundle) -> String {

@@ -9,7 +9,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use common::{Bundle, Out, World};
 use serde_json::json;
@@ -111,18 +110,7 @@ fn seen(w: &World, b: &Bundle) -> Seen {
 
 /// `runc run` with a private root; returns its output.
 fn runc(w: &World, b: &Bundle, extra: &[&str]) -> Out {
-    let root = w.dir.join("runc-state");
-    let id = common::unique("runc");
-    let out = std::process::Command::new(common::runc_bin())
-        .arg("--root")
-        .arg(&root)
-        .arg("run")
-        .args(extra)
-        .args(["--bundle", b.path(), &id])
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn runc");
-    Out(out)
+    w.runc_run(&common::runc_bin(), extra, b)
 }
 
 fn runc_seen(w: &World, b: &Bundle) -> Seen {

@@ -178,6 +178,22 @@ impl World {
         b
     }
 
+    /// `RUNC run [EXTRA...] --bundle B <fresh id>` with the world's own runc root
+    /// (`<dir>/runc-state`) and stdin /dev/null: the control run of a differential test. A
+    /// foreground `run` deletes its container when it ends.
+    pub fn runc_run(&self, runc: &Path, extra: &[&str], b: &Bundle) -> Out {
+        let out = Command::new(runc)
+            .arg("--root")
+            .arg(self.dir.join("runc-state"))
+            .arg("run")
+            .args(extra)
+            .args(["--bundle", b.path(), &unique("runc")])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("spawning {}: {e}", runc.display()));
+        Out(out)
+    }
+
     /// A `hako` command with `--root` set.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(hako_bin());
