@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{Bundle, World};
+use common::{Bundle, Runtime, World};
 use serde_json::{json, Value};
 
 /// A bundle running `args` in the cgroup `/hako-test-<unique>`, with `resources`.
@@ -630,12 +630,9 @@ fn a_hand_made_v1_cpuset_parent_is_filled_as_runc() {
     }
     let w = World::new("cg-cpuset");
     let want = read(cpuset, "cpuset.cpus");
-    let runc_root = w.dir.join("runc");
-    for (runtime, root) in [
-        (common::runc_bin(), runc_root.clone()),
-        (PathBuf::from(common::hako_bin()), w.root.clone()),
-    ] {
-        let who = runtime.display().to_string();
+    let runc = Runtime::runc(&w, common::runc_bin());
+    for rt in [&runc, &Runtime::hako(&w)] {
+        let who = rt.who();
         let pod = format!("/{}", common::unique("hako-test-pod"));
         let _own = OwnCgroup(pod.clone());
         std::fs::create_dir_all(cpuset.join(&pod[1..]).join("mid")).unwrap();
@@ -646,18 +643,8 @@ fn a_hand_made_v1_cpuset_parent_is_filled_as_runc() {
         );
         b.edit(|c| c["linux"]["cgroupsPath"] = json!(format!("{pod}/mid/ctr")));
         let id = w.id("cpuset");
-        let out = std::process::Command::new(&runtime)
-            .arg("--root")
-            .arg(&root)
-            .args(["run", "--bundle", b.path(), &id])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        let _ = std::process::Command::new(common::runc_bin())
-            .arg("--root")
-            .arg(&runc_root)
-            .args(["delete", "--force", &id])
-            .output();
+        let out = rt.output(&["run", "--bundle", b.path(), &id]);
+        let _ = runc.output(&["delete", "--force", &id]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{who}: {stderr}");
@@ -696,25 +683,12 @@ fn device_rules_with_odd_access_strings_as_runc() {
             {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "wa"},
         ]);
     });
-    let runc_root = w.dir.join("runc");
-    for (runtime, root) in [
-        (common::runc_bin(), runc_root.clone()),
-        (PathBuf::from(common::hako_bin()), w.root.clone()),
-    ] {
+    let runc = Runtime::runc(&w, common::runc_bin());
+    for rt in [&runc, &Runtime::hako(&w)] {
         let id = w.id("dev");
-        let out = std::process::Command::new(&runtime)
-            .arg("--root")
-            .arg(&root)
-            .args(["run", "--bundle", b.path(), &id])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        let _ = std::process::Command::new(common::runc_bin())
-            .arg("--root")
-            .arg(&runc_root)
-            .args(["delete", "--force", &id])
-            .output();
-        let who = runtime.display();
+        let out = rt.output(&["run", "--bundle", b.path(), &id]);
+        let _ = runc.output(&["delete", "--force", &id]);
+        let who = rt.who();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{who}: {stderr}");
         assert_eq!(String::from_utf8_lossy(&out.stdout), "written\n", "{who}");
@@ -730,35 +704,17 @@ fn exec_cgroup_runs_in_a_sub_cgroup_as_runc() {
     let w = World::new("cg-exec-sub");
     let (b, cg) = bundle(&w, &["sleep", "60"], json!({}));
     let _own = OwnCgroup(cg.clone());
-    let runc_root = w.dir.join("runc");
     let mut seen: Vec<Vec<(bool, String)>> = Vec::new();
     let runtimes = common::reference_runc_for("runc 1.2+ exec --cgroup")
-        .map(|r| (r, runc_root.clone()))
+        .map(|r| Runtime::runc(&w, r))
         .into_iter()
-        .chain([(PathBuf::from(common::hako_bin()), w.root.clone())]);
-    for (runtime, root) in runtimes {
-        let who = runtime.display().to_string();
-        let rt = |args: &[&str]| {
-            std::process::Command::new(&runtime)
-                .arg("--root")
-                .arg(&root)
-                .args(args)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .unwrap()
-        };
+        .chain([Runtime::hako(&w)]);
+    for runtime in runtimes {
+        let who = runtime.who();
+        let rt = |args: &[&str]| runtime.output(args);
         let id = w.id("sub");
-        let started = std::process::Command::new(&runtime)
-            .arg("--root")
-            .arg(&root)
-            .args(["run", "-d", "--bundle", b.path(), &id])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(started.success(), "{who}: run -d");
-        let state = std::fs::read_to_string(root.join(&id).join("state.json")).unwrap();
+        runtime.run_detached(&b, &id);
+        let state = std::fs::read_to_string(runtime.root.join(&id).join("state.json")).unwrap();
         let state: Value = serde_json::from_str(&state).unwrap();
         let p: BTreeMap<String, PathBuf> =
             serde_json::from_value(state["cgroup_paths"].clone()).unwrap();
@@ -779,7 +735,7 @@ fn exec_cgroup_runs_in_a_sub_cgroup_as_runc() {
         cases.push(vec!["--cgroup", ".."]);
         // runc 1.5.1 ignores a controller prefix on v2 (its docs: "for cgroup v2, the only key
         // allowed is \"\""); hako refuses it there too rather than ignore what was asked.
-        let hako = runtime.ends_with("hako");
+        let hako = runtime.is_hako();
         if !is_v2(&p) || hako {
             cases.push(vec!["--cgroup", "whaaat:/"]);
         }
@@ -839,34 +795,13 @@ fn exec_falls_back_to_the_init_cgroup_on_v2_as_runc() {
     let (b, cg) = bundle(&w, &["sleep", "60"], json!({}));
     let _own = OwnCgroup(cg.clone());
     let dir = Path::new("/sys/fs/cgroup").join(cg.trim_start_matches('/'));
-    let runc_root = w.dir.join("runc");
     let mut seen = Vec::new();
-    for (runtime, root) in [
-        (common::runc_bin(), runc_root.clone()),
-        (PathBuf::from(common::hako_bin()), w.root.clone()),
-    ] {
-        let who = runtime.display().to_string();
-        let rt = |args: &[&str]| {
-            std::process::Command::new(&runtime)
-                .arg("--root")
-                .arg(&root)
-                .args(args)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .unwrap()
-        };
+    for runtime in [Runtime::runc(&w, common::runc_bin()), Runtime::hako(&w)] {
+        let who = runtime.who();
+        let rt = |args: &[&str]| runtime.output(args);
         let id = w.id("busy");
-        let started = std::process::Command::new(&runtime)
-            .arg("--root")
-            .arg(&root)
-            .args(["run", "-d", "--bundle", b.path(), &id])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(started.success(), "{who}: run -d");
-        let state = std::fs::read_to_string(root.join(&id).join("state.json")).unwrap();
+        runtime.run_detached(&b, &id);
+        let state = std::fs::read_to_string(runtime.root.join(&id).join("state.json")).unwrap();
         let pid = serde_json::from_str::<Value>(&state).unwrap()["init_process_pid"]
             .as_i64()
             .or_else(|| serde_json::from_str::<Value>(&state).unwrap()["pid"].as_i64())

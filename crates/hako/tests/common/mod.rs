@@ -275,6 +275,69 @@ impl Drop for World {
     }
 }
 
+/// A runtime binary with a state root of its own: the same bundle run under runc and hako side
+/// by side.
+pub struct Runtime {
+    /// The binary.
+    pub bin: PathBuf,
+    /// Its `--root`.
+    pub root: PathBuf,
+}
+
+impl Runtime {
+    /// The hako under test, on the world's root (whose containers the world deletes).
+    pub fn hako(w: &World) -> Runtime {
+        Runtime {
+            bin: PathBuf::from(hako_bin()),
+            root: w.root.clone(),
+        }
+    }
+
+    /// A runc, on the root `<world>/runc`.
+    pub fn runc(w: &World, bin: PathBuf) -> Runtime {
+        Runtime {
+            bin,
+            root: w.dir.join("runc"),
+        }
+    }
+
+    /// Its name in messages: the binary's path.
+    pub fn who(&self) -> String {
+        self.bin.display().to_string()
+    }
+
+    /// Whether this is the hako under test.
+    pub fn is_hako(&self) -> bool {
+        self.bin == Path::new(hako_bin())
+    }
+
+    /// `BIN --root ROOT ARGS...` with stdin /dev/null; its output.
+    pub fn output(&self, args: &[&str]) -> Output {
+        Command::new(&self.bin)
+            .arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("spawning {}: {e}", self.who()))
+    }
+
+    /// `run -d --bundle B ID`, asserting it succeeds. Its stdout and stderr go to /dev/null:
+    /// the container inherits them, and a pipe would be held open by it.
+    pub fn run_detached(&self, b: &Bundle, id: &str) {
+        let status = Command::new(&self.bin)
+            .arg("--root")
+            .arg(&self.root)
+            .args(["run", "-d", "--bundle", b.path(), id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap_or_else(|e| panic!("spawning {}: {e}", self.who()));
+        assert!(status.success(), "{}: run -d {id}", self.who());
+    }
+}
+
 /// A bundle directory.
 pub struct Bundle {
     /// The bundle dir (config.json + rootfs/).
