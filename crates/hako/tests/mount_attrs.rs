@@ -114,6 +114,16 @@ fn host_untouched(vol: &Volume) {
     }
 }
 
+/// The same flags on the top mount and the submount under runc, when it is here; what either
+/// run wrote into the volume is removed, for the next case.
+fn same_as_runc(w: &World, b: &Bundle, vol: &Volume, h: &Seen, case: &str) {
+    if let Some(r) = runc_run(w, b) {
+        assert_eq!((&h.top, &h.sub), (&r.top, &r.sub), "{case}: hako vs runc");
+    }
+    let _ = std::fs::remove_file(vol.dir.join("new"));
+    let _ = std::fs::remove_file(vol.dir.join("sub/new"));
+}
+
 #[test]
 fn rro_makes_the_bind_and_its_submounts_read_only() {
     let w = World::new("attrs-rro");
@@ -167,15 +177,7 @@ fn recursive_attributes_come_after_the_remount() {
         let b = bundle(&w, &vol, options);
         let h = hako_run(&w, &b);
         assert!(has(&h.top, top), "{options:?}: {:?}", h.top);
-        if let Some(r) = runc_run(&w, &b) {
-            assert_eq!(
-                (&h.top, &h.sub),
-                (&r.top, &r.sub),
-                "{options:?}: hako vs runc"
-            );
-        }
-        let _ = std::fs::remove_file(vol.dir.join("new"));
-        let _ = std::fs::remove_file(vol.dir.join("sub/new"));
+        same_as_runc(&w, &b, &vol, &h, &format!("{options:?}"));
     }
 }
 
@@ -197,15 +199,7 @@ fn symfollow_options() {
             h.top,
             h.sub
         );
-        if let Some(r) = runc_run(&w, &b) {
-            assert_eq!(
-                (&h.top, &h.sub),
-                (&r.top, &r.sub),
-                "{options:?}: hako vs runc"
-            );
-        }
-        let _ = std::fs::remove_file(vol.dir.join("new"));
-        let _ = std::fs::remove_file(vol.dir.join("sub/new"));
+        same_as_runc(&w, &b, &vol, &h, &format!("{options:?}"));
     }
 }
 
