@@ -530,24 +530,30 @@ fn terminal_through_console_socket() {
     }
 }
 
+/// A bundle whose counter writes to `/data/count`, a bind mount of a host directory of its
+/// own; the host path of that file.
+fn counter_on_a_bind(w: &World) -> (Bundle, PathBuf) {
+    let mut b = bundle(
+        w,
+        "i=0; while :; do i=$((i+1)); echo $i > /data/count; sleep 0.2; done",
+    );
+    let data = w.dir.join(unique("data"));
+    std::fs::create_dir_all(&data).unwrap();
+    b.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/data", "type": "bind",
+            "source": data, "options": ["rbind", "rw"]
+        }))
+    });
+    (b, data.join("count"))
+}
+
 #[test]
 fn bind_mount_is_restored() {
     require_criu!("bind_mount_is_restored");
     let w = World::new("ckpt-bind");
     for rt in Rt::all(&w, false) {
-        let mut b = bundle(
-            &w,
-            "i=0; while :; do i=$((i+1)); echo $i > /data/count; sleep 0.2; done",
-        );
-        let data = w.dir.join(unique("data"));
-        std::fs::create_dir_all(&data).unwrap();
-        b.edit(|c| {
-            c["mounts"].as_array_mut().unwrap().push(json!({
-                "destination": "/data", "type": "bind",
-                "source": data, "options": ["rbind", "rw"]
-            }))
-        });
-        let count = data.join("count");
+        let (b, count) = counter_on_a_bind(&w);
         let id = rt.id("bind");
         rt.start(&b, &id, &[]);
         wait_count(&count, 2);
@@ -719,24 +725,13 @@ fn failed_restore_leaves_nothing_behind() {
     let w = World::new("ckpt-badimg");
     for rt in Rt::all(&w, false) {
         // A checkpoint of a container with a bind mount, restored into a bundle without it.
-        let mut with = bundle(
-            &w,
-            "i=0; while :; do i=$((i+1)); echo $i > /data/count; sleep 0.2; done",
-        );
-        let data = w.dir.join(unique("data"));
-        std::fs::create_dir_all(&data).unwrap();
-        with.edit(|c| {
-            c["mounts"].as_array_mut().unwrap().push(json!({
-                "destination": "/data", "type": "bind",
-                "source": data, "options": ["rbind", "rw"]
-            }))
-        });
+        let (with, count) = counter_on_a_bind(&w);
         let id = rt.id("src");
         rt.start(&with, &id, &[]);
-        wait_count(&data.join("count"), 2);
+        wait_count(&count, 2);
         let images = w.dir.join(unique("img"));
         rt.checkpoint(&id, &images, &[]).ok();
-        let at = stands_still(&data.join("count"), rt.name);
+        let at = stands_still(&count, rt.name);
         let other = bundle(&w, COUNTER);
         let cfg: serde_json::Value =
             serde_json::from_slice(&std::fs::read(other.dir.join("config.json")).unwrap()).unwrap();
@@ -764,12 +759,7 @@ fn failed_restore_leaves_nothing_behind() {
             rt.name
         );
         std::thread::sleep(Duration::from_millis(500));
-        assert_eq!(
-            count_in(&data.join("count")),
-            Some(at),
-            "{}: something runs",
-            rt.name
-        );
+        assert_eq!(count_in(&count), Some(at), "{}: something runs", rt.name);
         assert_eq!(count_in(&other.rootfs().join("tmp/count")), None);
     }
 }
