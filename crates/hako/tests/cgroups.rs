@@ -514,17 +514,12 @@ fn walk(d: &Path) -> Vec<PathBuf> {
 
 /// `runtime --root ROOT run --bundle B ID`, killed if it has not ended within 20 s: its exit
 /// code (`None`: it hung), its stderr and how long it took.
-fn run_limited(
-    runtime: &Path,
-    root: &Path,
-    b: &Bundle,
-    id: &str,
-) -> (Option<i32>, String, Duration) {
-    let err = root.with_extension(format!("{id}.stderr"));
+fn run_limited(rt: &Runtime, b: &Bundle, id: &str) -> (Option<i32>, String, Duration) {
+    let err = rt.root.with_extension(format!("{id}.stderr"));
     let start = Instant::now();
-    let mut child = std::process::Command::new(runtime)
+    let mut child = std::process::Command::new(&rt.bin)
         .arg("--root")
-        .arg(root)
+        .arg(&rt.root)
         .args(["run", "--bundle", b.path(), id])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -554,23 +549,16 @@ fn a_frozen_cgroup_is_refused_at_once_as_runc() {
     let w = World::new("cg-frozen");
     let (b, cg) = bundle(&w, &["true"], json!({}));
     let own = OwnCgroup::frozen(&cg);
-    let runc_root = w.dir.join("runc");
-    for (runtime, root) in [
-        (common::runc_bin(), runc_root.clone()),
-        (PathBuf::from(common::hako_bin()), w.root.clone()),
-    ] {
+    let runc = Runtime::runc(&w, common::runc_bin());
+    for rt in [&runc, &Runtime::hako(&w)] {
         let id = w.id("frozen");
-        let (code, err, took) = run_limited(&runtime, &root, &b, &id);
-        let _ = std::process::Command::new(common::runc_bin())
-            .arg("--root")
-            .arg(&runc_root)
-            .args(["delete", "--force", &id])
-            .output();
-        let who = runtime.display();
+        let (code, err, took) = run_limited(rt, &b, &id);
+        let _ = runc.output(&["delete", "--force", &id]);
+        let who = rt.who();
         assert_eq!(code, Some(1), "{who}: {err}");
         assert!(err.contains(FROZEN), "{who}: {err}");
         assert!(took < Duration::from_secs(5), "{who} took {took:?}");
-        assert!(!root.join(&id).exists(), "{who} left its state dir");
+        assert!(!rt.root.join(&id).exists(), "{who} left its state dir");
         // Only the frozen cgroup the test made: nothing made in the other hierarchies.
         let frozen = freezer_dir(&own.0).canonicalize().unwrap();
         assert_eq!(leftovers(&cg), [frozen], "{who}");
@@ -587,8 +575,7 @@ fn a_cgroup_under_a_frozen_parent_is_refused() {
     let cg = format!("{parent}/child");
     b.edit(|c| c["linux"]["cgroupsPath"] = json!(cg));
     let id = w.id("frozen");
-    let hako = PathBuf::from(common::hako_bin());
-    let (code, err, took) = run_limited(&hako, &w.root, &b, &id);
+    let (code, err, took) = run_limited(&Runtime::hako(&w), &b, &id);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains(FROZEN), "{err}");
     assert!(took < Duration::from_secs(5), "took {took:?}");
@@ -608,8 +595,7 @@ fn a_cgroup_frozen_during_create_ends_it() {
     let hook = freeze_cmd(&freezer_dir(&cg));
     b.edit(|c| c["hooks"] = json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", hook]}]}));
     let id = w.id("frozen");
-    let hako = PathBuf::from(common::hako_bin());
-    let (code, err, took) = run_limited(&hako, &w.root, &b, &id);
+    let (code, err, took) = run_limited(&Runtime::hako(&w), &b, &id);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains(FROZEN), "{err}");
     assert!(took < Duration::from_secs(10), "took {took:?}");
@@ -895,26 +881,22 @@ fn a_cgroup_in_use_is_refused_as_runc() {
     let (b, cg) = bundle(&w, &["true"], json!({}));
     let _own = OwnCgroup(cg.clone());
     let mut other = Occupant::put_in(&cg);
-    let runc_root = w.dir.join("runc");
+    let runc = Runtime::runc(&w, common::runc_bin());
     let runtimes = common::reference_runc_for("runc 1.2+'s refusal of a cgroup in use")
-        .map(|r| (r, runc_root.clone()))
+        .map(|r| Runtime::runc(&w, r))
         .into_iter()
-        .chain([(PathBuf::from(common::hako_bin()), w.root.clone())]);
-    for (runtime, root) in runtimes {
+        .chain([Runtime::hako(&w)]);
+    for rt in runtimes {
         let id = w.id("in-use");
-        let (code, err, _) = run_limited(&runtime, &root, &b, &id);
-        let _ = std::process::Command::new(common::runc_bin())
-            .arg("--root")
-            .arg(&runc_root)
-            .args(["delete", "--force", &id])
-            .output();
-        let who = runtime.display();
+        let (code, err, _) = run_limited(&rt, &b, &id);
+        let _ = runc.output(&["delete", "--force", &id]);
+        let who = rt.who();
         assert_eq!(code, Some(1), "{who}: {err}");
         assert!(
             err.contains("container's cgroup is not empty: 1 process(es) found"),
             "{who}: {err}"
         );
-        assert!(!root.join(&id).exists(), "{who} left its state dir");
+        assert!(!rt.root.join(&id).exists(), "{who} left its state dir");
         assert!(other.alive(), "{who} killed a process it did not start");
         for h in hierarchies() {
             let d = h.join(cg.trim_start_matches('/'));
@@ -935,20 +917,16 @@ fn unified_on_a_v1_host_is_an_invalid_configuration_as_runc() {
     let w = World::new("cg-unified-v1");
     let (b, cg) = bundle(&w, &["true"], json!({"unified": {"pids.max": "10"}}));
     let _own = OwnCgroup(cg.clone());
-    let runc_root = w.dir.join("runc");
-    for (runtime, root) in [
-        (common::runc_bin(), runc_root.clone()),
-        (PathBuf::from(common::hako_bin()), w.root.clone()),
-    ] {
+    for rt in [Runtime::runc(&w, common::runc_bin()), Runtime::hako(&w)] {
         let id = w.id("unified");
-        let (code, err, _) = run_limited(&runtime, &root, &b, &id);
-        let who = runtime.display();
+        let (code, err, _) = run_limited(&rt, &b, &id);
+        let who = rt.who();
         assert_eq!(code, Some(1), "{who}: {err}");
         assert!(
             err.contains("invalid configuration: cannot use unified on cgroup v1"),
             "{who}: {err}"
         );
-        assert!(!root.join(&id).exists(), "{who} left its state dir");
+        assert!(!rt.root.join(&id).exists(), "{who} left its state dir");
         assert_eq!(leftovers(&cg), Vec::<PathBuf>::new(), "{who}");
     }
 }
