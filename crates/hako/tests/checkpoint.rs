@@ -133,6 +133,16 @@ impl<'w> Rt<'w> {
         assert!(status.success(), "{}: run -d {id}: {text}", self.name);
     }
 
+    /// A [`COUNTER`] container (`tag` in its id) started and seen counting up to `min`.
+    fn start_counter(&self, tag: &str, min: u64) -> Counter {
+        let b = bundle(self.w, COUNTER);
+        let count = b.rootfs().join("tmp/count");
+        let id = self.id(tag);
+        self.start(&b, &id, &[]);
+        let seen = wait_count(&count, min);
+        Counter { b, count, id, seen }
+    }
+
     fn status(&self, id: &str) -> Option<String> {
         let out = self.run(&["state", id]);
         if !out.0.status.success() {
@@ -176,6 +186,16 @@ impl Drop for Rt<'_> {
 // the write of `>` never leaves an empty /tmp/count behind.
 const COUNTER: &str =
     "i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.2; done";
+
+/// A running [`COUNTER`] container.
+struct Counter {
+    b: Bundle,
+    /// Its count file, seen from the host.
+    count: PathBuf,
+    id: String,
+    /// The count seen when it was started.
+    seen: u64,
+}
 
 /// A busybox bundle running `script`, with a writable rootfs and a cgroup of its own.
 fn bundle(w: &World, script: &str) -> Bundle {
@@ -241,11 +261,7 @@ fn counter_keeps_counting_after_restore() {
     require_criu!("counter_keeps_counting_after_restore");
     let w = World::new("ckpt-counter");
     for rt in Rt::all(&w, true) {
-        let b = bundle(&w, COUNTER);
-        let count = b.rootfs().join("tmp/count");
-        let id = rt.id("ctr");
-        rt.start(&b, &id, &[]);
-        wait_count(&count, 3);
+        let Counter { b, count, id, .. } = rt.start_counter("ctr", 3);
         let images = w.dir.join(unique("img"));
         rt.checkpoint(&id, &images, &[]).ok();
         // As runc: the dumped container is gone, its processes with it.
@@ -264,16 +280,14 @@ fn leave_running_keeps_the_container() {
     require_criu!("leave_running_keeps_the_container");
     let w = World::new("ckpt-leave");
     for rt in Rt::all(&w, false) {
-        let b = bundle(&w, COUNTER);
-        let count = b.rootfs().join("tmp/count");
-        let id = rt.id("leave");
-        rt.start(&b, &id, &[]);
-        let n = wait_count(&count, 2);
+        let Counter {
+            count, id, seen, ..
+        } = rt.start_counter("leave", 2);
         let images = w.dir.join(unique("img"));
         rt.checkpoint(&id, &images, &["--leave-running"]).ok();
         assert_eq!(rt.status(&id).as_deref(), Some("running"), "{}", rt.name);
         assert!(images.join("inventory.img").is_file(), "{}", rt.name);
-        carries_on(&count, n, rt.name);
+        carries_on(&count, seen, rt.name);
         rt.run(&["delete", "--force", &id]).ok();
     }
 }
@@ -283,11 +297,7 @@ fn pre_dump_then_dump_with_parent_path() {
     require_criu!("pre_dump_then_dump_with_parent_path");
     let w = World::new("ckpt-predump");
     for rt in Rt::all(&w, false) {
-        let b = bundle(&w, COUNTER);
-        let count = b.rootfs().join("tmp/count");
-        let id = rt.id("pre");
-        rt.start(&b, &id, &[]);
-        wait_count(&count, 2);
+        let Counter { b, count, id, .. } = rt.start_counter("pre", 2);
         let images = w.dir.join(unique("img"));
         let pre = images.join("pre");
         rt.checkpoint(&id, &pre, &["--pre-dump"]).ok();
@@ -381,11 +391,7 @@ fn lazy_pages_through_a_page_server() {
     require_criu!("lazy_pages_through_a_page_server");
     let w = World::new("ckpt-lazy");
     for (n, rt) in Rt::all(&w, false).into_iter().enumerate() {
-        let b = bundle(&w, COUNTER);
-        let count = b.rootfs().join("tmp/count");
-        let id = rt.id("lazy");
-        rt.start(&b, &id, &[]);
-        wait_count(&count, 2);
+        let Counter { b, count, id, .. } = rt.start_counter("lazy", 2);
         let images = w.dir.join(unique("img"));
         let port = (27277 + n).to_string();
         // --status-fd: the write end of a pipe, inherited (pipe(2) makes no close-on-exec fds).
@@ -571,11 +577,7 @@ fn restored_container_goes_through_the_lifecycle() {
     require_criu!("restored_container_goes_through_the_lifecycle");
     let w = World::new("ckpt-life");
     let rt = Rt::hako(&w);
-    let b = bundle(&w, COUNTER);
-    let count = b.rootfs().join("tmp/count");
-    let id = rt.id("life");
-    rt.start(&b, &id, &[]);
-    wait_count(&count, 2);
+    let Counter { b, count, id, .. } = rt.start_counter("life", 2);
     let images = w.dir.join(unique("img"));
     rt.checkpoint(&id, &images, &[]).ok();
     let at = stands_still(&count, "hako");
