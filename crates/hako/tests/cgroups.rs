@@ -526,17 +526,7 @@ fn run_limited(rt: &Runtime, b: &Bundle, id: &str) -> (Option<i32>, String, Dura
         .stderr(std::fs::File::create(&err).unwrap())
         .spawn()
         .unwrap();
-    let code = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s.code();
-        }
-        if start.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let code = common::wait_within(&mut child, Duration::from_secs(20)).and_then(|s| s.code());
     let stderr = std::fs::read_to_string(&err).unwrap_or_default();
     let _ = std::fs::remove_file(&err);
     (code, stderr, start.elapsed())

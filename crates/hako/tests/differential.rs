@@ -557,18 +557,9 @@ fn list_table_quiet_and_json_match_runc() {
 
 /// Wait for a child with a deadline; kill it and fail when it does not exit.
 fn wait_child(who: &str, mut child: Child) -> Option<i32> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status.code();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{who}: run did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    common::wait_within(&mut child, Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("{who}: run did not exit"))
+        .code()
 }
 
 #[test]

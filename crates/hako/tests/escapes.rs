@@ -916,18 +916,7 @@ fn the_trampoline_holds_nothing_of_the_runtime() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break Some(s);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
+        let status = common::wait_within(&mut child, Duration::from_secs(20));
         assert!(status.is_some_and(|s| s.success()), "hako exec: {status:?}");
     }
     let by_exec = caught();

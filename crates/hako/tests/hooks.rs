@@ -199,17 +199,7 @@ fn run_bounded(
         .spawn()
         .unwrap();
     let start = Instant::now();
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code();
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let code = common::wait_within(&mut child, limit).and_then(|s| s.code());
     let took = start.elapsed();
     let _ = Command::new(rt)
         .arg("--root")

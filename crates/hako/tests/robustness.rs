@@ -102,18 +102,7 @@ fn status_within(cmd: &mut Command, limit: Duration) -> Option<ExitStatus> {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return Some(st);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    common::wait_within(&mut child, limit)
 }
 
 /// A `hako` command on `w`'s root carrying the marker `mark`.
@@ -269,18 +258,7 @@ fn hako_at(root: &Path, mark: &str, args: &[&str], limit: Duration) -> Ran {
         .stdout(std::fs::File::create(&o).unwrap())
         .stderr(std::fs::File::create(&e).unwrap());
     let mut child = cmd.spawn().unwrap();
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break Some(st);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
+    let status = common::wait_within(&mut child, limit);
     let read = |p: &Path| {
         let s = String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
         let _ = std::fs::remove_file(p);
@@ -894,14 +872,8 @@ fn run_forwards_hup_int_usr1_and_term() {
         });
     }
     nix::sys::signal::kill(hako, nix::sys::signal::SIGTERM).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(st) = run.try_wait().unwrap() {
-            break st;
-        }
-        assert!(Instant::now() < deadline, "run did not exit after TERM");
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = common::wait_within(&mut run, Duration::from_secs(10))
+        .expect("run did not exit after TERM");
     assert_eq!(
         status.code(),
         Some(3),
@@ -987,18 +959,7 @@ fn run_with_a_terminal_and_an_unread_stdout_still_forwards_signals() {
     std::thread::sleep(Duration::from_millis(1500));
     let pid = nix::unistd::Pid::from_raw(run.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = run.try_wait().unwrap() {
-            break Some(s);
-        }
-        if start.elapsed() > Duration::from_secs(15) {
-            let _ = run.kill();
-            let _ = run.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = common::wait_within(&mut run, Duration::from_secs(15));
     let status = status.expect("hako run hung on its full stdout");
     assert_eq!(status.code(), Some(128 + 15), "{status:?}");
 }
